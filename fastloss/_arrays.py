@@ -1,0 +1,129 @@
+"""Input checking and coercion: dtypes, shapes, weights, ``out=``, labels.
+
+Every message names the argument and the problem. Nothing here modifies an input.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def is_device_array(x) -> bool:
+    return hasattr(x, "__cuda_array_interface__")
+
+
+def check_reduction(reduction) -> str:
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def check_axis(axis):
+    if axis is None:
+        return None
+    try:
+        a = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"axis must be None or -1, got {axis!r}") from None
+    if a != -1:
+        raise ValueError(f"axis must be None or -1, got {axis!r}")
+    return -1
+
+
+def _kind_check(x, name: str) -> None:
+    kind = x.dtype.kind
+    if kind in "fiub":
+        return
+    what = {"c": "complex", "O": "object", "U": "string", "S": "bytes"}.get(kind, str(x.dtype))
+    raise TypeError(f"{name} must hold real numbers, got {what} dtype {x.dtype}")
+
+
+def as_array(x, name: str) -> np.ndarray:
+    """``np.asarray`` with a clear error for what cannot be a numeric array."""
+    if x is None:
+        raise TypeError(f"{name} is required, got None")
+    try:
+        a = np.asarray(x)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"{name} cannot be read as an array: {exc}") from None
+    _kind_check(a, name)
+    return a
+
+
+def float_dtype(*arrays) -> np.dtype:
+    """NumPy promotion over the float arrays; integer/bool ones do not take part, and with
+    no float array at all the result is float64. float16 computes as float32."""
+    floats = [a.dtype for a in arrays if a is not None and a.dtype.kind == "f"]
+    if not floats:
+        return np.dtype(np.float64)
+    dt = np.result_type(*floats)
+    if dt.itemsize < 4:
+        dt = np.dtype(np.float32)
+    if dt.itemsize > 8:
+        raise TypeError(f"{dt} inputs are not supported; use float32 or float64")
+    return dt
+
+
+def as_flat(a: np.ndarray, dtype) -> np.ndarray:
+    """A C-contiguous 1-D copy-if-needed of ``a`` in ``dtype`` (never the input if cast)."""
+    return np.ascontiguousarray(a, dtype=dtype).reshape(-1)
+
+
+def check_weights(sample_weight, length: int, name: str = "sample_weight") -> np.ndarray:
+    w = as_array(sample_weight, name)
+    if w.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {w.shape}")
+    if w.shape[0] != length:
+        raise ValueError(f"{name} has {w.shape[0]} entries, expected {length}")
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"{name} must be finite")
+    if np.any(w < 0):
+        raise ValueError(f"{name} must be non-negative")
+    return w
+
+
+def check_out(out, shape, dtype, name: str = "out") -> np.ndarray:
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array, got {type(out).__name__}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name} has shape {out.shape}, expected {tuple(shape)}")
+    if out.dtype != dtype:
+        raise ValueError(f"{name} has dtype {out.dtype}, expected {np.dtype(dtype)}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} is read-only")
+    return out
+
+
+def check_finite_scalar(value, name: str) -> float:
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+    if not np.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return v
+
+
+def check_labels(labels: np.ndarray, n_classes: int, name: str, ignore_index=None) -> None:
+    """Integer labels in ``[0, n_classes)`` (``ignore_index`` excepted), else ValueError
+    naming the first bad position. Runs before any kernel gathers with them."""
+    bad = (labels < 0) | (labels >= n_classes)
+    if ignore_index is not None:
+        bad &= labels != ignore_index
+    if bad.any():
+        pos = int(np.flatnonzero(bad.reshape(-1))[0])
+        idx = np.unravel_index(pos, labels.shape)
+        raise ValueError(
+            f"{name} holds {labels.reshape(-1)[pos]} at position {tuple(int(i) for i in idx)}, "
+            f"outside [0, {n_classes})"
+            + ("" if ignore_index is None else f" and not ignore_index={ignore_index}")
+        )

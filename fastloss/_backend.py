@@ -1,0 +1,221 @@
+"""The dispatcher: which backend runs a call, and how parallel kernels run safely.
+
+Precedence: the per-call ``backend=`` argument, then :func:`use_backend`, then
+:func:`set_backend`, then the ``FASTLOSS_BACKEND`` environment variable, then ``"auto"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import glob
+import os
+import sys
+import threading
+from collections.abc import Iterator
+
+BACKENDS = ("auto", "serial", "parallel", "cuda")
+
+# Elements (times the loss's relative cost) from which "auto" runs the parallel kernel.
+# Measured with `fastloss bench --calibrate` on the 2-core CI machine (see docs/performance).
+DEFAULT_PARALLEL_THRESHOLD = 32768
+
+
+class BackendUnavailableError(RuntimeError):
+    """A backend was asked for that cannot run here; the message says why."""
+
+
+_state = threading.local()
+_global_backend: str | None = None
+_launch_lock = threading.Lock()
+_parallel_ran = False
+_forked_after_parallel = False
+_tbb_tried = False
+
+
+def _check_name(name: object, what: str = "backend") -> str:
+    if not isinstance(name, str) or name not in BACKENDS:
+        raise ValueError(f"{what} must be one of {BACKENDS}, got {name!r}")
+    return name
+
+
+def set_backend(name: str | None) -> None:
+    """Set the process-wide backend (``None`` returns to the environment/auto default)."""
+    global _global_backend
+    _global_backend = None if name is None else _check_name(name)
+
+
+def get_backend() -> str:
+    """The backend a call without ``backend=`` would use now (before "auto" resolves)."""
+    stack = getattr(_state, "stack", None)
+    if stack:
+        return stack[-1]
+    if _global_backend is not None:
+        return _global_backend
+    env = os.environ.get("FASTLOSS_BACKEND")
+    if env:
+        return _check_name(env, "FASTLOSS_BACKEND")
+    return "auto"
+
+
+@contextlib.contextmanager
+def use_backend(name: str) -> Iterator[None]:
+    """Context manager selecting the backend for calls made inside it (this thread only)."""
+    _check_name(name)
+    stack = getattr(_state, "stack", None)
+    if stack is None:
+        stack = _state.stack = []
+    stack.append(name)
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
+def parallel_threshold() -> int:
+    env = os.environ.get("FASTLOSS_PARALLEL_THRESHOLD")
+    if env:
+        try:
+            return int(env)
+        except ValueError:
+            raise ValueError(
+                f"FASTLOSS_PARALLEL_THRESHOLD must be an integer, got {env!r}"
+            ) from None
+    return DEFAULT_PARALLEL_THRESHOLD
+
+
+def resolve(backend: str | None, size: int, cost: float = 1.0, on_device: bool = False) -> str:
+    """The concrete backend ("serial" | "parallel" | "cuda") for one call."""
+    name = get_backend() if backend is None else _check_name(backend)
+    if name == "auto":
+        if on_device:
+            return "cuda"
+        name = "parallel" if size * cost >= parallel_threshold() else "serial"
+    if name == "parallel" and _forked_after_parallel:
+        return "serial"  # same bits; parallel runtimes are unsafe in such a child
+    return name
+
+
+# ---------------------------------------------------------------------------
+# parallel launches: threading layer, lock, fork
+
+
+def _user_chose_layer() -> bool:
+    return bool(os.environ.get("NUMBA_THREADING_LAYER"))
+
+
+def _load_tbb() -> None:
+    """Make the PyPI ``tbb`` wheel's library visible to Numba (it looks in the wrong place)."""
+    global _tbb_tried
+    if _tbb_tried:
+        return
+    _tbb_tried = True
+    if _user_chose_layer():
+        return
+    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
+        for path in sorted(glob.glob(os.path.join(prefix, "lib", "libtbb.so.12*"))):
+            try:
+                ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+                return
+            except OSError:
+                continue
+
+
+def threading_layer() -> str | None:
+    """Numba's threading layer, or None before the first parallel kernel ran."""
+    if not _parallel_ran:
+        return None
+    import numba
+
+    try:
+        return numba.threading_layer()
+    except ValueError:
+        return None
+
+
+@contextlib.contextmanager
+def parallel_launch() -> Iterator[None]:
+    """Wrap one parallel kernel call: TBB preferred, workqueue serialised, fork recorded."""
+    global _parallel_ran
+    if not _parallel_ran:
+        _load_tbb()
+    layer = threading_layer()
+    if layer is None or layer == "workqueue":
+        with _launch_lock:
+            yield
+    else:
+        yield
+    _parallel_ran = True
+
+
+def _after_fork_in_child() -> None:
+    global _forked_after_parallel
+    if _parallel_ran:
+        _forked_after_parallel = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# ---------------------------------------------------------------------------
+# CUDA availability (imports numba.cuda only when asked)
+
+
+def cuda_unavailable_reason() -> str | None:
+    """None when a CUDA GPU (or the simulator) is usable, else why not."""
+    try:
+        from numba import cuda
+    except Exception as exc:  # numba-cuda missing or broken
+        return f"numba.cuda cannot be imported ({exc}); install fastloss[cuda12] or [cuda13]"
+    try:
+        if cuda.is_available():
+            return None
+    except Exception as exc:
+        return f"CUDA driver error: {exc}"
+    return "no CUDA GPU or driver found (numba.cuda.is_available() is False)"
+
+
+def require_cuda() -> None:
+    reason = cuda_unavailable_reason()
+    if reason is not None:
+        raise BackendUnavailableError(f'backend "cuda" is not usable: {reason}')
+
+
+# ---------------------------------------------------------------------------
+
+
+def info() -> dict:
+    """Versions, threading, backends usable (and why not), the auto threshold, the cache."""
+    import numba
+    import numpy as np
+
+    from . import __version__
+    from ._kernels.compile import cache_dir
+
+    _load_tbb()
+    cuda_reason = cuda_unavailable_reason()
+    try:
+        import numba_cuda  # noqa: F401
+
+        numba_cuda_version = getattr(numba_cuda, "__version__", "installed")
+    except Exception:
+        numba_cuda_version = None
+    layer = threading_layer()
+    return {
+        "fastloss": __version__,
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "numba_cuda": numba_cuda_version,
+        "threading_layer": layer or numba.config.THREADING_LAYER + " (no parallel call yet)",
+        "num_threads": numba.get_num_threads(),
+        "backend": get_backend(),
+        "backends": {
+            "serial": "usable",
+            "parallel": "usable" if not _forked_after_parallel else "serial fallback (forked)",
+            "cuda": "usable" if cuda_reason is None else f"unusable: {cuda_reason}",
+        },
+        "parallel_threshold": parallel_threshold(),
+        "cache_dir": cache_dir(),
+    }

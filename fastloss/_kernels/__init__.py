@@ -1,0 +1,1 @@
+"""Kernel machinery: scalar maths helpers and the factories that turn them into kernels."""

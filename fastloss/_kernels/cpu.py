@@ -1,0 +1,124 @@
+"""CPU kernel factories (serial and parallel) built from one scalar definition per loss.
+
+Pointwise kernels see ``y_pred`` as ``R`` rows of ``n`` elements (flat, C order). Every sum
+runs over fixed chunks of :data:`CHUNK` elements into float64 partials that are added in a
+fixed order, so the serial and parallel kernels give the same bits for any thread count.
+Without ``rows`` the chunks tile the flat array; with ``rows`` each row is cut into its own
+chunks and gives its own sum.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from numba import prange
+
+from .compile import njit, source_hash
+
+CHUNK = 4096
+
+_lock = threading.Lock()
+_kernels: dict = {}
+
+
+def pointwise_kernel(
+    scalar,
+    *,
+    parallel: bool,
+    reduce: bool,
+    rows: bool,
+    write_l: bool,
+    write_g: bool,
+    write_h: bool,
+    wmode: int,
+    ybcast: bool,
+    has_cp: bool,
+):
+    """A kernel ``k(yt, yp, w, cp, prm, scale, n, lout, gout, hout, res)``.
+
+    ``scalar(y, p, prm, c) -> (loss, dloss/dp, d2loss/dp2)``. ``wmode``: 0 no weights,
+    1 one weight per column (``w[j]``), 2 one per row (``w[r]``). ``ybcast``: ``yt`` holds
+    one row shared by all rows. ``cp``: a per-column parameter passed as ``c``.
+    Writes ``w*l`` to ``lout``, ``w*scale*g`` to ``gout``, ``w*scale*h`` to ``hout``; the
+    sum of ``w*l`` (per row with ``rows``) goes to ``res``.
+    """
+    key = (scalar, parallel, reduce, rows, write_l, write_g, write_h, wmode, ybcast, has_cp)
+    k = _kernels.get(key)
+    if k is None:
+        with _lock:
+            k = _kernels.get(key)
+            if k is None:
+                k = _kernels[key] = _make_pointwise(*key)
+    return k
+
+
+def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, wmode, ybcast,
+                    has_cp):
+    f = scalar
+    CH = CHUNK
+    SRC = source_hash(scalar)  # noqa: F841 (in the closure: edits invalidate the cache)
+    REDUCE, ROWS, WL, WG, WH, WMODE, YB, HAS_CP = (
+        reduce, rows, write_l, write_g, write_h, wmode, ybcast, has_cp
+    )
+
+    def kernel(yt, yp, w, cp, prm, scale, n, lout, gout, hout, res):
+        SRC  # noqa: B018
+        N = yp.shape[0]
+        R = N // n
+        if ROWS:
+            kpr = (n + CH - 1) // CH
+            nparts = R * kpr
+        else:
+            kpr = 1
+            nparts = (N + CH - 1) // CH
+        partials = np.empty(nparts, np.float64)
+        for q in prange(nparts):
+            if ROWS:
+                rq = q // kpr
+                start = rq * n + (q - rq * kpr) * CH
+                end = rq * n + min(n, (q - rq * kpr + 1) * CH)
+            else:
+                start = q * CH
+                end = min(N, start + CH)
+            s = 0.0
+            pos = start
+            while pos < end:
+                r = pos // n
+                c0 = pos - r * n
+                m = min(n - c0, end - pos)
+                wr = 1.0
+                if WMODE == 2:
+                    wr = w[r]
+                for t in range(m):
+                    i = pos + t
+                    j = c0 + t
+                    y = yt[j] if YB else yt[i]
+                    c = cp[j] if HAS_CP else 0.0
+                    lv, gv, hv = f(y, yp[i], prm, c)
+                    wi = w[j] if WMODE == 1 else wr
+                    if REDUCE:
+                        s += wi * lv
+                    if WL:
+                        lout[i] = wi * lv
+                    if WG:
+                        gout[i] = (wi * scale) * gv
+                    if WH:
+                        hout[i] = (wi * scale) * hv
+                pos += m
+            partials[q] = s
+        if REDUCE:
+            if ROWS:
+                for r in prange(R):
+                    acc = 0.0
+                    for q in range(r * kpr, (r + 1) * kpr):
+                        acc += partials[q]
+                    res[r] = acc
+            else:
+                acc = 0.0
+                for q in range(nparts):
+                    acc += partials[q]
+                res[0] = acc
+
+    kernel.__name__ = kernel.__qualname__ = f"pointwise_{scalar.__name__}"
+    return njit(kernel, parallel=parallel)

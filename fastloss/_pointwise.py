@@ -1,0 +1,217 @@
+"""The road of a pointwise loss: check and coerce, plan the (rows x n) view, run a kernel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _arrays as A
+from . import _backend
+from ._kernels import cpu
+
+
+@dataclass
+class Plan:
+    shape: tuple  # y_pred's shape
+    dtype: np.dtype
+    yt: np.ndarray  # flat
+    yp: np.ndarray  # flat
+    R: int  # rows of the kernel's view
+    n: int  # row length of the kernel's view
+    ybcast: bool
+    w: np.ndarray | None  # float64, per column (wmode 1) or per row (wmode 2)
+    wmode: int
+    cp: np.ndarray | None
+    prm: tuple
+    rows: bool  # axis=-1
+    reduction: str
+    denom: float  # what "mean" divides by (per row when rows)
+    params: dict
+
+    @property
+    def size(self) -> int:
+        return self.R * self.n
+
+    @property
+    def scale(self) -> float:
+        return 1.0 / self.denom if self.reduction == "mean" else 1.0
+
+
+def plan(spec, y_true, y_pred, *, reduction, sample_weight, axis, params) -> Plan:
+    from ._spec import check_params
+
+    reduction = A.check_reduction(reduction)
+    axis = A.check_axis(axis)
+    params = check_params(spec.name, spec.params, params)
+    yt = A.as_array(y_true, "y_true")
+    yp = A.as_array(y_pred, "y_pred")
+    dtype = A.float_dtype(yt, yp)
+    shape = yp.shape
+    if yp.ndim == 0:
+        yp = yp.reshape(1)
+        yt = yt.reshape(1) if yt.ndim == 0 else yt
+    if yt.shape == yp.shape:
+        ybcast = False
+    elif yp.ndim >= 2 and yt.shape == yp.shape[-1:]:
+        ybcast = True
+    else:
+        raise ValueError(
+            f"y_true has shape {yt.shape}, which does not match y_pred's shape {shape} "
+            f"(it must be the same shape, or that of y_pred's last axis)"
+        )
+    if spec.check_inputs is not None:
+        spec.check_inputs(yt, yp, params)
+
+    n = yp.shape[-1]
+    R = int(np.prod(yp.shape[:-1], dtype=np.int64))
+    rows = axis == -1 and reduction != "none"
+    if rows and yp.ndim == 0:
+        rows = False
+
+    prm, cp = [], None
+    for p in spec.params:
+        v = params[p.name]
+        if p.kind == "float_or_array":
+            cp = _column_param(p, v, n, dtype)
+            prm.append(0.0)
+        else:
+            prm.append(p.check(v))
+    prm = tuple(dtype.type(v) for v in prm) or (dtype.type(0.0),)
+
+    w, wmode = None, 0
+    if sample_weight is not None:
+        if rows or yp.ndim == 1 or ybcast:
+            w, wmode = A.check_weights(sample_weight, n), 1
+        else:  # one weight per sample along axis 0 (scikit-learn's multi-output layout)
+            w, wmode = A.check_weights(sample_weight, yp.shape[0]), 2
+            n = int(np.prod(yp.shape[1:], dtype=np.int64))
+            R = yp.shape[0]
+
+    if rows:
+        denom = float(n) if w is None else float(np.sum(w))
+    elif w is None:
+        denom = float(R * n)
+    else:
+        denom = float(np.sum(w)) * (R if wmode == 1 else n)
+    if reduction == "mean":
+        if R * n == 0 and not (rows and R == 0):
+            raise ValueError(f"{spec.name}: empty input with reduction='mean' has no value")
+        if w is not None and denom == 0.0 and R * n > 0:
+            raise ValueError("sample_weight sums to zero: the weighted mean is undefined")
+
+    return Plan(
+        shape=shape,
+        dtype=dtype,
+        yt=A.as_flat(yt, dtype),
+        yp=A.as_flat(yp, dtype),
+        R=R,
+        n=n,
+        ybcast=ybcast,
+        w=w,
+        wmode=wmode,
+        cp=cp,
+        prm=prm,
+        rows=rows,
+        reduction=reduction,
+        denom=denom,
+        params=params,
+    )
+
+
+def _column_param(p, v, n, dtype):
+    if v is None:
+        v = 1.0
+    a = A.as_array(v, p.name)
+    if a.ndim == 0:
+        val = p.check(a.item())
+        return np.full(n, val, dtype=np.float64)
+    if a.ndim != 1 or a.shape[0] not in (1, n):
+        raise ValueError(f"{p.name} must be a scalar or broadcast against the last axis ({n}),"
+                         f" got shape {a.shape}")
+    a = np.ascontiguousarray(np.broadcast_to(a.astype(np.float64), (n,)))
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{p.name} must be finite")
+    return a
+
+
+_DUMMY: dict = {}
+
+
+def _dummy(dtype):
+    d = _DUMMY.get(dtype)
+    if d is None:
+        d = _DUMMY[dtype] = np.zeros(1, dtype=dtype)
+    return d
+
+
+_W_DUMMY = np.zeros(1, np.float64)
+
+
+def run(spec, pl: Plan, backend, *, want_value: bool, want_grad: bool, want_hess: bool = False,
+        out=None, grad_scale: float | None = None):
+    """Run one pass; returns (value or None, grad or None, hess or None).
+
+    The value is the reduced float (or per-row / elementwise array); grad and hess are
+    shaped like ``y_pred``.
+    """
+    N = pl.size
+    name = _backend.resolve(backend, N, spec.cost)
+    if name == "cuda":
+        from ._kernels import cuda_road
+
+        return cuda_road.run_pointwise(spec, pl, want_value=want_value, want_grad=want_grad,
+                                       want_hess=want_hess, out=out, grad_scale=grad_scale)
+    dt = pl.dtype
+    elementwise = pl.reduction == "none"
+    reduce = want_value and not elementwise
+    lout = np.empty(N, dt) if (want_value and elementwise) else _dummy(dt)
+    if want_grad:
+        if out is not None:
+            A.check_out(out, pl.shape, dt)
+            gout = out.reshape(-1)
+        else:
+            gout = np.empty(N, dt)
+    else:
+        gout = _dummy(dt)
+    hout = np.empty(N, dt) if want_hess else _dummy(dt)
+    scale = pl.scale if grad_scale is None else grad_scale
+    res = np.zeros(pl.R if pl.rows else 1, np.float64)
+
+    if N > 0:
+        kernel = cpu.pointwise_kernel(
+            spec.scalar,
+            parallel=name == "parallel",
+            reduce=reduce,
+            rows=pl.rows,
+            write_l=want_value and elementwise,
+            write_g=want_grad,
+            write_h=want_hess,
+            wmode=pl.wmode,
+            ybcast=pl.ybcast,
+            has_cp=pl.cp is not None,
+        )
+        args = (pl.yt, pl.yp, _W_DUMMY if pl.w is None else pl.w,
+                _W_DUMMY if pl.cp is None else pl.cp, pl.prm, scale, pl.n, lout, gout, hout, res)
+        if name == "parallel":
+            with _backend.parallel_launch():
+                kernel(*args)
+        else:
+            kernel(*args)
+
+    value = None
+    if want_value:
+        value = finish_value(pl, res, lout)
+    g = (out if out is not None else gout.reshape(pl.shape)) if want_grad else None
+    h = hout.reshape(pl.shape) if want_hess else None
+    return value, g, h
+
+
+def finish_value(pl: Plan, res, lout):
+    if pl.reduction == "none":
+        return lout.reshape(pl.shape)
+    if pl.rows:
+        v = res if pl.reduction == "sum" else res / pl.denom
+        return v.astype(pl.dtype).reshape(pl.shape[:-1])
+    total = float(res[0])
+    return total / pl.denom if pl.reduction == "mean" else total

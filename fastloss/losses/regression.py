@@ -1,0 +1,219 @@
+"""Regression losses. Each scalar returns ``(loss, dloss/dp, d2loss/dp2)`` of one element,
+with ``d = p - y``; ``prm`` holds the parameters in declaration order."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba.extending import register_jitable
+
+from .._kernels.scalar import log1pexp, sign
+from .._spec import Param, PointwiseSpec, register
+
+LOG2 = math.log(2.0)
+
+
+@register_jitable
+def mse_scalar(y, p, prm, c):
+    d = p - y
+    return d * d, 2.0 * d, 2.0
+
+
+@register_jitable
+def mae_scalar(y, p, prm, c):
+    d = p - y
+    return abs(d), sign(d), 0.0 * d
+
+
+@register_jitable
+def huber_scalar(y, p, prm, c):
+    delta = prm[0]
+    d = p - y
+    k = min(max(d, -delta), delta)
+    return k * (d - 0.5 * k), k, 1.0 if abs(d) <= delta else 0.0
+
+
+@register_jitable
+def smooth_l1_scalar(y, p, prm, c):
+    beta = prm[0]
+    d = p - y
+    if beta > 0.0:
+        k = min(max(d, -beta), beta)
+        return k * (d - 0.5 * k) / beta, k / beta, 1.0 / beta if abs(d) < beta else 0.0
+    return abs(d), sign(d), 0.0 * d
+
+
+@register_jitable
+def log_cosh_scalar(y, p, prm, c):
+    d = p - y
+    a = abs(d)
+    t = math.tanh(d)
+    return a + log1pexp(-2.0 * a) - LOG2, t, 1.0 - t * t
+
+
+@register_jitable
+def quantile_scalar(y, p, prm, c):
+    q = prm[0]
+    d = p - y
+    if y >= p:
+        return -q * d, -q + 0.0 * d, 0.0 * d
+    return (1.0 - q) * d, 1.0 - q + 0.0 * d, 0.0 * d
+
+
+@register_jitable
+def poisson_nll_scalar(y, p, prm, c):
+    log_input = prm[0]
+    full = prm[1]
+    eps = prm[2]
+    if log_input != 0.0:
+        e = math.exp(p)
+        lv, g, h = e - y * p, e - y, e
+    else:
+        q = p + eps
+        lv, g, h = p - y * math.log(q), 1.0 - y / q, y / (q * q)
+    if full != 0.0 and y > 1.0:
+        lv += y * math.log(y) - y + 0.5 * math.log(2.0 * math.pi * y)
+    return lv, g, h
+
+
+@register_jitable
+def tweedie_scalar(y, p, prm, c):
+    rho = prm[0]
+    if rho == 0.0:
+        m = math.exp(p)
+        return 0.5 * (m - y) * (m - y), (m - y) * m, (2.0 * m - y) * m
+    if rho == 1.0:
+        m = math.exp(p)
+        return m - y * p, m - y, m
+    if rho == 2.0:
+        e = y * math.exp(-p)
+        return p + e, 1.0 - e, e
+    a = math.exp((1.0 - rho) * p)
+    b = math.exp((2.0 - rho) * p)
+    return b / (2.0 - rho) - y * a / (1.0 - rho), b - y * a, (2.0 - rho) * b - (1.0 - rho) * y * a
+
+
+def _check_tweedie(y_true, y_pred, params):
+    rho = params["power"]
+    yt = np.asarray(y_true)
+    if 1.0 <= rho < 2.0 and np.any(yt < 0):
+        raise ValueError(f"y_true must be >= 0 for tweedie with power={rho}")
+    if rho >= 2.0 and np.any(yt <= 0):
+        raise ValueError(f"y_true must be > 0 for tweedie with power={rho}")
+
+
+class _TweediePower(Param):
+    def check(self, value):
+        v = Param.check(self, value)
+        if 0.0 < v < 1.0:
+            raise ValueError(f"power must be <= 0 or >= 1 (no Tweedie distribution), got {value!r}")
+        return v
+
+
+_D = r"d_i = \hat y_i - y_i"
+
+mse = register(PointwiseSpec(
+    name="mse", family="regression", scalar=mse_scalar,
+    summary="Mean squared error.",
+    formula=rf"\ell_i = d_i^2, \quad {_D}",
+    grad_formula=r"\partial \ell_i / \partial \hat y_i = 2 d_i",
+    hess_formula=r"\partial^2 \ell_i / \partial \hat y_i^2 = 2",
+    matches="``torch.nn.functional.mse_loss`` (and ``sklearn.metrics.mean_squared_error``)",
+    example=">>> import fastloss\n>>> fastloss.mse([0.0, 1.0], [1.0, 3.0])\n2.5",
+))
+
+rmse = register(PointwiseSpec(
+    name="rmse", family="regression", scalar=mse_scalar, rmse=True, has_hess=False,
+    summary="Root mean squared error (one per row with ``axis=-1``).",
+    formula=r"\sqrt{\textstyle\sum_i w_i d_i^2 / \sum_i w_i}",
+    grad_formula=r"w_i d_i / (\mathrm{rmse} \sum_j w_j) \;(0 \text{ where rmse} = 0)",
+    matches="``sklearn.metrics.root_mean_squared_error``",
+    notes="``reduction='none'`` (and ``'sum'``) raise ValueError; no ``grad_hess``.",
+    example=">>> import fastloss\n>>> fastloss.rmse([0.0, 0.0], [3.0, 4.0])\n3.5355339059327378",
+))
+
+mae = register(PointwiseSpec(
+    name="mae", family="regression", scalar=mae_scalar,
+    summary="Mean absolute error.",
+    formula=rf"\ell_i = |d_i|, \quad {_D}",
+    grad_formula=r"\operatorname{sign}(d_i) \;(0 \text{ at } 0)",
+    hess_formula="0",
+    matches="``torch.nn.functional.l1_loss``",
+    example=">>> import fastloss\n>>> fastloss.mae([0.0, 1.0], [1.0, 3.0])\n1.5",
+))
+
+huber = register(PointwiseSpec(
+    name="huber", family="regression", scalar=huber_scalar,
+    params=(Param("delta", 1.0, "> 0", lo=0.0, doc="Where the quadratic becomes linear."),),
+    summary="Huber loss.",
+    formula=r"\ell_i = \begin{cases} \tfrac12 d_i^2 & |d_i| \le \delta \\ "
+            r"\delta(|d_i| - \tfrac12\delta) & \text{otherwise} \end{cases}",
+    grad_formula=r"\operatorname{clip}(d_i, -\delta, \delta)",
+    hess_formula=r"\mathbb{1}[|d_i| \le \delta]",
+    matches="``torch.nn.functional.huber_loss`` (not scaled by 1/delta, unlike smooth_l1)",
+    example=">>> import fastloss\n>>> fastloss.huber([0.0, 0.0], [0.5, 3.0], delta=1.0)\n1.3125",
+))
+
+smooth_l1 = register(PointwiseSpec(
+    name="smooth_l1", family="regression", scalar=smooth_l1_scalar,
+    params=(Param("beta", 1.0, ">= 0", lo=0.0, lo_open=False,
+                  doc="Width of the quadratic zone; 0 gives the absolute error."),),
+    summary="Smooth L1 loss (Huber divided by beta).",
+    formula=r"\ell_i = \begin{cases} \tfrac12 d_i^2/\beta & |d_i| < \beta \\ "
+            r"|d_i| - \tfrac12\beta & \text{otherwise} \end{cases}",
+    grad_formula=r"\operatorname{clip}(d_i, -\beta, \beta)/\beta",
+    hess_formula=r"\mathbb{1}[|d_i| < \beta]/\beta",
+    matches="``torch.nn.functional.smooth_l1_loss``",
+))
+
+log_cosh = register(PointwiseSpec(
+    name="log_cosh", family="regression", scalar=log_cosh_scalar, cost=6.0,
+    summary="Log-cosh loss, computed as |d| + softplus(-2|d|) - log 2 (stable for any d).",
+    formula=rf"\ell_i = \log\cosh d_i, \quad {_D}",
+    grad_formula=r"\tanh d_i",
+    hess_formula=r"1 - \tanh^2 d_i",
+    matches="``keras.losses.log_cosh`` (averaged over all elements)",
+))
+
+quantile = register(PointwiseSpec(
+    name="quantile", family="regression", scalar=quantile_scalar,
+    params=(Param("quantile", 0.5, "in (0, 1)", lo=0.0, hi=1.0,
+                  doc="The quantile q predicted."),),
+    summary="Pinball (quantile) loss.",
+    formula=r"\ell_i = \begin{cases} q (y_i - \hat y_i) & y_i \ge \hat y_i \\ "
+            r"(1 - q)(\hat y_i - y_i) & \text{otherwise} \end{cases}",
+    grad_formula=r"-q \text{ if } y_i \ge \hat y_i \text{ else } 1 - q",
+    hess_formula="0",
+    matches="``sklearn.metrics.mean_pinball_loss(alpha=quantile)``",
+))
+
+poisson_nll = register(PointwiseSpec(
+    name="poisson_nll", family="regression", scalar=poisson_nll_scalar, cost=4.0,
+    params=(
+        Param("log_input", True, "bool", kind="bool",
+              doc="If True the prediction is log(rate), else the rate itself."),
+        Param("full", False, "bool", kind="bool",
+              doc="Add the Stirling term y log y - y + log(2 pi y)/2 where y > 1."),
+        Param("eps", 1e-8, "> 0", lo=0.0, doc="Added to the rate inside the log (log_input=False)."),
+    ),
+    summary="Poisson negative log likelihood.",
+    formula=r"\ell_i = e^{\hat y_i} - y_i \hat y_i \text{ (log input)}, \quad "
+            r"\hat y_i - y_i \log(\hat y_i + \epsilon) \text{ (otherwise)}",
+    grad_formula=r"e^{\hat y_i} - y_i \text{ or } 1 - y_i/(\hat y_i + \epsilon)",
+    hess_formula=r"e^{\hat y_i} \text{ or } y_i/(\hat y_i + \epsilon)^2",
+    matches="``torch.nn.functional.poisson_nll_loss``",
+))
+
+tweedie = register(PointwiseSpec(
+    name="tweedie", family="regression", scalar=tweedie_scalar, cost=6.0,
+    check_inputs=_check_tweedie,
+    params=(_TweediePower("power", 1.5, "<= 0 or >= 1", doc="The Tweedie power rho."),),
+    summary="Half Tweedie deviance with a log link, on raw predictions (log of the mean).",
+    formula=r"\ell_i = \frac{e^{(2-\rho)\hat y_i}}{2-\rho} - "
+            r"y_i\frac{e^{(1-\rho)\hat y_i}}{1-\rho} \quad (\rho \notin \{0, 1, 2\})",
+    grad_formula=r"e^{(2-\rho)\hat y_i} - y_i e^{(1-\rho)\hat y_i}",
+    hess_formula=r"(2-\rho)e^{(2-\rho)\hat y_i} - (1-\rho) y_i e^{(1-\rho)\hat y_i}",
+    matches="``sklearn._loss.HalfTweedieLoss(power).loss`` (terms constant in y_pred dropped;"
+            " rho = 0, 1, 2 give half squared error of exp, Poisson and Gamma)",
+))
