@@ -76,6 +76,8 @@ class LossSpec:
     kind: str = "pointwise"
     has_hess: bool = False
     inputs: tuple = ("y_true", "y_pred")
+    # sample(rng, shape, dtype) -> (args, params): valid inputs for tests and benchmarks
+    sample: Callable | None = None
 
     def docstring(self) -> str:
         lines = [self.summary, "", ".. math::", "", f"    {self.formula}", ""]
@@ -87,7 +89,8 @@ class LossSpec:
         for a in self.inputs:
             lines += [f"{a} : array_like", f"    {_INPUT_DOC.get(a, 'Input array.')}"]
         for p in self.params:
-            lines += [f"{p.name} : {p.kind}, default {p.default!r}", f"    {p.doc} Domain: {p.domain}."]
+            lines += [f"{p.name} : {p.kind}, default {p.default!r}",
+                      f"    {p.doc} Domain: {p.domain}."]
         lines += _COMMON_DOC.get(self.kind, [])
         lines += ["", "Notes", "-----", f"Matches {self.matches}."]
         if self.notes:
@@ -128,7 +131,23 @@ class PointwiseSpec(LossSpec):
     extra: dict = field(default_factory=dict)
 
 
+def sample_regression(rng, shape, dtype):
+    """Targets and predictions drawn from a standard normal."""
+    y = rng.standard_normal(shape).astype(dtype)
+    p = rng.standard_normal(shape).astype(dtype)
+    return (y, p), {}
+
+
+def sample_counts(rng, shape, dtype):
+    """Non-negative count targets and raw (log-scale) predictions."""
+    y = rng.poisson(2.0, size=shape).astype(dtype)
+    p = (0.5 * rng.standard_normal(shape)).astype(dtype)
+    return (y, p), {}
+
+
 def register(spec: LossSpec) -> LossSpec:
+    if spec.sample is None and spec.kind == "pointwise":
+        object.__setattr__(spec, "sample", sample_regression)
     if spec.name in REGISTRY:
         raise RuntimeError(f"loss {spec.name!r} registered twice")
     REGISTRY[spec.name] = spec

@@ -9,7 +9,7 @@ import numpy as np
 from numba.extending import register_jitable
 
 from .._kernels.scalar import log1pexp, sign
-from .._spec import Param, PointwiseSpec, register
+from .._spec import Param, PointwiseSpec, register, sample_counts
 
 LOG2 = math.log(2.0)
 
@@ -190,12 +190,14 @@ quantile = register(PointwiseSpec(
 
 poisson_nll = register(PointwiseSpec(
     name="poisson_nll", family="regression", scalar=poisson_nll_scalar, cost=4.0,
+    sample=sample_counts,
     params=(
         Param("log_input", True, "bool", kind="bool",
               doc="If True the prediction is log(rate), else the rate itself."),
         Param("full", False, "bool", kind="bool",
               doc="Add the Stirling term y log y - y + log(2 pi y)/2 where y > 1."),
-        Param("eps", 1e-8, "> 0", lo=0.0, doc="Added to the rate inside the log (log_input=False)."),
+        Param("eps", 1e-8, "> 0", lo=0.0,
+              doc="Added to the rate inside the log (log_input=False)."),
     ),
     summary="Poisson negative log likelihood.",
     formula=r"\ell_i = e^{\hat y_i} - y_i \hat y_i \text{ (log input)}, \quad "
@@ -207,6 +209,7 @@ poisson_nll = register(PointwiseSpec(
 
 tweedie = register(PointwiseSpec(
     name="tweedie", family="regression", scalar=tweedie_scalar, cost=6.0,
+    sample=sample_counts,
     check_inputs=_check_tweedie,
     params=(_TweediePower("power", 1.5, "<= 0 or >= 1", doc="The Tweedie power rho."),),
     summary="Half Tweedie deviance with a log link, on raw predictions (log of the mean).",
