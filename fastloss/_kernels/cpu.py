@@ -90,21 +90,26 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
                 wr = 1.0
                 if WMODE == 2:
                     wr = w[r]
+                # views starting at 0: LLVM vectorises these loops, not range(pos, end)
+                ypv = yp[pos:pos + m]
+                ytv = yt[c0:c0 + m] if YB else yt[pos:pos + m]
+                wv = w[c0:c0 + m] if WMODE == 1 else w[0:1]
+                cpv = cp[c0:c0 + m] if HAS_CP else cp[0:1]
+                lv_ = lout[pos:pos + m] if WL else lout[0:1]
+                gv_ = gout[pos:pos + m] if WG else gout[0:1]
+                hv_ = hout[pos:pos + m] if WH else hout[0:1]
                 for t in range(m):
-                    i = pos + t
-                    j = c0 + t
-                    y = yt[j] if YB else yt[i]
-                    c = cp[j] if HAS_CP else 0.0
-                    lv, gv, hv = f(y, yp[i], prm, c)
-                    wi = w[j] if WMODE == 1 else wr
+                    c = cpv[t] if HAS_CP else 0.0
+                    lv, gv, hv = f(ytv[t], ypv[t], prm, c)
+                    wi = wv[t] if WMODE == 1 else wr
                     if REDUCE:
                         s += wi * lv
                     if WL:
-                        lout[i] = wi * lv
+                        lv_[t] = wi * lv
                     if WG:
-                        gout[i] = (wi * scale) * gv
+                        gv_[t] = (wi * scale) * gv
                     if WH:
-                        hout[i] = (wi * scale) * hv
+                        hv_[t] = (wi * scale) * hv
                 pos += m
             partials[q] = s
         if REDUCE:
