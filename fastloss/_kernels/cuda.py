@@ -1,0 +1,384 @@
+"""CUDA kernel factories, built from the same plain-Python scalar definitions as the CPU ones.
+
+Importing this module imports ``numba.cuda`` (up to 1 s): only the CUDA road does.
+
+**One definition.** A loss's scalar function (``scalar(y, p, prm, c) -> (l, dl, d2l)``) and the
+helpers of :mod:`fastloss._kernels.scalar` are plain Python functions registered with
+``register_jitable`` for the CPU. :func:`device_fn` makes a copy of such a function whose
+global names for other fastloss functions are rebound to their device versions, and wraps it
+with ``cuda.jit(device=True, inline="always")``. Inlined device functions are spliced into
+the kernel's IR before typing, so a kernel compiles to PTX (``numba.cuda.compile_ptx``) on a
+machine without a CUDA driver, and the GPU runs the very formula the CPU runs.
+
+**Deterministic reductions.** The data are cut into *tasks*: segments of ``SEG = BLOCK *
+ITEMS`` elements (with ``axis=-1`` each row is cut into its own segments). One block
+reduces one task: each thread sums its strided elements in float64, then a fixed shared-
+memory tree gives the task's partial. Blocks take tasks in a grid-stride loop, so the
+partials, and hence the result, depend only on the data shape and ``(BLOCK, ITEMS)``,
+never on the grid size or the device. A second small launch adds each row's partials in a
+fixed order (skipped when a row is a single task: batch evaluation of ``B`` rows of up to
+``SEG`` elements is one launch). No floating-point atomics anywhere.
+
+``BLOCK`` (threads per block, a power of two, default 256) and ``ITEMS`` (elements per
+thread and task, default 16) are tuned constants; set ``FASTLOSS_CUDA_BLOCK`` /
+``FASTLOSS_CUDA_ITEMS`` or call :func:`set_launch_config` to override them (results may
+then differ in the last bits, as with any other summation order).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import types
+
+from numba import cuda, float64
+
+from . import scalar as _scalar
+from .compile import source_hash
+
+DEFAULT_BLOCK = 256
+DEFAULT_ITEMS = 16
+MAX_GRID = 65535  # blocks per launch; results do not depend on it
+
+_lock = threading.RLock()
+_device: dict = {}
+_kernels: dict = {}
+_config: dict = {}
+
+
+def _env_int(name: str, default: int) -> int:
+    v = os.environ.get(name)
+    if not v:
+        return default
+    try:
+        return int(v)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {v!r}") from None
+
+
+def _check_block(block: int) -> int:
+    if not isinstance(block, int) or block < 1 or block > 1024 or block & (block - 1):
+        raise ValueError(f"CUDA block size must be a power of two in [1, 1024], got {block!r}")
+    return block
+
+
+def _check_items(items: int) -> int:
+    if not isinstance(items, int) or items < 1:
+        raise ValueError(f"CUDA items per thread must be a positive integer, got {items!r}")
+    return items
+
+
+def launch_config() -> tuple[int, int]:
+    """``(BLOCK, ITEMS)`` in use: :func:`set_launch_config`, else the environment, else the
+    defaults."""
+    block = _config.get("block") or _check_block(_env_int("FASTLOSS_CUDA_BLOCK", DEFAULT_BLOCK))
+    items = _config.get("items") or _check_items(_env_int("FASTLOSS_CUDA_ITEMS", DEFAULT_ITEMS))
+    return block, items
+
+
+def set_launch_config(block: int | None = None, items: int | None = None) -> None:
+    """Override the threads per block and the elements per thread (None: back to default)."""
+    _config["block"] = None if block is None else _check_block(block)
+    _config["items"] = None if items is None else _check_items(items)
+
+
+# ---------------------------------------------------------------------------
+# device functions from the shared scalar definitions
+
+
+def _is_fastloss_function(obj) -> bool:
+    return isinstance(obj, types.FunctionType) and (
+        getattr(obj, "__module__", "") or ""
+    ).startswith("fastloss")
+
+
+def device_fn(pyfunc):
+    """The CUDA device version of a plain-Python scalar function.
+
+    Global names the function uses that refer to other fastloss Python functions (the
+    helpers of :data:`fastloss._kernels.scalar.HELPERS`, or a family's own helpers) are
+    rebound, recursively, to their device versions in a copy of the function's globals;
+    ``math`` and constants stay as they are. Memoised per function.
+    """
+    d = _device.get(pyfunc)
+    if d is not None:
+        return d
+    with _lock:
+        d = _device.get(pyfunc)
+        if d is None:
+            d = _device[pyfunc] = _make_device_fn(pyfunc)
+    return d
+
+
+def _make_device_fn(pyfunc):
+    helpers = {id(f): f for f in _scalar.HELPERS.values()}
+    g = dict(pyfunc.__globals__)
+    for name in pyfunc.__code__.co_names:
+        obj = g.get(name)
+        if obj is not None and (id(obj) in helpers or _is_fastloss_function(obj)):
+            if obj is pyfunc:
+                raise ValueError(f"{pyfunc.__name__} is recursive; device functions cannot be")
+            g[name] = device_fn(obj)
+    f2 = types.FunctionType(pyfunc.__code__, g, pyfunc.__name__, pyfunc.__defaults__,
+                            pyfunc.__closure__)
+    f2.__qualname__ = pyfunc.__qualname__
+    f2.__doc__ = pyfunc.__doc__
+    return cuda.jit(device=True, inline="always")(f2)
+
+
+def _memo(key, make):
+    k = _kernels.get(key)
+    if k is None:
+        with _lock:
+            k = _kernels.get(key)
+            if k is None:
+                k = _kernels[key] = make()
+    return k
+
+
+def _jit(fn, name: str):
+    fn.__name__ = fn.__qualname__ = name
+    return cuda.jit(fn)
+
+
+# ---------------------------------------------------------------------------
+# pointwise: one scalar function of one element
+
+
+def pointwise_kernel(
+    scalar,
+    *,
+    reduce: bool,
+    write_l: bool,
+    write_g: bool,
+    write_h: bool,
+    wmode: int,
+    ybcast: bool,
+    has_cp: bool,
+    block: int | None = None,
+):
+    """A kernel ``k[grid, BLOCK](yt, yp, w, cp, prm, scale, n, seg, rows, lout, gout, hout,
+    partials, res64, resdt, denom)`` with the semantics of
+    :func:`fastloss._kernels.cpu.pointwise_kernel`.
+
+    ``seg`` is the task length (``BLOCK * ITEMS``); ``rows`` (0 or 1, a runtime argument,
+    unlike on the CPU: it only changes integer task arithmetic) cuts each row of ``n``
+    elements into its own tasks. With ``reduce``, the sum of ``w*l`` of each task goes to
+    ``partials[task]``; where a row (or, without ``rows``, the whole array) is one task, the
+    kernel writes the final sum directly to ``res64[row]`` and ``resdt[row] = sum / denom``
+    (``denom <= 0``: no division) in the output dtype.
+    """
+    if block is None:
+        block = launch_config()[0]
+    key = ("pointwise", scalar, reduce, write_l, write_g, write_h, wmode, ybcast, has_cp, block)
+    return _memo(key, lambda: _make_pointwise(scalar, reduce, write_l, write_g, write_h, wmode,
+                                              ybcast, has_cp, block))
+
+
+def _make_pointwise(scalar, reduce, write_l, write_g, write_h, wmode, ybcast, has_cp, block):
+    f = device_fn(scalar)
+    SRC = source_hash(scalar)  # noqa: F841 (kernels are named and keyed by their source)
+    BLOCK = block
+    REDUCE, WL, WG, WH, WMODE, YB, HAS_CP = (
+        reduce, write_l, write_g, write_h, wmode, ybcast, has_cp
+    )
+    # the column (and row) index is tracked only where a kernel needs it
+    NEED_C = YB or WMODE == 1 or HAS_CP
+    NEED_R = WMODE == 2
+
+    def kernel(yt, yp, w, cp, prm, scale, n, seg, rows, lout, gout, hout, partials, res64,
+               resdt, denom):
+        sh = cuda.shared.array(BLOCK, float64)
+        tid = cuda.threadIdx.x
+        N = yp.shape[0]
+        if rows:
+            nrows = N // n
+            kpr = (n + seg - 1) // seg
+        else:
+            nrows = 1
+            kpr = (N + seg - 1) // seg
+        ntasks = nrows * kpr
+        task = cuda.blockIdx.x
+        while task < ntasks:
+            if rows:
+                r0 = task // kpr
+                q = task - r0 * kpr
+                start = r0 * n + q * seg
+                end = r0 * n + min(n, (q + 1) * seg)
+            else:
+                r0 = 0
+                start = task * seg
+                end = min(N, start + seg)
+            i = start + tid
+            r = 0
+            c = 0
+            if NEED_C or NEED_R:
+                r = i // n
+                c = i - r * n
+            s = 0.0
+            while i < end:
+                wi = 1.0
+                if WMODE == 1:
+                    wi = w[c]
+                elif WMODE == 2:
+                    wi = w[r]
+                cc = 0.0
+                if HAS_CP:
+                    cc = cp[c]
+                if YB:
+                    y = yt[c]
+                else:
+                    y = yt[i]
+                lv, gv, hv = f(y, yp[i], prm, cc)
+                if REDUCE:
+                    s += wi * lv
+                if WL:
+                    lout[i] = wi * lv
+                if WG:
+                    gout[i] = (wi * scale) * gv
+                if WH:
+                    hout[i] = (wi * scale) * hv
+                i += BLOCK
+                if NEED_C or NEED_R:
+                    c += BLOCK
+                    while c >= n:
+                        c -= n
+                        r += 1
+            if REDUCE:
+                sh[tid] = s
+                cuda.syncthreads()
+                stride = BLOCK // 2
+                while stride > 0:
+                    if tid < stride:
+                        sh[tid] += sh[tid + stride]
+                    cuda.syncthreads()
+                    stride //= 2
+                if tid == 0:
+                    if kpr == 1:
+                        acc = sh[0]
+                        res64[r0] = acc
+                        resdt[r0] = acc / denom if denom > 0.0 else acc
+                    else:
+                        partials[task] = sh[0]
+                cuda.syncthreads()
+            task += cuda.gridDim.x
+
+    return _jit(kernel, f"pointwise_{scalar.__name__}_{SRC}")
+
+
+def finalize_kernel(block: int | None = None):
+    """``k[grid, BLOCK](partials, kpr, nrows, res64, resdt, denom)``: row ``r``'s sum of
+    ``partials[r*kpr:(r+1)*kpr]`` in a fixed order (strided per thread, then a fixed tree),
+    to ``res64[r]`` and ``resdt[r] = sum / denom`` (no division when ``denom <= 0``)."""
+    if block is None:
+        block = launch_config()[0]
+    return _memo(("finalize", block), lambda: _make_finalize(block))
+
+
+def _make_finalize(block):
+    BLOCK = block
+
+    def finalize(partials, kpr, nrows, res64, resdt, denom):
+        sh = cuda.shared.array(BLOCK, float64)
+        tid = cuda.threadIdx.x
+        r = cuda.blockIdx.x
+        while r < nrows:
+            s = 0.0
+            q = tid
+            while q < kpr:
+                s += partials[r * kpr + q]
+                q += BLOCK
+            sh[tid] = s
+            cuda.syncthreads()
+            stride = BLOCK // 2
+            while stride > 0:
+                if tid < stride:
+                    sh[tid] += sh[tid + stride]
+                cuda.syncthreads()
+                stride //= 2
+            if tid == 0:
+                acc = sh[0]
+                res64[r] = acc
+                resdt[r] = acc / denom if denom > 0.0 else acc
+            cuda.syncthreads()
+            r += cuda.gridDim.x
+
+    return _jit(finalize, "finalize_rows")
+
+
+# ---------------------------------------------------------------------------
+# small maps: copy/cast to a contiguous array, scale rows
+
+
+def copy_kernel(ndim: int):
+    """``k[grid, BLOCK](src, dst)``: ``dst`` (1-D, C order) = ``src`` (any strides, any
+    numeric dtype) cast to ``dst``'s dtype. Generated per number of dimensions."""
+    return _memo(("copy", ndim), lambda: _make_copy(ndim))
+
+
+def _make_copy(ndim):
+    idx = ", ".join(f"i{k}" for k in range(ndim))
+    lines = [
+        "def copy_nd(src, dst):",
+        "    t = cuda.grid(1)",
+        "    step = cuda.gridsize(1)",
+        "    while t < dst.shape[0]:",
+        "        rem = t",
+    ]
+    for k in range(ndim - 1, 0, -1):
+        lines += [f"        i{k} = rem % src.shape[{k}]", f"        rem = rem // src.shape[{k}]"]
+    lines += ["        i0 = rem", f"        dst[t] = src[{idx}]", "        t += step"]
+    ns = {"cuda": cuda}
+    exec("\n".join(lines), ns)  # noqa: S102 (generated index arithmetic only)
+    return _jit(ns["copy_nd"], f"copy_{ndim}d")
+
+
+def scale_rows_kernel():
+    """``k[grid, BLOCK](g, f, n)``: ``g[i] *= f[i // n]`` (``f`` per row, in ``g``'s dtype)."""
+    return _memo(("scale_rows",), _make_scale_rows)
+
+
+def _make_scale_rows():
+    def scale_rows(g, f, n):
+        t = cuda.grid(1)
+        step = cuda.gridsize(1)
+        while t < g.shape[0]:
+            g[t] = g[t] * f[t // n]
+            t += step
+
+    return _jit(scale_rows, "scale_rows")
+
+
+def rmse_rows_kernel():
+    """``k[grid, BLOCK](m, r, f)``: ``r = sqrt(m)``, ``f = 0.5 / r`` (0 where ``r == 0``)."""
+    return _memo(("rmse_rows",), _make_rmse_rows)
+
+
+def _make_rmse_rows():
+    def rmse_rows(m, r, f):
+        t = cuda.grid(1)
+        step = cuda.gridsize(1)
+        while t < m.shape[0]:
+            v = math.sqrt(m[t])
+            r[t] = v
+            f[t] = 0.5 / r[t] if r[t] > 0 else 0.0
+            t += step
+
+    return _jit(rmse_rows, "rmse_rows")
+
+
+def fill_kernel():
+    """``k[grid, BLOCK](a, value)``: ``a[:] = value``."""
+    return _memo(("fill",), _make_fill)
+
+
+def _make_fill():
+    def fill(a, value):
+        t = cuda.grid(1)
+        step = cuda.gridsize(1)
+        while t < a.shape[0]:
+            a[t] = value
+            t += step
+
+    return _jit(fill, "fill")

@@ -1,0 +1,337 @@
+"""The CUDA road: device arrays in, kernels launched, results shaped (and copied back only
+where the inputs came from the host).
+
+* CUDA inputs are any object with ``__cuda_array_interface__`` (Numba device arrays, CuPy,
+  PyTorch CUDA tensors; under ``NUMBA_ENABLE_CUDASIM=1`` the simulator's device arrays).
+  They are viewed without a copy; a non-contiguous or non-float input is copied to a
+  contiguous array of the computing dtype *on the device*.
+* Where any input array is on the device, array results stay there as Numba device arrays
+  (CuPy and PyTorch take them without a copy: ``cupy.asarray(g)``, ``torch.as_tensor(g,
+  device="cuda")``); a reduction is a Python float. Host inputs sent to ``"cuda"`` are copied
+  over and their results come back as NumPy arrays.
+* Losses with an input-domain check (``spec.check_inputs``, e.g. tweedie's ``y_true >= 0``)
+  run it on host copies of the inputs: correct for every check, at the cost of one copy.
+
+Importing this module imports ``numba.cuda``; nothing else in fastloss does, except
+:func:`fastloss._backend.cuda_unavailable_reason`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+from numba import cuda
+
+from .. import _arrays as A
+from .. import _backend
+from . import cuda as K
+
+SIMULATOR = not hasattr(cuda, "as_cuda_array")  # NUMBA_ENABLE_CUDASIM=1
+if SIMULATOR:
+    from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray as _DeviceArray
+else:
+    from numba.cuda.cudadrv.devicearray import DeviceNDArray as _DeviceArray
+
+_dummies: dict = {}
+
+
+# ---------------------------------------------------------------------------
+# arrays
+
+
+def device_view(x):
+    """A Numba device array viewing ``x`` (no copy); ``x`` must be a CUDA array."""
+    if isinstance(x, _DeviceArray):
+        return x
+    try:
+        return cuda.as_cuda_array(x)
+    except RuntimeError:  # a PyTorch tensor that requires grad
+        detach = getattr(x, "detach", None)
+        if detach is None:
+            raise
+        return cuda.as_cuda_array(detach())
+
+
+def as_input(x, name: str):
+    """A CUDA array as a device view (dtype checked), anything else through
+    :func:`fastloss._arrays.as_array` (a host array)."""
+    if x is None:
+        raise TypeError(f"{name} is required, got None")
+    if not A.is_device_array(x):
+        return A.as_array(x, name)
+    d = device_view(x)
+    A._kind_check(d, name)
+    return d
+
+
+def is_device(a) -> bool:
+    return isinstance(a, _DeviceArray)
+
+
+def to_host(a):
+    """A NumPy array with the contents of ``a`` (``a`` itself if it is one)."""
+    if a is None or isinstance(a, np.ndarray):
+        return a
+    if is_device(a) or A.is_device_array(a):
+        return device_view(a).copy_to_host()
+    return a
+
+
+def _grid(work: int, block: int) -> int:
+    return max(1, min(K.MAX_GRID, (work + block - 1) // block))
+
+
+def as_flat(a, dtype):
+    """A C-contiguous 1-D array of ``dtype`` with ``a``'s elements: for a device array, on the
+    device (``a`` itself when nothing needs changing; never ``a`` when it is cast)."""
+    dtype = np.dtype(dtype)
+    if not is_device(a):
+        return A.as_flat(a, dtype)
+    if a.dtype == dtype and a.is_c_contiguous():
+        return a.reshape(a.size)
+    block = K.launch_config()[0]
+    out = cuda.device_array(a.size, dtype=dtype)
+    if a.size:
+        src = a if a.ndim > 0 else a.reshape(1)
+        K.copy_kernel(src.ndim)[_grid(a.size, block), block](src, out)
+    return out
+
+
+def to_device(a):
+    """``a`` on the device (a device array stays as it is)."""
+    if is_device(a):
+        return a
+    return cuda.to_device(np.ascontiguousarray(a))
+
+
+def _dummy(dtype):
+    dtype = np.dtype(dtype)
+    d = _dummies.get(dtype)
+    if d is None:
+        d = _dummies[dtype] = cuda.device_array(1, dtype=dtype)
+    return d
+
+
+def plan_to_host(pl):
+    """The same plan with host arrays (a device input run on a CPU backend)."""
+    return dataclasses.replace(pl, yt=to_host(pl.yt), yp=to_host(pl.yp), on_device=False)
+
+
+def _check_out_device(out, shape, dtype):
+    if not A.is_device_array(out):
+        raise TypeError(
+            f"out must be a CUDA array (the inputs are on the device), got {type(out).__name__}"
+        )
+    d = device_view(out)
+    if tuple(d.shape) != tuple(shape):
+        raise ValueError(f"out has shape {tuple(d.shape)}, expected {tuple(shape)}")
+    if d.dtype != dtype:
+        raise ValueError(f"out has dtype {d.dtype}, expected {np.dtype(dtype)}")
+    if not d.is_c_contiguous():
+        raise ValueError("out must be C-contiguous")
+    return d
+
+
+# ---------------------------------------------------------------------------
+# pointwise
+
+
+def run_pointwise(spec, pl, *, want_value: bool, want_grad: bool, want_hess: bool = False,
+                  out=None, grad_scale: float | None = None):
+    """The CUDA twin of :func:`fastloss._pointwise.run`'s CPU branch; same returns."""
+    _backend.require_cuda()
+    dt = pl.dtype
+    N = pl.size
+    on_dev = pl.on_device
+    block, items = K.launch_config()
+    seg = block * items
+    elementwise = pl.reduction == "none"
+    reduce = want_value and not elementwise
+    nres = pl.R if pl.rows else 1
+
+    host_out = None
+    if want_grad and out is not None:
+        if on_dev:
+            gout = _check_out_device(out, pl.shape, dt).reshape(N)
+        else:
+            host_out = A.check_out(out, pl.shape, dt)
+            gout = cuda.device_array(N, dtype=dt)
+    elif want_grad:
+        gout = cuda.device_array(N, dtype=dt)
+    else:
+        gout = _dummy(dt)
+    lout = cuda.device_array(N, dtype=dt) if (want_value and elementwise) else _dummy(dt)
+    hout = cuda.device_array(N, dtype=dt) if want_hess else _dummy(dt)
+    scale = pl.scale if grad_scale is None else grad_scale
+    res64 = cuda.device_array(max(nres, 1), dtype=np.float64) if reduce else _dummy(np.float64)
+    resdt = cuda.device_array(max(nres, 1), dtype=dt) if reduce else _dummy(dt)
+    denom = pl.denom if (pl.rows and pl.reduction == "mean") else 0.0
+
+    if N > 0:
+        kern = K.pointwise_kernel(
+            spec.scalar, reduce=reduce, write_l=want_value and elementwise,
+            write_g=want_grad, write_h=want_hess, wmode=pl.wmode, ybcast=pl.ybcast,
+            has_cp=pl.cp is not None, block=block,
+        )
+        yt = to_device(pl.yt)
+        yp = to_device(pl.yp)
+        w = _dummy(np.float64) if pl.w is None else to_device(pl.w)
+        cp = _dummy(np.float64) if pl.cp is None else to_device(pl.cp)
+        kpr = (pl.n + seg - 1) // seg if pl.rows else (N + seg - 1) // seg
+        ntasks = (pl.R if pl.rows else 1) * kpr
+        partials = cuda.device_array(ntasks, np.float64) if (reduce and kpr > 1) else \
+            _dummy(np.float64)
+        kern[min(ntasks, K.MAX_GRID), block](
+            yt, yp, w, cp, pl.prm, float(scale), pl.n, seg, int(pl.rows), lout, gout, hout,
+            partials, res64, resdt, float(denom),
+        )
+        if reduce and kpr > 1:
+            K.finalize_kernel(block)[min(nres, K.MAX_GRID), block](
+                partials, kpr, nres, res64, resdt, float(denom))
+    elif reduce:
+        res64 = cuda.to_device(np.zeros(max(nres, 1), np.float64))
+        resdt = cuda.to_device(np.zeros(max(nres, 1), dt))
+
+    value = None
+    if want_value:
+        if elementwise:
+            value = lout.reshape(pl.shape) if N else cuda.device_array(pl.shape, dt)
+            if not on_dev:
+                value = value.copy_to_host()
+        elif pl.rows:
+            value = resdt.reshape(pl.shape[:-1]) if nres else \
+                cuda.device_array(pl.shape[:-1], dt)
+            if not on_dev:
+                value = value.copy_to_host()
+        else:
+            total = float(res64.copy_to_host()[0])
+            value = total / pl.denom if pl.reduction == "mean" else total
+    g = h = None
+    if want_grad:
+        if host_out is not None:
+            if N:
+                gout.copy_to_host(host_out.reshape(N))
+            g = host_out
+        elif out is not None:
+            g = out
+        else:
+            g = _shaped(gout, pl.shape, dt, N, on_dev)
+    if want_hess:
+        h = _shaped(hout, pl.shape, dt, N, on_dev)
+    return value, g, h
+
+
+def _shaped(d, shape, dt, N, on_dev):
+    if N == 0:
+        return cuda.device_array(shape, dt) if on_dev else np.empty(shape, dt)
+    d = d.reshape(shape)
+    return d if on_dev else d.copy_to_host()
+
+
+def rmse_finish(pl, msev, g):
+    """RMSE from the mean squared error on the device: ``(sqrt(M), g * 0.5/sqrt(M))``
+    (0 where ``M == 0``), ``g`` rescaled in place. ``msev`` is a float (``axis=None``) or a
+    device array of per-row values."""
+    block = K.launch_config()[0]
+    if pl.rows:
+        m = msev.reshape(msev.size) if msev.size else msev
+        r = cuda.device_array(m.size, dtype=pl.dtype)
+        f = cuda.device_array(m.size, dtype=pl.dtype)
+        if m.size:
+            K.rmse_rows_kernel()[_grid(m.size, block), block](m, r, f)
+        r = r.reshape(msev.shape)
+    else:
+        r = float(np.sqrt(msev))
+        f = cuda.to_device(np.asarray([0.5 / r if r > 0 else 0.0], dtype=pl.dtype))
+    if g is not None and pl.size:
+        flat = device_view(g).reshape(pl.size)
+        n = pl.n if pl.rows else pl.size
+        K.scale_rows_kernel()[_grid(pl.size, block), block](flat, f, n)
+    return r
+
+
+# ---------------------------------------------------------------------------
+# benchmark helpers (wired into `fastloss bench --backend cuda`)
+
+
+def device_copy_bandwidth(nbytes: int = 1 << 28, repeat: int = 10) -> float:
+    """The device's measured device-to-device copy bandwidth in GB/s (bytes read + written
+    per second, best of ``repeat``), the roofline that :func:`bench_cuda` compares with."""
+    _backend.require_cuda()
+    n = nbytes // 8
+    a = cuda.device_array(n, dtype=np.float64)
+    b = cuda.device_array(n, dtype=np.float64)
+    K.fill_kernel()[_grid(n, 256), 256](a, 1.0)
+    cuda.synchronize()
+    best = math.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        b.copy_to_device(a)
+        cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n * 8 / best / 1e9
+
+
+def bench_cuda(loss, *, n: int = 1 << 24, dtype=np.float32, op: str = "value_and_grad",
+               rows: int | None = None, repeat: int = 20, params: dict | None = None,
+               copy_gbs: float | None = None) -> dict:
+    """Time one pointwise loss on device arrays; return the time, the bytes moved and GB/s.
+
+    ``op``: ``"value"``, ``"grad"``, ``"value_and_grad"`` or ``"grad_hess"``. With ``rows``,
+    ``y_pred`` has shape ``(rows, n // rows)`` against a ``(n // rows,)`` ``y_true`` and
+    ``axis=-1`` (batch evaluation: ``rows`` losses in one launch). Bytes moved: ``y_pred`` and
+    ``y_true`` read once, plus each array written (gradient into a preallocated ``out``).
+    ``copy_gbs`` (default: :func:`device_copy_bandwidth`) is the roofline; ``fraction`` is
+    GB/s over it. Best of ``repeat`` timed calls after one warm-up (which compiles).
+    """
+    _backend.require_cuda()
+    dtype = np.dtype(dtype)
+    spec = loss.spec
+    rng = np.random.default_rng(0)
+    if rows:
+        m = max(1, n // rows)
+        (y, p), sp = spec.sample(rng, (rows, m), dtype)
+        y = y[0]
+        n = rows * m
+    else:
+        (y, p), sp = spec.sample(rng, (n,), dtype)
+    sp = {**sp, **(params or {})}
+    dy, dp = cuda.to_device(y), cuda.to_device(p)
+    dout = cuda.device_array(p.shape, dtype)
+    kw = dict(axis=-1 if rows else None, backend="cuda", **sp)
+    if op == "value":
+        def call():
+            return loss(dy, dp, **kw)
+        written = rows or 0
+    elif op == "grad":
+        def call():
+            return loss.grad(dy, dp, out=dout, **kw)
+        written = n
+    elif op == "value_and_grad":
+        def call():
+            return loss.value_and_grad(dy, dp, out=dout, **kw)
+        written = n + (rows or 0)
+    elif op == "grad_hess":
+        def call():
+            return loss.grad_hess(dy, dp, **kw)
+        written = 2 * n
+    else:
+        raise ValueError(f"op must be value, grad, value_and_grad or grad_hess, got {op!r}")
+    call()
+    cuda.synchronize()
+    best = math.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        call()
+        cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    nbytes = (p.size + y.size + written) * dtype.itemsize
+    if copy_gbs is None:
+        copy_gbs = device_copy_bandwidth()
+    gbs = nbytes / best / 1e9
+    return {"loss": spec.name, "op": op, "dtype": dtype.name, "n": n, "rows": rows,
+            "seconds": best, "bytes": nbytes, "gbs": gbs, "copy_gbs": copy_gbs,
+            "fraction": gbs / copy_gbs}
