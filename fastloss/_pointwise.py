@@ -47,6 +47,7 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, axis, params) -> Pla
     params = check_params(spec.name, spec.params, params)
     on_device = A.is_device_array(y_pred) or A.is_device_array(y_true)
     if on_device:  # keep CUDA arrays on the device; plan from their shape and dtype
+        _backend.require_cuda()
         from ._kernels import cuda_road as road
 
         yt = road.as_input(y_true, "y_true")
@@ -175,6 +176,7 @@ def run(spec, pl: Plan, backend, *, want_value: bool, want_grad: bool, want_hess
     N = pl.size
     name = _backend.resolve(backend, N, spec.cost, on_device=pl.on_device)
     if name == "cuda" or pl.on_device:
+        _backend.require_cuda()
         from ._kernels import cuda_road
 
         if name == "cuda":

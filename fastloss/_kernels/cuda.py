@@ -32,14 +32,17 @@ import os
 import threading
 import types
 
+import numpy as np
 from numba import cuda, float64
+from numba import types as nt
+from numba.np.numpy_support import from_dtype as _from_dtype
 
 from . import scalar as _scalar
 from .compile import source_hash
 
 DEFAULT_BLOCK = 256
 DEFAULT_ITEMS = 16
-MAX_GRID = 65535  # blocks per launch; results do not depend on it
+DEFAULT_MAX_GRID = 65535  # blocks per launch at most; results do not depend on it
 
 _lock = threading.RLock()
 _device: dict = {}
@@ -63,9 +66,9 @@ def _check_block(block: int) -> int:
     return block
 
 
-def _check_items(items: int) -> int:
+def _check_items(items: int, what: str = "CUDA items per thread") -> int:
     if not isinstance(items, int) or items < 1:
-        raise ValueError(f"CUDA items per thread must be a positive integer, got {items!r}")
+        raise ValueError(f"{what} must be a positive integer, got {items!r}")
     return items
 
 
@@ -77,10 +80,20 @@ def launch_config() -> tuple[int, int]:
     return block, items
 
 
-def set_launch_config(block: int | None = None, items: int | None = None) -> None:
-    """Override the threads per block and the elements per thread (None: back to default)."""
+def set_launch_config(block: int | None = None, items: int | None = None,
+                      max_grid: int | None = None) -> None:
+    """Override the threads per block, the elements per thread and the most blocks a launch
+    uses (None: back to the environment or the default)."""
     _config["block"] = None if block is None else _check_block(block)
     _config["items"] = None if items is None else _check_items(items)
+    _config["max_grid"] = None if max_grid is None else _check_items(max_grid, "max_grid")
+
+
+def max_grid() -> int:
+    """The most blocks one launch uses (``FASTLOSS_CUDA_MAX_GRID``, default 65535). Blocks
+    take tasks in a grid-stride loop, so this changes the speed, never the result."""
+    return _config.get("max_grid") or _check_items(
+        _env_int("FASTLOSS_CUDA_MAX_GRID", DEFAULT_MAX_GRID), "FASTLOSS_CUDA_MAX_GRID")
 
 
 # ---------------------------------------------------------------------------
@@ -382,3 +395,95 @@ def _make_fill():
             t += step
 
     return _jit(fill, "fill")
+
+
+# ---------------------------------------------------------------------------
+# signatures: the argument types the road launches each kernel with (for compile_ptx)
+
+
+def _nbtype(dtype):
+    return _from_dtype(np.dtype(dtype))
+
+
+def pointwise_signature(dtype, nprm: int):
+    """The argument types of :func:`pointwise_kernel` for ``dtype`` inputs and ``nprm``
+    parameters, as the road passes them."""
+    dt = _nbtype(dtype)
+    a = nt.Array(dt, 1, "C")
+    f = nt.Array(nt.float64, 1, "C")
+    return (a, a, f, f, nt.UniTuple(dt, max(1, nprm)), nt.float64, nt.int64, nt.int64,
+            nt.int64, a, a, a, f, f, a, nt.float64)
+
+
+def finalize_signature(dtype):
+    f = nt.Array(nt.float64, 1, "C")
+    return (f, nt.int64, nt.int64, f, nt.Array(_nbtype(dtype), 1, "C"), nt.float64)
+
+
+# what each pointwise call launches: (reduce, write_l, write_g, write_h)
+POINTWISE_OPS = {
+    "value": (True, False, False, False),
+    "value_none": (False, True, False, False),
+    "grad": (False, False, True, False),
+    "value_and_grad": (True, False, True, False),
+    "value_and_grad_none": (False, True, True, False),
+    "grad_hess": (False, False, True, True),
+}
+DTYPES = ("float32", "float64")
+
+
+def kernel_catalog(specs=None, block: int | None = None):
+    """Every kernel the CUDA road launches for the registered losses, as
+    ``(label, python_function, argument_types)`` for ``numba.cuda.compile_ptx``.
+
+    Pointwise: each distinct scalar function x :data:`POINTWISE_OPS` x float32/float64
+    (unweighted, the loss's own per-column parameter layout); the sample-weight and
+    broadcast-target layouts (their indexing does not depend on the loss) for one loss;
+    then the finalize, copy/cast, scale and fill kernels.
+    """
+    from .._spec import REGISTRY
+
+    if specs is None:
+        specs = list(REGISTRY.values())
+    block = block or launch_config()[0]
+    out = []
+    seen = set()
+    pointwise = [s for s in specs if s.kind == "pointwise"]
+    for spec in pointwise:
+        has_cp = any(p.kind == "float_or_array" for p in spec.params)
+        key = (spec.scalar, has_cp, len(spec.params))
+        if key in seen:
+            continue
+        seen.add(key)
+        for op, (red, wl, wg, wh) in POINTWISE_OPS.items():
+            if wh and not spec.has_hess:
+                continue
+            k = pointwise_kernel(spec.scalar, reduce=red, write_l=wl, write_g=wg, write_h=wh,
+                                 wmode=0, ybcast=False, has_cp=has_cp, block=block)
+            for dt in DTYPES:
+                out.append((f"{spec.name}.{op}.{dt}", k.py_func,
+                            pointwise_signature(dt, len(spec.params))))
+    if pointwise:
+        spec = pointwise[0]
+        for wmode, yb in ((1, False), (2, False), (0, True), (1, True)):
+            k = pointwise_kernel(spec.scalar, reduce=True, write_l=False, write_g=True,
+                                 write_h=False, wmode=wmode, ybcast=yb, has_cp=True,
+                                 block=block)
+            for dt in DTYPES:
+                out.append((f"{spec.name}.value_and_grad.w{wmode}.yb{int(yb)}.cp.{dt}",
+                            k.py_func, pointwise_signature(dt, len(spec.params))))
+    for dt in DTYPES:
+        out.append((f"finalize.{dt}", finalize_kernel(block).py_func, finalize_signature(dt)))
+        a = nt.Array(_nbtype(dt), 1, "C")
+        out.append((f"scale_rows.{dt}", scale_rows_kernel().py_func, (a, a, nt.int64)))
+        out.append((f"rmse_rows.{dt}", rmse_rows_kernel().py_func, (a, a, a)))
+    out.append(("fill.float64", fill_kernel().py_func,
+                (nt.Array(nt.float64, 1, "C"), nt.float64)))
+    casts = (("float32", "float32"), ("float64", "float64"), ("float64", "float32"),
+             ("int64", "float64"), ("bool", "float64"))
+    for ndim in (1, 2, 3):
+        for src, dst in casts:
+            out.append((f"copy_{ndim}d.{src}->{dst}", copy_kernel(ndim).py_func,
+                        (nt.Array(_nbtype(src), ndim, "A"),
+                         nt.Array(_nbtype(dst), 1, "C"))))
+    return out
