@@ -250,3 +250,14 @@ def test_cli_info():
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "threading_layer" in r.stdout and "parallel_threshold" in r.stdout
+
+
+def test_serial_kernel_never_loads_cached_parallel_one(tmp_path):
+    env = {"NUMBA_CACHE_DIR": str(tmp_path)}
+    call = "import numpy as np, fastloss; fastloss.mse(np.ones(10), np.zeros(10), backend='{}')"
+    assert run_python(call.format("parallel"), env).returncode == 0
+    r = run_python(call.format("serial") + "\nimport numba\n"
+                   "try:\n    print(numba.threading_layer())\n"
+                   "except ValueError:\n    print('no parallel runtime')", env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "no parallel runtime"
