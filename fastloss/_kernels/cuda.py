@@ -43,6 +43,8 @@ from .compile import source_hash
 DEFAULT_BLOCK = 256
 DEFAULT_ITEMS = 16
 DEFAULT_MAX_GRID = 65535  # blocks per launch at most; results do not depend on it
+# blocks per launch at least (idle blocks exit at once): Numba warns below 128 blocks
+MIN_GRID = 128
 
 _lock = threading.RLock()
 _device: dict = {}
@@ -87,6 +89,12 @@ def set_launch_config(block: int | None = None, items: int | None = None,
     _config["block"] = None if block is None else _check_block(block)
     _config["items"] = None if items is None else _check_items(items)
     _config["max_grid"] = None if max_grid is None else _check_items(max_grid, "max_grid")
+
+
+def grid_for(work: int) -> int:
+    """Blocks for a launch with ``work`` tasks (or blocks' worth of elements): between
+    :data:`MIN_GRID` and :func:`max_grid`."""
+    return max(1, min(max_grid(), max(work, MIN_GRID)))
 
 
 def max_grid() -> int:

@@ -81,7 +81,7 @@ def to_host(a):
 
 
 def _grid(work: int, block: int) -> int:
-    return max(1, min(K.max_grid(), (work + block - 1) // block))
+    return K.grid_for((work + block - 1) // block)
 
 
 def as_flat(a, dtype):
@@ -184,12 +184,12 @@ def run_pointwise(spec, pl, *, want_value: bool, want_grad: bool, want_hess: boo
         ntasks = (pl.R if pl.rows else 1) * kpr
         partials = cuda.device_array(ntasks, np.float64) if (reduce and kpr > 1) else \
             _dummy(np.float64)
-        kern[min(ntasks, K.max_grid()), block](
+        kern[K.grid_for(ntasks), block](
             yt, yp, w, cp, pl.prm, float(scale), pl.n, seg, int(pl.rows), lout, gout, hout,
             partials, res64, resdt, float(denom),
         )
         if reduce and kpr > 1:
-            K.finalize_kernel(block)[min(nres, K.max_grid()), block](
+            K.finalize_kernel(block)[K.grid_for(nres), block](
                 partials, kpr, nres, res64, resdt, float(denom))
     elif reduce:
         res64 = cuda.to_device(np.zeros(max(nres, 1), np.float64))

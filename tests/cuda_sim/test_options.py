@@ -3,6 +3,8 @@ handling, dispatch, errors, determinism and launch-shape independence."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from numba import cuda
@@ -164,10 +166,12 @@ def test_deterministic_and_independent_of_grid():
     assert (N_FLAT > SEG) and (ROWS[1] > SEG)  # several tasks per row: the finalize path
     saved = K.max_grid()
     try:
-        for grid in (1, 2, 5):
-            K.set_launch_config(max_grid=grid)
-            assert fastloss.log_cosh(dy, dp) == a
-            np.testing.assert_array_equal(host(fastloss.log_cosh(dy, dp, axis=-1)), ar)
+        with warnings.catch_warnings():  # on a GPU, Numba warns about grids under 128 blocks
+            warnings.simplefilter("ignore")
+            for grid in (1, 2, 5):
+                K.set_launch_config(max_grid=grid)
+                assert fastloss.log_cosh(dy, dp) == a
+                np.testing.assert_array_equal(host(fastloss.log_cosh(dy, dp, axis=-1)), ar)
     finally:
         K.set_launch_config(max_grid=None)
     assert K.max_grid() == saved
