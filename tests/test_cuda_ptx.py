@@ -93,3 +93,20 @@ def test_kernel_compiles_to_ptx(label, fn, sig):
         assert not re.search(r"\batom\.[\w.]*\.f(32|64)\b", code), (label, cc)
         assert not re.search(r"\bred\.[\w.]*\.f(32|64)\b", code), (label, cc)
         _stats["ptx"] += 1
+
+
+def test_row_kernel_factory_compiles_to_ptx():
+    """The row-kernel factory (row views, an inlined row function with loops and a
+    rebound helper) compiles for both compute capabilities, for each write pattern."""
+    from tests.cuda_sim.toy_rows import toy_ce_row
+
+    n = 0
+    for red, wl, wg, wh in ((True, False, False, False), (False, True, True, True),
+                            (True, False, True, False)):
+        k = K.row_kernel(toy_ce_row, reduce=red, write_l=wl, write_g=wg, write_h=wh,
+                         has_t=False, has_lab=True, has_sw=True)
+        for dt in K.DTYPES:
+            for cc, code in compile_ptx_ccs(k.py_func, K.row_signature(dt, 1)).items():
+                assert f".target sm_{cc[0]}{cc[1]}" in code
+                n += 1
+    assert n == 12

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
 import types
 
@@ -132,6 +133,14 @@ def device_fn(pyfunc):
     return d
 
 
+def _portable_twin(obj):
+    """The plain-``math`` twin that ``obj``'s module declares for targets where its CPU body
+    does not compile (a module-level ``PORTABLE`` dict keyed by function name), or None."""
+    mod = sys.modules.get(getattr(obj, "__module__", "") or "")
+    twin = getattr(mod, "PORTABLE", {}).get(getattr(obj, "__name__", None))
+    return twin if twin is not None and twin is not obj else None
+
+
 def _make_device_fn(pyfunc):
     helpers = {id(f): f for f in _scalar.HELPERS.values()}
     g = dict(pyfunc.__globals__)
@@ -140,7 +149,8 @@ def _make_device_fn(pyfunc):
         if obj is not None and (id(obj) in helpers or _is_fastloss_function(obj)):
             if obj is pyfunc:
                 raise ValueError(f"{pyfunc.__name__} is recursive; device functions cannot be")
-            g[name] = device_fn(obj)
+            twin = _portable_twin(obj)
+            g[name] = device_fn(twin if twin is not None else obj)
     f2 = types.FunctionType(pyfunc.__code__, g, pyfunc.__name__, pyfunc.__defaults__,
                             pyfunc.__closure__)
     f2.__qualname__ = pyfunc.__qualname__
@@ -286,6 +296,100 @@ def _make_pointwise(scalar, reduce, write_l, write_g, write_h, wmode, ybcast, ha
             task += cuda.gridDim.x
 
     return _jit(kernel, f"pointwise_{scalar.__name__}_{SRC}")
+
+
+# ---------------------------------------------------------------------------
+# row-wise: one row function per loss (cross_entropy, kl_divergence, log_loss on matrices)
+
+
+def row_kernel(
+    row,
+    *,
+    reduce: bool,
+    write_l: bool,
+    write_g: bool,
+    write_h: bool,
+    has_t: bool,
+    has_lab: bool,
+    has_sw: bool,
+    block: int | None = None,
+):
+    """A kernel ``k[grid, BLOCK](X, T, LAB, CW, SW, prm, scale, C, lout, gout, hout,
+    partials, res64, inplace)`` with the semantics of the CPU ``rows.row_kernel``: the same
+    row function ``row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace) -> float64`` runs one
+    row per thread on zero-based row views.
+
+    Tasks are runs of ``BLOCK`` consecutive rows; a block reduces its task's ``sw * loss``
+    through a fixed shared-memory tree into ``partials[task]`` (or ``res64[0]`` when there is
+    one task); :func:`finalize_kernel` adds the partials in order. Blocks take tasks in a
+    grid-stride loop: the result does not depend on the grid.
+    """
+    if block is None:
+        block = launch_config()[0]
+    key = ("rows", row, reduce, write_l, write_g, write_h, has_t, has_lab, has_sw, block)
+    return _memo(key, lambda: _make_rows(row, reduce, write_l, write_g, write_h, has_t,
+                                         has_lab, has_sw, block))
+
+
+def _make_rows(row, reduce, write_l, write_g, write_h, has_t, has_lab, has_sw, block):
+    f = device_fn(row)
+    SRC = source_hash(row)
+    BLOCK = block
+    REDUCE, WL, WG, WH, HAS_T, HAS_LAB, HAS_SW = (
+        reduce, write_l, write_g, write_h, has_t, has_lab, has_sw
+    )
+
+    def kernel(X, T, LAB, CW, SW, prm, scale, C, lout, gout, hout, partials, res64, inplace):
+        sh = cuda.shared.array(BLOCK, float64)
+        tid = cuda.threadIdx.x
+        N = X.shape[0] // C
+        ntasks = (N + BLOCK - 1) // BLOCK
+        task = cuda.blockIdx.x
+        while task < ntasks:
+            r = task * BLOCK + tid
+            v = 0.0
+            if r < N:
+                a = r * C
+                x = X[a:a + C]
+                t = T[a:a + C] if HAS_T else T[0:1]
+                lab = LAB[r] if HAS_LAB else -1
+                sw = SW[r] if HAS_SW else 1.0
+                g = gout[a:a + C] if WG else gout[0:1]
+                h = hout[a:a + C] if WH else hout[0:1]
+                lv = f(x, t, lab, CW, prm, sw * scale, g, h, WG, WH, inplace)
+                if WL:
+                    lout[r] = sw * lv
+                v = sw * lv
+            if REDUCE:
+                sh[tid] = v
+                cuda.syncthreads()
+                stride = BLOCK // 2
+                while stride > 0:
+                    if tid < stride:
+                        sh[tid] += sh[tid + stride]
+                    cuda.syncthreads()
+                    stride //= 2
+                if tid == 0:
+                    if ntasks == 1:
+                        res64[0] = sh[0]
+                    else:
+                        partials[task] = sh[0]
+                cuda.syncthreads()
+            task += cuda.gridDim.x
+
+    return _jit(kernel, f"rows_{row.__name__}_{SRC}")
+
+
+def row_signature(dtype, nprm: int, prm_types=None):
+    """The argument types of :func:`row_kernel` for ``dtype`` rows and ``nprm`` float
+    parameters (``prm_types``: the parameter tuple's numba type, if not floats of
+    ``dtype``)."""
+    dt = _nbtype(dtype)
+    a = nt.Array(dt, 1, "C")
+    f = nt.Array(nt.float64, 1, "C")
+    prm = prm_types if prm_types is not None else nt.UniTuple(dt, max(1, nprm))
+    return (a, a, nt.Array(nt.int64, 1, "C"), f, f, prm, nt.float64, nt.int64, a, a, a, f,
+            f, nt.boolean)
 
 
 def finalize_kernel(block: int | None = None):
