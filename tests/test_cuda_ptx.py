@@ -52,13 +52,12 @@ def compile_ptx_ccs(pyfunc, sig, ccs=CCS):
 @pytest.fixture(scope="module", autouse=True)
 def _summary(request):
     yield
-    tr = request.config.pluginmanager.get_plugin("terminalreporter")
-    if tr is not None and _stats["kernels"]:
-        tr.write_line(
-            f"\n[cuda ptx] {_stats['kernels']} CUDA kernels compiled to PTX for cc "
-            f"{', '.join(f'{a}.{b}' for a, b in CCS)}: {_stats['ptx']} PTX modules in "
-            f"{_stats['seconds']:.0f} s"
-        )
+    capman = request.config.pluginmanager.get_plugin("capturemanager")
+    if capman is not None and _stats["kernels"]:
+        with capman.global_and_fixture_disabled():
+            print(f"\n[cuda ptx] {_stats['kernels']} CUDA kernels compiled to PTX for cc "
+                  f"{', '.join(f'{a}.{b}' for a, b in CCS)}: {_stats['ptx']} PTX modules in "
+                  f"{_stats['seconds']:.0f} s")
 
 
 def test_catalog_covers_every_pointwise_loss():
