@@ -45,6 +45,10 @@ class PointwiseLoss(Loss):
 
     def __call__(self, y_true, y_pred, *, reduction="mean", sample_weight=None, axis=None,
                  backend=None, **params):
+        if sample_weight is None and axis is None and not params:
+            v = _pointwise.fast_value(self.spec, y_true, y_pred, reduction, backend)
+            if v is not None:
+                return v
         if _is_dask(y_true, y_pred):
             return self._dask("value", y_true, y_pred, dict(
                 reduction=reduction, sample_weight=sample_weight, axis=axis, backend=backend,
