@@ -15,6 +15,8 @@ REDUCTIONS = ("mean", "sum", "none")
 def is_device_array(x) -> bool:
     """True for a CUDA array: anything with ``__cuda_array_interface__`` (Numba, CuPy, PyTorch
     CUDA tensors, also those that require grad) or a CUDA-simulator device array."""
+    if type(x) is np.ndarray:  # the common case, in ~40 ns
+        return False
     try:
         if hasattr(x, "__cuda_array_interface__"):
             return True
