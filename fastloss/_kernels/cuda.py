@@ -177,6 +177,26 @@ def _jit(fn, name: str):
 # pointwise: one scalar function of one element
 
 
+def task_shape(N: int, n: int, rows: bool, block: int, items: int) -> tuple[int, int, int]:
+    """``(seg, G, kpr)``: elements per task, threads per task, tasks per row (per array
+    without ``rows``), from the sizes alone, so that the summation order (and the bits of
+    every result) depends on the shape and ``(BLOCK, ITEMS)`` only.
+
+    Long rows (and ``axis=None``) are cut into tasks of ``BLOCK * ITEMS`` elements, one per
+    block. A row of ``n <= BLOCK * ITEMS`` elements is one task of ``G`` threads, ``G`` the
+    power of two nearest above ``n / ITEMS``: a block of ``BLOCK`` threads then evaluates
+    ``BLOCK / G`` short rows at once (batch evaluation of many short rows, one launch).
+    """
+    seg = block * items
+    if rows and n <= seg:
+        G = 1
+        while G * items < n and G < block:
+            G *= 2
+        return max(n, 1), G, 1
+    kpr = (n + seg - 1) // seg if rows else (N + seg - 1) // seg
+    return seg, block, kpr
+
+
 def pointwise_kernel(
     scalar,
     *,
@@ -189,16 +209,17 @@ def pointwise_kernel(
     has_cp: bool,
     block: int | None = None,
 ):
-    """A kernel ``k[grid, BLOCK](yt, yp, w, cp, prm, scale, n, seg, rows, lout, gout, hout,
-    partials, res64, resdt, denom)`` with the semantics of
+    """A kernel ``k[grid, BLOCK](yt, yp, w, cp, prm, scale, n, seg, rows, G, lout, gout,
+    hout, partials, res64, resdt, denom)`` with the semantics of
     :func:`fastloss._kernels.cpu.pointwise_kernel`.
 
-    ``seg`` is the task length (``BLOCK * ITEMS``); ``rows`` (0 or 1, a runtime argument,
-    unlike on the CPU: it only changes integer task arithmetic) cuts each row of ``n``
-    elements into its own tasks. With ``reduce``, the sum of ``w*l`` of each task goes to
-    ``partials[task]``; where a row (or, without ``rows``, the whole array) is one task, the
-    kernel writes the final sum directly to ``res64[row]`` and ``resdt[row] = sum / denom``
-    (``denom <= 0``: no division) in the output dtype.
+    ``seg`` is the task length and ``G`` the threads per task (see :func:`task_shape`);
+    ``rows`` (0 or 1, a runtime argument, unlike on the CPU: it only changes integer task
+    arithmetic) cuts each row of ``n`` elements into its own tasks. With ``reduce``, the sum
+    of ``w*l`` of each task goes to ``partials[task]``; where a row (or, without ``rows``,
+    the whole array) is one task, the kernel writes the final sum directly to
+    ``res64[row]`` and ``resdt[row] = sum / denom`` (``denom <= 0``: no division) in the
+    output dtype.
     """
     if block is None:
         block = launch_config()[0]
@@ -218,10 +239,12 @@ def _make_pointwise(scalar, reduce, write_l, write_g, write_h, wmode, ybcast, ha
     NEED_C = YB or WMODE == 1 or HAS_CP
     NEED_R = WMODE == 2
 
-    def kernel(yt, yp, w, cp, prm, scale, n, seg, rows, lout, gout, hout, partials, res64,
-               resdt, denom):
+    def kernel(yt, yp, w, cp, prm, scale, n, seg, rows, G, lout, gout, hout, partials,
+               res64, resdt, denom):
         sh = cuda.shared.array(BLOCK, float64)
         tid = cuda.threadIdx.x
+        lane = tid % G  # G threads (a power of two dividing BLOCK) work on one task
+        gpb = BLOCK // G
         N = yp.shape[0]
         if rows:
             nrows = N // n
@@ -230,18 +253,22 @@ def _make_pointwise(scalar, reduce, write_l, write_g, write_h, wmode, ybcast, ha
             nrows = 1
             kpr = (N + seg - 1) // seg
         ntasks = nrows * kpr
-        task = cuda.blockIdx.x
-        while task < ntasks:
-            if rows:
-                r0 = task // kpr
-                q = task - r0 * kpr
-                start = r0 * n + q * seg
-                end = r0 * n + min(n, (q + 1) * seg)
-            else:
-                r0 = 0
-                start = task * seg
-                end = min(N, start + seg)
-            i = start + tid
+        base = cuda.blockIdx.x * gpb
+        while base < ntasks:  # the same trip count for every thread of the block
+            task = base + tid // G
+            start = 0
+            end = 0
+            r0 = 0
+            if task < ntasks:
+                if rows:
+                    r0 = task // kpr
+                    q = task - r0 * kpr
+                    start = r0 * n + q * seg
+                    end = r0 * n + min(n, (q + 1) * seg)
+                else:
+                    start = task * seg
+                    end = min(N, start + seg)
+            i = start + lane
             r = 0
             c = 0
             if NEED_C or NEED_R:
@@ -270,30 +297,30 @@ def _make_pointwise(scalar, reduce, write_l, write_g, write_h, wmode, ybcast, ha
                     gout[i] = (wi * scale) * gv
                 if WH:
                     hout[i] = (wi * scale) * hv
-                i += BLOCK
+                i += G
                 if NEED_C or NEED_R:
-                    c += BLOCK
+                    c += G
                     while c >= n:
                         c -= n
                         r += 1
             if REDUCE:
                 sh[tid] = s
                 cuda.syncthreads()
-                stride = BLOCK // 2
+                stride = G // 2
                 while stride > 0:
-                    if tid < stride:
+                    if lane < stride:
                         sh[tid] += sh[tid + stride]
                     cuda.syncthreads()
                     stride //= 2
-                if tid == 0:
+                if lane == 0 and task < ntasks:
+                    acc = sh[tid]
                     if kpr == 1:
-                        acc = sh[0]
                         res64[r0] = acc
                         resdt[r0] = acc / denom if denom > 0.0 else acc
                     else:
-                        partials[task] = sh[0]
+                        partials[task] = acc
                 cuda.syncthreads()
-            task += cuda.gridDim.x
+            base += cuda.gridDim.x * gpb
 
     return _jit(kernel, f"pointwise_{scalar.__name__}_{SRC}")
 
@@ -524,7 +551,7 @@ def pointwise_signature(dtype, nprm: int):
     a = nt.Array(dt, 1, "C")
     f = nt.Array(nt.float64, 1, "C")
     return (a, a, f, f, nt.UniTuple(dt, max(1, nprm)), nt.float64, nt.int64, nt.int64,
-            nt.int64, a, a, a, f, f, a, nt.float64)
+            nt.int64, nt.int64, a, a, a, f, f, a, nt.float64)
 
 
 def finalize_signature(dtype):

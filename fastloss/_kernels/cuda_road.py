@@ -147,7 +147,6 @@ def run_pointwise(spec, pl, *, want_value: bool, want_grad: bool, want_hess: boo
     N = pl.size
     on_dev = pl.on_device
     block, items = K.launch_config()
-    seg = block * items
     elementwise = pl.reduction == "none"
     reduce = want_value and not elementwise
     nres = pl.R if pl.rows else 1
@@ -180,12 +179,12 @@ def run_pointwise(spec, pl, *, want_value: bool, want_grad: bool, want_hess: boo
         yp = to_device(pl.yp)
         w = _dummy(np.float64) if pl.w is None else to_device(pl.w)
         cp = _dummy(np.float64) if pl.cp is None else to_device(pl.cp)
-        kpr = (pl.n + seg - 1) // seg if pl.rows else (N + seg - 1) // seg
+        seg, G, kpr = K.task_shape(N, pl.n, pl.rows, block, items)
         ntasks = (pl.R if pl.rows else 1) * kpr
         partials = cuda.device_array(ntasks, np.float64) if (reduce and kpr > 1) else \
             _dummy(np.float64)
-        kern[K.grid_for(ntasks), block](
-            yt, yp, w, cp, pl.prm, float(scale), pl.n, seg, int(pl.rows), lout, gout, hout,
+        kern[K.grid_for((ntasks + block // G - 1) // (block // G)), block](
+            yt, yp, w, cp, pl.prm, float(scale), pl.n, seg, int(pl.rows), G, lout, gout, hout,
             partials, res64, resdt, float(denom),
         )
         if reduce and kpr > 1:

@@ -14,7 +14,8 @@ BLOCK, ITEMS = K.launch_config()
 SEG = BLOCK * ITEMS
 # sizes that cut into several tasks (and rows of several tasks) under both configurations
 N_FLAT = 1000 if SIM else 5 * SEG + 123
-ROWS = (3, 300) if SIM else (3, 2 * SEG + 77)
+ROWS = (3, 300) if SIM else (3, 2 * SEG + 77)  # rows of several tasks (then a finalize)
+SHORT_ROWS = (20, 50) if SIM else (64, 1000)  # rows of one task, several rows per block
 
 
 def rng_for(*key) -> np.random.Generator:

@@ -12,7 +12,7 @@ from numba import cuda
 import fastloss
 from fastloss._kernels import cuda as K
 
-from ._common import N_FLAT, ROWS, SEG, close, host, is_dev, rng_for
+from ._common import ITEMS, N_FLAT, ROWS, SEG, close, host, is_dev, rng_for
 
 
 def _yp(shape, dtype=np.float64, key=0):
@@ -175,3 +175,19 @@ def test_deterministic_and_independent_of_grid():
     finally:
         K.set_launch_config(max_grid=None)
     assert K.max_grid() == saved
+
+
+@pytest.mark.parametrize("n", [3, ITEMS - 1, 2 * ITEMS + 5, SEG // 2 + 1, SEG])
+def test_rows_of_every_length(n):
+    """Short rows share a block (G threads each), long ones get whole blocks; weights and a
+    broadcast target index by column whatever the grouping."""
+    B = 37
+    y, p = _yp((B, n), np.float32, key=("rows", n))
+    w = rng_for("rw", n).uniform(0, 1, n)
+    seg, G, kpr = K.task_shape(B * n, n, True, *K.launch_config())
+    assert kpr == 1 and G * ITEMS >= min(n, SEG) and (G == 1 or (G // 2) * ITEMS < n)
+    for kw in ({}, {"sample_weight": w}):
+        ref = fastloss.poisson_nll.value_and_grad(y[0], p, axis=-1, backend="serial", **kw)
+        got = fastloss.poisson_nll.value_and_grad(y[0], cuda.to_device(p), axis=-1, **kw)
+        close(got[0], ref[0], np.float32, f"value n={n} {list(kw)}")
+        close(got[1], ref[1], np.float32, f"grad n={n} {list(kw)}")

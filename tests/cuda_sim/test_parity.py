@@ -2,8 +2,9 @@
 
 float64 cases pass host arrays to ``backend="cuda"`` (results must come back as NumPy
 arrays); float32 cases pass device arrays under ``"auto"`` (results must stay on the
-device, reductions must be Python floats). ``axis=-1`` cases broadcast a ``(n,)`` target
-against ``(B, n)`` predictions for float32 and give the full target for float64.
+device, reductions must be Python floats). ``axis=-1`` cases give float32 many short rows
+(several per block) with a broadcast ``(n,)`` target, and float64 a few long rows (several
+tasks each, then a finalize launch) with a full target.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from numba import cuda
 import fastloss
 from fastloss._spec import REGISTRY
 
-from ._common import N_FLAT, ROWS, close, is_dev, rng_for
+from ._common import N_FLAT, ROWS, SHORT_ROWS, close, is_dev, rng_for
 
 POINTWISE = sorted(n for n, s in REGISTRY.items() if s.kind == "pointwise")
 OPS = ("value", "grad", "value_and_grad", "grad_hess")
@@ -25,7 +26,7 @@ AXES = (None, -1)
 
 def _inputs(spec, axis, dtype):
     rng = rng_for(spec.name, axis, dtype)
-    shape = (N_FLAT,) if axis is None else ROWS
+    shape = (N_FLAT,) if axis is None else (SHORT_ROWS if dtype == "float32" else ROWS)
     (y, p), params = spec.sample(rng, shape, np.dtype(dtype))
     if axis == -1 and dtype == "float32":
         y = np.ascontiguousarray(y[0])
