@@ -14,6 +14,7 @@ import threading
 import numpy as np
 from numba import prange
 
+from . import scalar as _scalar_mod
 from .compile import njit, source_hash
 
 CHUNK = 4096
@@ -57,13 +58,17 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
                     has_cp):
     f = scalar
     CH = CHUNK
-    SRC = source_hash(scalar)  # noqa: F841 (in the closure: edits invalidate the cache)
+    SRC = source_hash(scalar, _scalar_mod)  # noqa: F841 (edits invalidate the disk cache)
+    # Numba's disk-cache key hashes the bytecode and closure cells, not the compile flags:
+    # without PAR in the closure the serial and parallel kernels share one cache entry.
+    PAR = parallel  # noqa: F841
     REDUCE, ROWS, WL, WG, WH, WMODE, YB, HAS_CP = (
         reduce, rows, write_l, write_g, write_h, wmode, ybcast, has_cp
     )
 
     def kernel(yt, yp, w, cp, prm, scale, n, lout, gout, hout, res):
         SRC  # noqa: B018
+        PAR  # noqa: B018
         N = yp.shape[0]
         R = N // n
         if ROWS:
