@@ -107,9 +107,7 @@ def run(spec, pl: Plan, backend, *, want_value: bool, want_grad: bool, want_hess
     if name == "cuda":
         _backend.require_cuda()
         raise NotImplementedError(f"{spec.name}: no CUDA row kernel yet; use the CPU backends")
-    elementwise = pl.reduction == "none"
-    reduce = want_value and not elementwise
-    lout = np.empty(N, dt) if (want_value and elementwise) else _dummy(dt)
+    lout = np.zeros(N, np.float64)
     inplace = False
     if want_grad:
         if out is not None:
@@ -125,18 +123,16 @@ def run(spec, pl: Plan, backend, *, want_value: bool, want_grad: bool, want_hess
     else:
         gout = _dummy(dt)
     hout = np.empty(N * C, dt) if want_hess else _dummy(dt)
-    res = np.zeros(1, np.float64)
     if N > 0:
         kernel = rows.row_kernel(
-            spec.row, parallel=name == "parallel", reduce=reduce,
-            write_l=want_value and elementwise, write_g=want_grad, write_h=want_hess,
+            spec.row, parallel=name == "parallel", write_g=want_grad, write_h=want_hess,
             has_t=r.t is not None, has_lab=r.lab is not None, has_sw=pl.sw is not None,
         )
         args = (r.x.reshape(-1), _dummy(dt) if r.t is None else r.t.reshape(-1),
                 _LAB_DUMMY if r.lab is None else r.lab,
                 _dummy(np.float64) if r.cw is None else r.cw,
                 _dummy(np.float64) if pl.sw is None else pl.sw,
-                r.prm, pl.scale, C, lout, gout, hout, res, inplace)
+                r.prm, pl.scale, C, lout, gout, hout, inplace)
         if name == "parallel":
             with _backend.parallel_launch():
                 kernel(*args)
@@ -144,13 +140,13 @@ def run(spec, pl: Plan, backend, *, want_value: bool, want_grad: bool, want_hess
             kernel(*args)
     value = None
     if want_value:
-        if elementwise:
-            value = lout.reshape(r.vshape)
+        if pl.reduction == "none":
+            value = lout.astype(dt).reshape(r.vshape)
         elif pl.reduction == "sum":
-            value = float(res[0])
+            value = float(np.sum(lout))
         else:
             with np.errstate(invalid="ignore", divide="ignore"):
-                value = float(np.float64(res[0]) / np.float64(pl.denom))
+                value = float(np.sum(lout) / np.float64(pl.denom))
     g = (out if out is not None else gout.reshape(r.gshape)) if want_grad else None
     h = hout.reshape(r.gshape) if want_hess else None
     return value, g, h

@@ -11,12 +11,14 @@ per-class weights (length-1 dummy when none), ``prm`` the loss's parameters as a
 ``gs`` the factor of this row's gradient (sample weight times 1/denominator for "mean"),
 ``g``/``h`` the gradient and Hessian-diagonal rows to write when ``wg``/``wh``, and
 ``inplace`` true when ``g`` is ``x`` itself (``out=y_pred``). Row functions use ``math``,
-the helpers of :mod:`fastloss._kernels.scalar` and plain loops, no NumPy calls, so that a
-CUDA factory can compile the same function.
+the helpers of :mod:`fastloss._kernels.scalar`, the row helpers below and plain loops (no
+NumPy beyond scalar casts), so that a CUDA factory can compile the same function with its
+own versions of the helpers (:func:`lse_row` keeps SIMD lanes in small local arrays: on a
+GPU it would be a block-wide reduction).
 
-The kernel runs the rows in a ``prange`` (parallel) or ``range`` (serial) loop, writes one
-float64 per row and adds them in row order afterwards: the serial and the parallel kernel
-give the same bits for any thread count.
+The kernel runs the rows in a ``prange`` (parallel) or ``range`` (serial) loop and writes
+one float64 per row; the caller reduces them with one NumPy sum, whatever the kernel: the
+serial and the parallel kernel give the same bits for any thread count.
 """
 
 from __future__ import annotations
@@ -38,16 +40,16 @@ _lock = threading.Lock()
 _kernels: dict = {}
 
 
-def row_kernel(row, *, parallel: bool, reduce: bool, write_l: bool, write_g: bool,
-               write_h: bool, has_t: bool, has_lab: bool, has_sw: bool):
-    """A kernel ``k(X, T, LAB, CW, SW, prm, scale, C, lout, gout, hout, res, inplace)``.
+def row_kernel(row, *, parallel: bool, write_g: bool, write_h: bool, has_t: bool,
+               has_lab: bool, has_sw: bool):
+    """A kernel ``k(X, T, LAB, CW, SW, prm, scale, C, lout, gout, hout, inplace)``.
 
     ``X`` (and ``T``) are flat C-contiguous ``N * C`` arrays; ``LAB`` int64 labels; ``SW``
     float64 sample weights (each row's loss and gradient are multiplied by it). Writes
-    ``sw * loss`` per row to ``lout`` (``write_l``), the gradient rows to ``gout`` and
-    Hessian rows to ``hout``; the sum over rows of ``sw * loss`` to ``res[0]`` (``reduce``).
+    ``sw * loss`` of each row to the float64 ``lout`` (the caller reduces it), the gradient
+    rows to ``gout`` and the Hessian rows to ``hout``. One kernel serves every reduction.
     """
-    key = (row, parallel, reduce, write_l, write_g, write_h, has_t, has_lab, has_sw)
+    key = (row, parallel, write_g, write_h, has_t, has_lab, has_sw)
     k = _kernels.get(key)
     if k is None:
         with _lock:
@@ -57,20 +59,17 @@ def row_kernel(row, *, parallel: bool, reduce: bool, write_l: bool, write_g: boo
     return k
 
 
-def _make(row, parallel, reduce, write_l, write_g, write_h, has_t, has_lab, has_sw):
+def _make(row, parallel, write_g, write_h, has_t, has_lab, has_sw):
     f = row
     # in the closure: an edited row function or helper invalidates the kernel on disk
     SRC = source_hash(row, _scalar_mod, _this_mod)  # noqa: F841
     PAR = parallel  # noqa: F841 (Numba's cache key ignores compile flags: keep them apart)
-    REDUCE, WL, WG, WH, HAS_T, HAS_LAB, HAS_SW = (
-        reduce, write_l, write_g, write_h, has_t, has_lab, has_sw
-    )
+    WG, WH, HAS_T, HAS_LAB, HAS_SW = write_g, write_h, has_t, has_lab, has_sw
 
-    def kernel(X, T, LAB, CW, SW, prm, scale, C, lout, gout, hout, res, inplace):
+    def kernel(X, T, LAB, CW, SW, prm, scale, C, lout, gout, hout, inplace):
         SRC  # noqa: B018
         PAR  # noqa: B018
         N = X.shape[0] // C
-        vals = np.empty(N if REDUCE else 1, np.float64)
         for r in prange(N):
             a = r * C
             x = X[a:a + C]
@@ -79,16 +78,7 @@ def _make(row, parallel, reduce, write_l, write_g, write_h, has_t, has_lab, has_
             sw = SW[r] if HAS_SW else 1.0
             g = gout[a:a + C] if WG else gout[0:1]
             h = hout[a:a + C] if WH else hout[0:1]
-            lv = f(x, t, lab, CW, prm, sw * scale, g, h, WG, WH, inplace)
-            if WL:
-                lout[r] = sw * lv
-            if REDUCE:
-                vals[r] = sw * lv
-        if REDUCE:
-            acc = 0.0
-            for r in range(N):
-                acc += vals[r]
-            res[0] = acc
+            lout[r] = sw * f(x, t, lab, CW, prm, sw * scale, g, h, WG, WH, inplace)
 
     kernel.__name__ = kernel.__qualname__ = f"rows_{row.__name__}"
     return njit(kernel, parallel=parallel)
