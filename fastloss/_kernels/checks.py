@@ -44,7 +44,7 @@ def first_outside(a: np.ndarray, lo: float, hi: float) -> int:
     flat = a.reshape(-1) if a.flags.c_contiguous else np.ravel(a)
     if flat.size == 0:
         return -1
-    if flat.dtype.kind == "f":
+    if flat.dtype in (np.float32, np.float64):  # (Numba has no float16)
         if _backend.resolve(None, flat.size) == "parallel":
             with _backend.parallel_launch():
                 bad = _parallel(flat, lo, hi)
@@ -63,4 +63,4 @@ def check_range(a: np.ndarray, lo: float, hi: float, name: str, what: str) -> No
     if i >= 0:
         pos = tuple(int(j) for j in np.unravel_index(i, a.shape)) if a.ndim else ()
         raise ValueError(f"{name} must be {what} in [{lo:g}, {hi:g}]; it holds "
-                         f"{np.ravel(a)[i]!r} at position {pos}")
+                         f"{np.ravel(a)[i].item()!r} at position {pos}")
