@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 import threading
 import types
@@ -200,8 +201,7 @@ def task_shape(N: int, n: int, rows: bool, block: int, items: int) -> tuple[int,
 def pointwise_kernel(
     scalar,
     *,
-    reduce: bool,
-    write_l: bool,
+    value: bool,
     write_g: bool,
     write_h: bool,
     wmode: int,
@@ -209,38 +209,38 @@ def pointwise_kernel(
     has_cp: bool,
     block: int | None = None,
 ):
-    """A kernel ``k[grid, BLOCK](yt, yp, w, cp, prm, scale, n, seg, rows, G, lout, gout,
-    hout, partials, res64, resdt, denom)`` with the semantics of
+    """A kernel ``k[grid, BLOCK](yt, yp, w, cp, prm, scale, n, seg, rows, G, red, wl, lout,
+    gout, hout, partials, res64, resdt, denom)`` with the semantics of
     :func:`fastloss._kernels.cpu.pointwise_kernel`.
 
+    ``value``: the kernel evaluates the loss (and, as the runtime flags ``red`` and ``wl``
+    say, reduces it and/or writes ``w*l`` to ``lout``): one kernel serves every reduction.
     ``seg`` is the task length and ``G`` the threads per task (see :func:`task_shape`);
     ``rows`` (0 or 1, a runtime argument, unlike on the CPU: it only changes integer task
-    arithmetic) cuts each row of ``n`` elements into its own tasks. With ``reduce``, the sum
+    arithmetic) cuts each row of ``n`` elements into its own tasks. With ``red``, the sum
     of ``w*l`` of each task goes to ``partials[task]``; where a row (or, without ``rows``,
     the whole array) is one task, the kernel writes the final sum directly to
     ``res64[row]`` and ``resdt[row] = sum / denom`` (``denom <= 0``: no division) in the
-    output dtype.
+    output dtype. Runtime flags are the same for every thread: their branches cost nothing.
     """
     if block is None:
         block = launch_config()[0]
-    key = ("pointwise", scalar, reduce, write_l, write_g, write_h, wmode, ybcast, has_cp, block)
-    return _memo(key, lambda: _make_pointwise(scalar, reduce, write_l, write_g, write_h, wmode,
-                                              ybcast, has_cp, block))
+    key = ("pointwise", scalar, value, write_g, write_h, wmode, ybcast, has_cp, block)
+    return _memo(key, lambda: _make_pointwise(scalar, value, write_g, write_h, wmode, ybcast,
+                                              has_cp, block))
 
 
-def _make_pointwise(scalar, reduce, write_l, write_g, write_h, wmode, ybcast, has_cp, block):
+def _make_pointwise(scalar, value, write_g, write_h, wmode, ybcast, has_cp, block):
     f = device_fn(scalar)
     SRC = source_hash(scalar)  # noqa: F841 (kernels are named and keyed by their source)
     BLOCK = block
-    REDUCE, WL, WG, WH, WMODE, YB, HAS_CP = (
-        reduce, write_l, write_g, write_h, wmode, ybcast, has_cp
-    )
+    VALUE, WG, WH, WMODE, YB, HAS_CP = (value, write_g, write_h, wmode, ybcast, has_cp)
     # the column (and row) index is tracked only where a kernel needs it
     NEED_C = YB or WMODE == 1 or HAS_CP
     NEED_R = WMODE == 2
 
-    def kernel(yt, yp, w, cp, prm, scale, n, seg, rows, G, lout, gout, hout, partials,
-               res64, resdt, denom):
+    def kernel(yt, yp, w, cp, prm, scale, n, seg, rows, G, red, wl, lout, gout, hout,
+               partials, res64, resdt, denom):
         sh = cuda.shared.array(BLOCK, float64)
         tid = cuda.threadIdx.x
         lane = tid % G  # G threads (a power of two dividing BLOCK) work on one task
@@ -289,10 +289,11 @@ def _make_pointwise(scalar, reduce, write_l, write_g, write_h, wmode, ybcast, ha
                 else:
                     y = yt[i]
                 lv, gv, hv = f(y, yp[i], prm, cc)
-                if REDUCE:
-                    s += wi * lv
-                if WL:
-                    lout[i] = wi * lv
+                if VALUE:
+                    if red:
+                        s += wi * lv
+                    if wl:
+                        lout[i] = wi * lv
                 if WG:
                     gout[i] = (wi * scale) * gv
                 if WH:
@@ -303,7 +304,7 @@ def _make_pointwise(scalar, reduce, write_l, write_g, write_h, wmode, ybcast, ha
                     while c >= n:
                         c -= n
                         r += 1
-            if REDUCE:
+            if VALUE and red:
                 sh[tid] = s
                 cuda.syncthreads()
                 stride = G // 2
@@ -332,8 +333,6 @@ def _make_pointwise(scalar, reduce, write_l, write_g, write_h, wmode, ybcast, ha
 def row_kernel(
     row,
     *,
-    reduce: bool,
-    write_l: bool,
     write_g: bool,
     write_h: bool,
     has_t: bool,
@@ -341,10 +340,11 @@ def row_kernel(
     has_sw: bool,
     block: int | None = None,
 ):
-    """A kernel ``k[grid, BLOCK](X, T, LAB, CW, SW, prm, scale, C, lout, gout, hout,
+    """A kernel ``k[grid, BLOCK](X, T, LAB, CW, SW, prm, scale, C, red, wl, lout, gout, hout,
     partials, res64, inplace)`` with the semantics of the CPU ``rows.row_kernel``: the same
     row function ``row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace) -> float64`` runs one
-    row per thread on zero-based row views.
+    row per thread on zero-based row views. The runtime flags ``red`` and ``wl`` ask for the
+    sum of ``sw * loss`` and for the per-row values in ``lout``.
 
     Tasks are runs of ``BLOCK`` consecutive rows; a block reduces its task's ``sw * loss``
     through a fixed shared-memory tree into ``partials[task]`` (or ``res64[0]`` when there is
@@ -353,20 +353,19 @@ def row_kernel(
     """
     if block is None:
         block = launch_config()[0]
-    key = ("rows", row, reduce, write_l, write_g, write_h, has_t, has_lab, has_sw, block)
-    return _memo(key, lambda: _make_rows(row, reduce, write_l, write_g, write_h, has_t,
-                                         has_lab, has_sw, block))
+    key = ("rows", row, write_g, write_h, has_t, has_lab, has_sw, block)
+    return _memo(key, lambda: _make_rows(row, write_g, write_h, has_t, has_lab, has_sw,
+                                         block))
 
 
-def _make_rows(row, reduce, write_l, write_g, write_h, has_t, has_lab, has_sw, block):
+def _make_rows(row, write_g, write_h, has_t, has_lab, has_sw, block):
     f = device_fn(row)
     SRC = source_hash(row)
     BLOCK = block
-    REDUCE, WL, WG, WH, HAS_T, HAS_LAB, HAS_SW = (
-        reduce, write_l, write_g, write_h, has_t, has_lab, has_sw
-    )
+    WG, WH, HAS_T, HAS_LAB, HAS_SW = (write_g, write_h, has_t, has_lab, has_sw)
 
-    def kernel(X, T, LAB, CW, SW, prm, scale, C, lout, gout, hout, partials, res64, inplace):
+    def kernel(X, T, LAB, CW, SW, prm, scale, C, red, wl, lout, gout, hout, partials, res64,
+               inplace):
         sh = cuda.shared.array(BLOCK, float64)
         tid = cuda.threadIdx.x
         N = X.shape[0] // C
@@ -384,10 +383,10 @@ def _make_rows(row, reduce, write_l, write_g, write_h, has_t, has_lab, has_sw, b
                 g = gout[a:a + C] if WG else gout[0:1]
                 h = hout[a:a + C] if WH else hout[0:1]
                 lv = f(x, t, lab, CW, prm, sw * scale, g, h, WG, WH, inplace)
-                if WL:
+                if wl:
                     lout[r] = sw * lv
                 v = sw * lv
-            if REDUCE:
+            if red:
                 sh[tid] = v
                 cuda.syncthreads()
                 stride = BLOCK // 2
@@ -415,8 +414,8 @@ def row_signature(dtype, nprm: int, prm_types=None):
     a = nt.Array(dt, 1, "C")
     f = nt.Array(nt.float64, 1, "C")
     prm = prm_types if prm_types is not None else nt.UniTuple(dt, max(1, nprm))
-    return (a, a, nt.Array(nt.int64, 1, "C"), f, f, prm, nt.float64, nt.int64, a, a, a, f,
-            f, nt.boolean)
+    return (a, a, nt.Array(nt.int64, 1, "C"), f, f, prm, nt.float64, nt.int64, nt.int64,
+            nt.int64, a, a, a, f, f, nt.boolean)
 
 
 def finalize_kernel(block: int | None = None):
@@ -551,7 +550,7 @@ def pointwise_signature(dtype, nprm: int):
     a = nt.Array(dt, 1, "C")
     f = nt.Array(nt.float64, 1, "C")
     return (a, a, f, f, nt.UniTuple(dt, max(1, nprm)), nt.float64, nt.int64, nt.int64,
-            nt.int64, nt.int64, a, a, a, f, f, a, nt.float64)
+            nt.int64, nt.int64, nt.int64, nt.int64, a, a, a, f, f, a, nt.float64)
 
 
 def finalize_signature(dtype):
@@ -559,14 +558,12 @@ def finalize_signature(dtype):
     return (f, nt.int64, nt.int64, f, nt.Array(_nbtype(dtype), 1, "C"), nt.float64)
 
 
-# what each pointwise call launches: (reduce, write_l, write_g, write_h)
-POINTWISE_OPS = {
-    "value": (True, False, False, False),
-    "value_none": (False, True, False, False),
-    "grad": (False, False, True, False),
-    "value_and_grad": (True, False, True, False),
-    "value_and_grad_none": (False, True, True, False),
-    "grad_hess": (False, False, True, True),
+# the kernel each call launches: (value, write_g, write_h); every reduction shares it
+OPS = {
+    "value": (True, False, False),
+    "grad": (False, True, False),
+    "value_and_grad": (True, True, False),
+    "grad_hess": (False, True, True),
 }
 DTYPES = ("float32", "float64")
 
@@ -575,10 +572,12 @@ def kernel_catalog(specs=None, block: int | None = None):
     """Every kernel the CUDA road launches for the registered losses, as
     ``(label, python_function, argument_types)`` for ``numba.cuda.compile_ptx``.
 
-    Pointwise: each distinct scalar function x :data:`POINTWISE_OPS` x float32/float64
-    (unweighted, the loss's own per-column parameter layout); the sample-weight and
-    broadcast-target layouts (their indexing does not depend on the loss) for one loss;
-    then the finalize, copy/cast, scale and fill kernels.
+    Pointwise: each distinct scalar function x :data:`OPS` x float32/float64,
+    unweighted (and value_and_grad with a per-column parameter array where the loss takes
+    one); the sample-weight and broadcast-target layouts (their indexing does not depend on
+    the loss) for one loss. Row-wise: each row function x the same write patterns x dtype,
+    for each target layout its ``prepare`` gives (labels, probability targets); sample
+    weights for one loss. Then the finalize, copy/cast, scale and fill kernels.
     """
     from .._spec import REGISTRY
 
@@ -589,25 +588,27 @@ def kernel_catalog(specs=None, block: int | None = None):
     seen = set()
     pointwise = [s for s in specs if s.kind == "pointwise"]
     for spec in pointwise:
-        has_cp = any(p.kind == "float_or_array" for p in spec.params)
-        key = (spec.scalar, has_cp, len(spec.params))
+        key = (spec.scalar, len(spec.params))
         if key in seen:
             continue
         seen.add(key)
-        for op, (red, wl, wg, wh) in POINTWISE_OPS.items():
+        takes_cp = any(p.kind == "float_or_array" for p in spec.params)
+        for op, (val, wg, wh) in OPS.items():
             if wh and not spec.has_hess:
                 continue
-            k = pointwise_kernel(spec.scalar, reduce=red, write_l=wl, write_g=wg, write_h=wh,
-                                 wmode=0, ybcast=False, has_cp=has_cp, block=block)
-            for dt in DTYPES:
-                out.append((f"{spec.name}.{op}.{dt}", k.py_func,
-                            pointwise_signature(dt, len(spec.params))))
+            for has_cp in ((False, True) if takes_cp and op == "value_and_grad" else (False,)):
+                k = pointwise_kernel(spec.scalar, value=val, write_g=wg, write_h=wh, wmode=0,
+                                     ybcast=False, has_cp=has_cp, block=block)
+                for dt in DTYPES:
+                    out.append((f"{spec.name}.{op}{'.cp' if has_cp else ''}.{dt}", k.py_func,
+                                pointwise_signature(dt, len(spec.params))))
+    for i, spec in enumerate(s for s in specs if s.kind == "rowwise"):
+        out.extend(_row_catalog(spec, block, with_sw=i == 0))
     if pointwise:
         spec = pointwise[0]
         for wmode, yb in ((1, False), (2, False), (0, True), (1, True)):
-            k = pointwise_kernel(spec.scalar, reduce=True, write_l=False, write_g=True,
-                                 write_h=False, wmode=wmode, ybcast=yb, has_cp=True,
-                                 block=block)
+            k = pointwise_kernel(spec.scalar, value=True, write_g=True, write_h=False,
+                                 wmode=wmode, ybcast=yb, has_cp=True, block=block)
             for dt in DTYPES:
                 out.append((f"{spec.name}.value_and_grad.w{wmode}.yb{int(yb)}.cp.{dt}",
                             k.py_func, pointwise_signature(dt, len(spec.params))))
@@ -625,4 +626,97 @@ def kernel_catalog(specs=None, block: int | None = None):
             out.append((f"copy_{ndim}d.{src}->{dst}", copy_kernel(ndim).py_func,
                         (nt.Array(_nbtype(src), ndim, "A"),
                          nt.Array(_nbtype(dst), 1, "C"))))
+    return out
+
+
+def _row_layouts(spec, dtype):
+    """``(has_t, has_lab, prm numba type)`` of each target layout the spec's ``prepare``
+    accepts: its own sample (labels or probabilities), and probability targets of the
+    predictions' shape where it takes those too."""
+    import numba
+
+    rng = np.random.default_rng(0)
+    (y, p), params = spec.sample(rng, (4, 3), np.dtype(dtype))
+    defaults = {q.name: q.default for q in spec.params}
+    defaults.update(params)
+    found = {}
+    tries = [y]
+    if np.ndim(p) == 2 and np.shape(y) != np.shape(p):
+        tries.append(rng.dirichlet(np.ones(p.shape[1]), p.shape[0]).astype(dtype))
+    for yt in tries:
+        try:
+            r = spec.prepare(yt, p, defaults)
+        except (ValueError, TypeError):
+            continue
+        key = (r.t is not None, r.lab is not None)
+        found.setdefault(key, numba.typeof(tuple(r.prm)))
+    return [(t, lab, prm) for (t, lab), prm in found.items()]
+
+
+def _row_catalog(spec, block, with_sw):
+    out = []
+    for dt in DTYPES:
+        for has_t, has_lab, prm in _row_layouts(spec, dt):
+            lay = ("t" if has_t else "") + ("lab" if has_lab else "")
+            # a row kernel always evaluates the loss: grad and value_and_grad share one
+            for op, (wg, wh) in (("value", (False, False)),
+                                 ("grad.value_and_grad", (True, False)),
+                                 ("grad_hess", (True, True))):
+                if wh and not spec.has_hess:
+                    continue
+                for has_sw in ((False, True) if with_sw and wg and not wh else (False,)):
+                    k = row_kernel(spec.row, write_g=wg, write_h=wh, has_t=has_t,
+                                   has_lab=has_lab, has_sw=has_sw, block=block)
+                    out.append((f"{spec.name}.{op}.{lay}{'.sw' if has_sw else ''}.{dt}",
+                                k.py_func, row_signature(dt, 0, prm_types=prm)))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# PTX without a GPU
+
+
+def compile_ptx_ccs(pyfunc, sig, ccs=((8, 0), (9, 0))) -> dict:
+    """``{cc: ptx}`` for a kernel: typed and lowered once, as ``numba.cuda.compile_ptx``
+    does, then PTX from NVVM for each compute capability (the PTX that ``compile_ptx(...,
+    cc=cc)`` gives, up to unique ids in symbol names). Needs no GPU or driver. Falls back to
+    ``compile_ptx`` per cc where numba-cuda's internals differ."""
+    try:
+        from numba.cuda.compiler import _compile_pyfunc_with_fixup
+    except ImportError:  # pragma: no cover - another numba-cuda
+        return {cc: cuda.compile_ptx(pyfunc, sig, cc=cc)[0] for cc in ccs}
+    lib, _ = _compile_pyfunc_with_fixup(pyfunc, sig, device=False, abi="numba", cc=ccs[0])
+    out = {}
+    for cc in ccs:
+        codes = lib.get_asm_strs(cc=cc)
+        if len(codes) != 1:
+            raise RuntimeError(f"{pyfunc.__name__}: {len(codes)} PTX modules for cc {cc}")
+        out[cc] = codes[0]
+    return out
+
+
+
+FLOAT_ATOMIC = re.compile(r"\b(atom|red)\.[\w.]*\.f(32|64)\b")  # a float atomic in PTX
+
+
+def ptx_report(labels=None, ccs=((8, 0), (9, 0))) -> dict:
+    """Compile the :func:`kernel_catalog` kernels named in ``labels`` (all by default) to
+    PTX; ``{label: {cc: {"target": bool, "entry": bool, "float_atomics": bool, "bytes":
+    int}}}`` or ``{label: "error text"}`` (what the PTX compile test asserts on; runs in
+    worker processes)."""
+    pat = FLOAT_ATOMIC
+    wanted = None if labels is None else set(labels)
+    out = {}
+    for label, fn, sig in kernel_catalog():
+        if wanted is not None and label not in wanted:
+            continue
+        try:
+            ptx = compile_ptx_ccs(fn, sig, ccs)
+        except Exception as exc:  # reported per kernel by the caller
+            out[label] = f"{type(exc).__name__}: {exc}"
+            continue
+        out[label] = {cc: {"target": f".target sm_{cc[0]}{cc[1]}" in code,
+                           "entry": ".visible .entry" in code,
+                           "float_atomics": bool(pat.search(code)),
+                           "bytes": len(code)} for cc, code in ptx.items()}
     return out

@@ -171,9 +171,8 @@ def run_pointwise(spec, pl, *, want_value: bool, want_grad: bool, want_hess: boo
 
     if N > 0:
         kern = K.pointwise_kernel(
-            spec.scalar, reduce=reduce, write_l=want_value and elementwise,
-            write_g=want_grad, write_h=want_hess, wmode=pl.wmode, ybcast=pl.ybcast,
-            has_cp=pl.cp is not None, block=block,
+            spec.scalar, value=want_value, write_g=want_grad, write_h=want_hess,
+            wmode=pl.wmode, ybcast=pl.ybcast, has_cp=pl.cp is not None, block=block,
         )
         yt = to_device(pl.yt)
         yp = to_device(pl.yp)
@@ -184,8 +183,9 @@ def run_pointwise(spec, pl, *, want_value: bool, want_grad: bool, want_hess: boo
         partials = cuda.device_array(ntasks, np.float64) if (reduce and kpr > 1) else \
             _dummy(np.float64)
         kern[K.grid_for((ntasks + block // G - 1) // (block // G)), block](
-            yt, yp, w, cp, pl.prm, float(scale), pl.n, seg, int(pl.rows), G, lout, gout, hout,
-            partials, res64, resdt, float(denom),
+            yt, yp, w, cp, pl.prm, float(scale), pl.n, seg, int(pl.rows), G, int(reduce),
+            int(want_value and elementwise), lout, gout, hout, partials, res64, resdt,
+            float(denom),
         )
         if reduce and kpr > 1:
             K.finalize_kernel(block)[K.grid_for(nres), block](
@@ -250,6 +250,107 @@ def rmse_finish(pl, msev, g):
         n = pl.n if pl.rows else pl.size
         K.scale_rows_kernel()[_grid(pl.size, block), block](flat, f, n)
     return r
+
+
+# ---------------------------------------------------------------------------
+# row-wise
+
+
+_lab_dummies: list = []
+
+
+def _lab_dummy():
+    if not _lab_dummies:
+        _lab_dummies.append(cuda.to_device(np.full(1, -1, np.int64)))
+    return _lab_dummies[0]
+
+
+def _span(d):
+    """``(first byte, end byte)`` of a contiguous device array."""
+    p = d.device_ctypes_pointer.value if not SIMULATOR else d._ary.ctypes.data
+    return p, p + d.size * d.dtype.itemsize
+
+
+def run_rows(spec, pl, *, want_value: bool, want_grad: bool, want_hess: bool = False,
+             out=None):
+    """The CUDA twin of :func:`fastloss._rowwise.run`: the loss's own row function, one row
+    per thread, deterministic block sums. Same returns (on the device where the inputs
+    were)."""
+    _backend.require_cuda()
+    r = pl.rows
+    dt = pl.dtype
+    N, C = pl.N, pl.C
+    on_dev = pl.on_device
+    block = K.launch_config()[0]
+    elementwise = pl.reduction == "none"
+    reduce = want_value and not elementwise
+    X = pl.dx if pl.dx is not None else cuda.to_device(r.x.reshape(-1))
+    if r.t is None:
+        T = _dummy(dt)
+    else:
+        T = pl.dt if pl.dt is not None else cuda.to_device(r.t.reshape(-1))
+    LAB = _lab_dummy() if r.lab is None else cuda.to_device(r.lab)
+    CW = _dummy(np.float64) if r.cw is None else cuda.to_device(r.cw)
+    SW = _dummy(np.float64) if pl.sw is None else cuda.to_device(pl.sw)
+    lout = cuda.device_array(N, dtype=dt) if (want_value and elementwise) else _dummy(dt)
+
+    inplace = False
+    host_out = None
+    if want_grad:
+        if out is not None and on_dev:
+            gout = _check_out_device(out, r.gshape, dt).reshape(N * C)
+            if N * C:
+                (a0, a1), (b0, b1) = _span(gout), _span(X)
+                if a0 < b1 and b0 < a1:
+                    if (a0, a1) != (b0, b1):
+                        raise ValueError("out overlaps y_pred without being y_pred itself")
+                    inplace = True
+        elif out is not None:
+            host_out = A.check_out(out, r.gshape, dt)
+            gout = cuda.device_array(N * C, dtype=dt)
+        else:
+            gout = cuda.device_array(N * C, dtype=dt)
+    else:
+        gout = _dummy(dt)
+    hout = cuda.device_array(N * C, dtype=dt) if want_hess else _dummy(dt)
+    res64 = cuda.device_array(1, dtype=np.float64)
+    if N > 0:
+        kern = K.row_kernel(spec.row, write_g=want_grad, write_h=want_hess,
+                            has_t=r.t is not None, has_lab=r.lab is not None,
+                            has_sw=pl.sw is not None, block=block)
+        ntasks = (N + block - 1) // block
+        partials = cuda.device_array(ntasks, np.float64) if (reduce and ntasks > 1) else \
+            _dummy(np.float64)
+        kern[K.grid_for(ntasks), block](X, T, LAB, CW, SW, r.prm, float(pl.scale), C,
+                                        int(reduce), int(want_value and elementwise), lout,
+                                        gout, hout, partials, res64, inplace)
+        if reduce and ntasks > 1:
+            K.finalize_kernel(block)[1, block](partials, ntasks, 1, res64, _dummy(np.float64),
+                                               0.0)
+    value = None
+    if want_value:
+        if elementwise:
+            value = _shaped(lout, r.vshape, dt, N, on_dev)
+        else:
+            total = float(res64.copy_to_host()[0]) if N > 0 else 0.0
+            if pl.reduction == "sum":
+                value = total
+            else:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    value = float(np.float64(total) / np.float64(pl.denom))
+    g = h = None
+    if want_grad:
+        if host_out is not None:
+            if N * C:
+                gout.copy_to_host(host_out.reshape(N * C))
+            g = host_out
+        elif out is not None:
+            g = out
+        else:
+            g = _shaped(gout, r.gshape, dt, N * C, on_dev)
+    if want_hess:
+        h = _shaped(hout, r.gshape, dt, N * C, on_dev)
+    return value, g, h
 
 
 # ---------------------------------------------------------------------------

@@ -44,19 +44,19 @@ def test_row_kernel_value_grad_hess(N, dtype):
     prm = (np.dtype(dtype).type(0.5),)
     # value + grad + hess, per-row losses, then the reduction (with finalize when needed)
     lout, gout, hout = (cuda.device_array(n, dtype) for n in (N, N * C, N * C))
-    k = K.row_kernel(toy_ce_row, reduce=False, write_l=True, write_g=True, write_h=True,
-                     has_t=False, has_lab=True, has_sw=True)
-    k[K.grid_for(ntasks), block](dX, dummy, d(lab), f64, d(sw), prm, scale, C, lout, gout,
-                                 hout, f64, f64, False)
+    k = K.row_kernel(toy_ce_row, write_g=True, write_h=True, has_t=False, has_lab=True,
+                     has_sw=True)
+    k[K.grid_for(ntasks), block](dX, dummy, d(lab), f64, d(sw), prm, scale, C, 0, 1, lout,
+                                 gout, hout, f64, f64, False)
     tol_dt = np.dtype(dtype)
     close(lout.copy_to_host(), ref_l.astype(dtype), tol_dt, "row losses")
     close(gout.copy_to_host().reshape(N, C), ref_g.astype(dtype), tol_dt, "grad")
     close(hout.copy_to_host().reshape(N, C), ref_h.astype(dtype), tol_dt, "hess")
-    kr = K.row_kernel(toy_ce_row, reduce=True, write_l=False, write_g=False, write_h=False,
-                      has_t=False, has_lab=True, has_sw=True)
+    kr = K.row_kernel(toy_ce_row, write_g=False, write_h=False, has_t=False, has_lab=True,
+                      has_sw=True)
     partials = cuda.device_array(ntasks, np.float64)
     res64 = cuda.device_array(1, np.float64)
-    kr[K.grid_for(ntasks), block](dX, dummy, d(lab), f64, d(sw), prm, scale, C, dummy,
+    kr[K.grid_for(ntasks), block](dX, dummy, d(lab), f64, d(sw), prm, scale, C, 1, 0, dummy,
                                   dummy, dummy, partials, res64, False)
     if ntasks > 1:
         K.finalize_kernel()[1, block](partials, ntasks, 1, res64, f64, 0.0)
@@ -65,8 +65,8 @@ def test_row_kernel_value_grad_hess(N, dtype):
     rtol = 1e-12 if dtype == "float64" else 1e-5
     assert abs(total - ref_total) <= rtol * abs(ref_total)
     # in place: the gradient overwrites the logits
-    kg = K.row_kernel(toy_ce_row, reduce=False, write_l=False, write_g=True, write_h=False,
-                      has_t=False, has_lab=True, has_sw=True)
-    kg[K.grid_for(ntasks), block](dX, dummy, d(lab), f64, d(sw), prm, scale, C, dummy, dX,
-                                  dummy, f64, f64, True)
+    kg = K.row_kernel(toy_ce_row, write_g=True, write_h=False, has_t=False, has_lab=True,
+                      has_sw=True)
+    kg[K.grid_for(ntasks), block](dX, dummy, d(lab), f64, d(sw), prm, scale, C, 0, 0, dummy,
+                                  dX, dummy, f64, f64, True)
     close(dX.copy_to_host().reshape(N, C), ref_g.astype(dtype), tol_dt, "grad in place")
