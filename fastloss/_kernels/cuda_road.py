@@ -378,12 +378,14 @@ def device_copy_bandwidth(nbytes: int = 1 << 28, repeat: int = 10) -> float:
 def bench_cuda(loss, *, n: int = 1 << 24, dtype=np.float32, op: str = "value_and_grad",
                rows: int | None = None, repeat: int = 20, params: dict | None = None,
                copy_gbs: float | None = None) -> dict:
-    """Time one pointwise loss on device arrays; return the time, the bytes moved and GB/s.
+    """Time one loss on device arrays; return the time, the bytes moved and GB/s.
 
-    ``op``: ``"value"``, ``"grad"``, ``"value_and_grad"`` or ``"grad_hess"``. With ``rows``,
-    ``y_pred`` has shape ``(rows, n // rows)`` against a ``(n // rows,)`` ``y_true`` and
-    ``axis=-1`` (batch evaluation: ``rows`` losses in one launch). Bytes moved: ``y_pred`` and
-    ``y_true`` read once, plus each array written (gradient into a preallocated ``out``).
+    ``op``: ``"value"``, ``"grad"``, ``"value_and_grad"`` or ``"grad_hess"``. Pointwise: with
+    ``rows``, ``y_pred`` has shape ``(rows, n // rows)`` against a ``(n // rows,)``
+    ``y_true`` and ``axis=-1`` (batch evaluation: ``rows`` losses in one launch). Row-wise
+    (cross_entropy, ...): ``y_pred`` is ``(rows, n // rows)`` with the loss's own sampled
+    targets (``rows`` required). Bytes moved: ``y_pred`` and ``y_true`` read once, plus each
+    array written (gradient into a preallocated ``out``).
     ``copy_gbs`` (default: :func:`device_copy_bandwidth`) is the roofline; ``fraction`` is
     GB/s over it. Best of ``repeat`` timed calls after one warm-up (which compiles).
     """
@@ -391,17 +393,21 @@ def bench_cuda(loss, *, n: int = 1 << 24, dtype=np.float32, op: str = "value_and
     dtype = np.dtype(dtype)
     spec = loss.spec
     rng = np.random.default_rng(0)
+    rowwise = spec.kind == "rowwise"
     if rows:
         m = max(1, n // rows)
         (y, p), sp = spec.sample(rng, (rows, m), dtype)
-        y = y[0]
+        if not rowwise:
+            y = y[0]
         n = rows * m
     else:
         (y, p), sp = spec.sample(rng, (n,), dtype)
     sp = {**sp, **(params or {})}
     dy, dp = cuda.to_device(y), cuda.to_device(p)
-    dout = cuda.device_array(p.shape, dtype)
-    kw = dict(axis=-1 if rows else None, backend="cuda", **sp)
+    dout = cuda.device_array(p.shape, p.dtype)
+    kw = dict(backend="cuda", **sp)
+    if not rowwise:
+        kw["axis"] = -1 if rows else None
     if op == "value":
         def call():
             return loss(dy, dp, **kw)
@@ -428,7 +434,9 @@ def bench_cuda(loss, *, n: int = 1 << 24, dtype=np.float32, op: str = "value_and
         call()
         cuda.synchronize()
         best = min(best, time.perf_counter() - t0)
-    nbytes = (p.size + y.size + written) * dtype.itemsize
+    if rowwise:  # one value per row written (reduction "none"), not per element
+        written = (rows or 0) if op == "value" else written
+    nbytes = p.nbytes + y.nbytes + written * dtype.itemsize
     if copy_gbs is None:
         copy_gbs = device_copy_bandwidth()
     gbs = nbytes / best / 1e9

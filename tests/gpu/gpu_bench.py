@@ -85,6 +85,18 @@ def main() -> int:
                   f"{r['fraction']:>5.0%}  {loop}")
     results["batch"] = batch
 
+    # row-wise: softmax cross-entropy on (N, C) logits with integer labels, one row a thread
+    print(f"\n{'cross_entropy (N x C)':<22} {'op':<15} {'ms':>8} {'GB/s':>7} {'roof':>5}")
+    ce = []
+    for N, C in ((n // 10, 10), (n // 1000, 1000)):
+        for op in ("value", "value_and_grad"):
+            r = road.bench_cuda(fastloss.cross_entropy, n=N * C, rows=N, dtype=np.float32,
+                                op=op, copy_gbs=copy_gbs, repeat=REPEAT)
+            ce.append(r)
+            print(f"{f'{N} x {C}':<22} {op:<15} {r['seconds'] * 1e3:>8.3f} {r['gbs']:>7.0f} "
+                  f"{r['fraction']:>5.0%}")
+    results["cross_entropy"] = ce
+
     # large inputs: the GPU gives the CPU's answer (float64 sums in another order)
     rng = np.random.default_rng(2)
     y = rng.standard_normal(n // 4)
