@@ -73,7 +73,8 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, axis, params) -> Pla
             f"(it must be the same shape, or that of y_pred's last axis)"
         )
     if spec.check_inputs is not None:
-        if on_device:  # on host copies: correct for any check, at the cost of a copy
+        if on_device and not getattr(spec.check_inputs, "device_ok", False):
+            # on host copies: correct for any check, at the cost of a copy
             spec.check_inputs(road.to_host(yt), road.to_host(yp), params)
         else:
             spec.check_inputs(yt, yp, params)

@@ -46,9 +46,12 @@ def test_cuda_simulator_parity_sweep(capsys):
     passed = int(m.group(1))
     assert not re.search(r"\d+ (failed|error|skipped)", out), out[-3000:]
     pointwise = sum(1 for s in REGISTRY.values() if s.kind == "pointwise")
+    rowwise = sum(1 for s in REGISTRY.values() if s.kind == "rowwise")
     sweep = pointwise * 4 * 2 * 2  # loss x op x dtype x axis
-    assert passed > sweep, (passed, sweep)
+    row_sweep = rowwise * 4 * 2 * 2  # loss x op x dtype x (tall, wide)
+    assert passed > sweep + row_sweep, (passed, sweep, row_sweep)
     with capsys.disabled():
         print(f"\n[cuda simulator] {passed} CUDA-vs-CPU cases passed in {took:.0f} s "
-              f"(parity sweep: {pointwise} pointwise losses x 4 ops x 2 dtypes x 2 axes = "
-              f"{sweep}; the rest: options, device arrays, dispatch, determinism)")
+              f"(parity sweeps: {pointwise} pointwise losses x 4 ops x 2 dtypes x 2 axes = "
+              f"{sweep}, {rowwise} row-wise losses x 4 ops x 2 dtypes x 2 shapes = "
+              f"{row_sweep}; the rest: options, device arrays, dispatch, determinism)")

@@ -501,6 +501,29 @@ def _make_scale_rows():
     return _jit(scale_rows, "scale_rows")
 
 
+def count_outside_kernel():
+    """``k[grid, BLOCK](a, lo, hi, count)``: ``count[0] +=`` how many of ``a`` (1-D) lie
+    below ``lo`` or above ``hi`` (NaN is not counted). Integer atomics: exact, whatever the
+    order."""
+    return _memo(("count_outside",), _make_count_outside)
+
+
+def _make_count_outside():
+    def count_outside(a, lo, hi, count):
+        t = cuda.grid(1)
+        step = cuda.gridsize(1)
+        c = 0
+        while t < a.shape[0]:
+            v = a[t]
+            if v < lo or v > hi:
+                c += 1
+            t += step
+        if c:
+            cuda.atomic.add(count, 0, c)
+
+    return _jit(count_outside, "count_outside")
+
+
 def rmse_rows_kernel():
     """``k[grid, BLOCK](m, r, f)``: ``r = sqrt(m)``, ``f = 0.5 / r`` (0 where ``r == 0``)."""
     return _memo(("rmse_rows",), _make_rmse_rows)
@@ -619,6 +642,10 @@ def kernel_catalog(specs=None, block: int | None = None):
         out.append((f"rmse_rows.{dt}", rmse_rows_kernel().py_func, (a, a, a)))
     out.append(("fill.float64", fill_kernel().py_func,
                 (nt.Array(nt.float64, 1, "C"), nt.float64)))
+    for dt in DTYPES + ("int64",):
+        out.append((f"count_outside.{dt}", count_outside_kernel().py_func,
+                    (nt.Array(_nbtype(dt), 1, "C"), nt.float64, nt.float64,
+                     nt.Array(nt.int64, 1, "C"))))
     casts = (("float32", "float32"), ("float64", "float64"), ("float64", "float32"),
              ("int64", "float64"), ("bool", "float64"))
     for ndim in (1, 2, 3):

@@ -135,6 +135,24 @@ def _check_out_device(out, shape, dtype):
     return d
 
 
+def first_outside(a, lo: float, hi: float) -> int:
+    """Flat index of the first element of the CUDA array ``a`` outside ``[lo, hi]``, or -1
+    (NaN passes): counted on the device; only a bad input is copied to the host to find
+    the position."""
+    d = device_view(a)
+    if d.size == 0:
+        return -1
+    flat = as_flat(d, d.dtype) if d.dtype.kind in "fiu" else as_flat(d, np.float64)
+    count = cuda.to_device(np.zeros(1, np.int64))
+    block = K.launch_config()[0]
+    K.count_outside_kernel()[_grid(flat.size, block), block](flat, float(lo), float(hi), count)
+    if int(count.copy_to_host()[0]) == 0:
+        return -1
+    host = flat.copy_to_host()
+    outside = (host < lo) | (host > hi)
+    return int(np.argmax(outside))
+
+
 # ---------------------------------------------------------------------------
 # pointwise
 

@@ -191,3 +191,30 @@ def test_rows_of_every_length(n):
         got = fastloss.poisson_nll.value_and_grad(y[0], cuda.to_device(p), axis=-1, **kw)
         close(got[0], ref[0], np.float32, f"value n={n} {list(kw)}")
         close(got[1], ref[1], np.float32, f"grad n={n} {list(kw)}")
+
+
+def test_range_checks_run_on_the_device(monkeypatch):
+    """binary_cross_entropy's [0, 1] checks count on the device: a valid call copies
+    nothing to the host; a bad value is still reported with its position."""
+    from fastloss._kernels import cuda_road
+
+    rng = rng_for("bce-dev")
+    y = rng.uniform(0, 1, (4, 60))
+    p = rng.uniform(0.01, 0.99, (4, 60)).astype(np.float32)
+    dy, dp = cuda.to_device(y), cuda.to_device(p)
+    ref = fastloss.binary_cross_entropy.value_and_grad(y, p, backend="serial")
+
+    def no_copy(a):
+        raise AssertionError("a host copy of a CUDA input")
+
+    with monkeypatch.context() as m:
+        m.setattr(cuda_road, "to_host", no_copy)
+        got = fastloss.binary_cross_entropy.value_and_grad(dy, dp)
+    close(got[0], ref[0], np.float32)
+    close(got[1], ref[1], np.float32)
+    p[2, 7] = 1.5
+    with pytest.raises(ValueError, match=r"y_pred must be probabilities.*1\.5.*\(2, 7\)"):
+        fastloss.binary_cross_entropy(dy, cuda.to_device(p))
+    y[1, 3] = np.nan  # NaN passes the check and propagates
+    v = fastloss.binary_cross_entropy(cuda.to_device(y), dp)
+    assert np.isnan(v)
