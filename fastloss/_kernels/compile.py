@@ -15,9 +15,11 @@ import numba
 FASTMATH = frozenset({"contract", "nsz", "reassoc"})
 
 
-def njit(fn, *, parallel: bool = False):
-    """``numba.njit`` with the house options; without a writable cache folder, no cache."""
-    opts = dict(parallel=parallel, fastmath=set(FASTMATH), nogil=True, error_model="numpy")
+def njit(fn, *, parallel: bool = False, fastmath=None):
+    """``numba.njit`` with the house options; without a writable cache folder, no cache.
+    ``fastmath`` overrides the house flags (``False``: strict IEEE arithmetic)."""
+    fm = set(FASTMATH) if fastmath is None else fastmath
+    opts = dict(parallel=parallel, fastmath=fm, nogil=True, error_model="numpy")
     try:
         return numba.njit(cache=True, **opts)(fn)
     except RuntimeError:  # "cannot cache function ...: no locator available"

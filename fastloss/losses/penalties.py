@@ -196,6 +196,10 @@ def _prox_kernel(parallel: bool):
 
 def _prox(name, w, t, l1_ratio, out, backend):
     (wa,), dtype = float_arrays([w], ("w",))
+    if isinstance(t, (bool, np.bool_)) or not isinstance(
+        t, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"t must be a real number, got {t!r}")
     t = A.check_finite_scalar(t, "t")
     if t < 0:
         raise ValueError(f"t must be >= 0 (a step size times the penalty's weight), got {t!r}")
