@@ -8,11 +8,12 @@ import os
 
 import numba
 
-# No nnan/ninf (they make isnan always False and drop NaN from max) and no arcp/afn
-# (approximate division and functions). `reassoc` lets LLVM vectorise the sum inside one
-# fixed chunk; chunks are still added in a fixed order, so the thread count never
-# changes a result.
-FASTMATH = frozenset({"contract", "nsz", "reassoc"})
+# No nnan/ninf (they make isnan always False and drop NaN from max), no arcp/afn
+# (approximate division and functions), and no `reassoc`: with it LLVM chose another order
+# for the same chunk sum in the parallel build loaded from the disk cache than in the fresh
+# one or the serial one (1 ulp apart: serial != parallel). Sums are written in a fixed
+# order that vectorises without it (fastloss._kernels.cpu_math.sum8).
+FASTMATH = frozenset({"contract", "nsz"})
 
 
 def njit(fn, *, parallel: bool = False, fastmath=None):

@@ -15,6 +15,8 @@ import numpy as np
 from numba import prange
 
 from .compile import njit, source_hash
+from .cpu_math import SOURCE_HASH as SUM_SRC
+from .cpu_math import sum8
 
 CHUNK = 4096
 
@@ -57,7 +59,7 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
                     has_cp):
     f = scalar
     CH = CHUNK
-    SRC = source_hash(scalar)  # noqa: F841 (in the closure: edits invalidate the cache)
+    SRC = source_hash(scalar) + SUM_SRC  # noqa: F841 (in the closure: edits invalidate the cache)
     # Numba's cache key hashes the bytecode and the closure, not the compile flags: without
     # PAR in the closure a serial kernel loads the cached parallel one (and starts OpenMP).
     PAR = parallel
@@ -85,7 +87,10 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
             else:
                 start = q * CH
                 end = min(N, start + CH)
-            s = 0.0
+            # w*l of the chunk's elements go to `lb`, summed by sum8 in a fixed order: the
+            # element loop has no reduction (it vectorises without `reassoc`), and the sum
+            # has the same bits in every build (serial, parallel, fresh, from the cache)
+            lb = np.empty(end - start if REDUCE else 1, np.float64)
             pos = start
             while pos < end:
                 r = pos // n
@@ -102,12 +107,13 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
                 lv_ = lout[pos:pos + m] if WL else lout[0:1]
                 gv_ = gout[pos:pos + m] if WG else gout[0:1]
                 hv_ = hout[pos:pos + m] if WH else hout[0:1]
+                lbv = lb[pos - start:pos - start + m] if REDUCE else lb[0:1]
                 for t in range(m):
                     c = cpv[t] if HAS_CP else 0.0
                     lv, gv, hv = f(ytv[t], ypv[t], prm, c)
                     wi = wv[t] if WMODE == 1 else wr
                     if REDUCE:
-                        s += wi * lv
+                        lbv[t] = wi * lv
                     if WL:
                         lv_[t] = wi * lv
                     if WG:
@@ -115,7 +121,7 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
                     if WH:
                         hv_[t] = (wi * scale) * hv
                 pos += m
-            partials[q] = s
+            partials[q] = sum8(lb, end - start) if REDUCE else 0.0
         if REDUCE:
             if ROWS:
                 for r in prange(R):

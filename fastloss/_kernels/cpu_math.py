@@ -6,17 +6,18 @@ matrix the calls took 95% of the time. :func:`exp_vec` is ``exp`` written as ari
 (Cody-Waite range reduction, a degree-13 Taylor polynomial, the power of two built from its
 bits), so a loop of it compiles to SIMD: 5-6x faster than libm's there.
 
-:func:`sum8` sums an array in a fixed order that still vectorises without fast-math flags.
+:func:`sum8` sums an array in a fixed order that still vectorises without fast-math flags
+(the pointwise kernels sum each chunk with it).
 
-``exp_vec`` is compiled **without** fast-math flags and called from the kernels (LLVM inlines it and
+Both are compiled **without** fast-math flags and called from the kernels (LLVM inlines it and
 keeps its strict instructions): with the house ``reassoc`` flag LLVM folds the two-part
 range reduction ``(x - k hi) - k lo`` into ``x - k (hi + lo)``, which cost up to 214 ulp;
 strict, it is within 1 ulp of ``math.exp`` on [-708, 709] (tests/test_contrastive.py
 checks it). Kernels that call it put :data:`SOURCE_HASH` in their closure, so an edit here
 invalidates them in the disk cache.
 
-These helpers use an LLVM bitcast (``numba.extending.intrinsic``), so they are not for the
-CUDA kernels, where ``math.exp`` is already fast.
+``exp_vec`` uses an LLVM bitcast (``numba.extending.intrinsic``), so it is not for the CUDA
+kernels, where ``math.exp`` is already fast.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import numba
 from llvmlite import ir
 from numba import types
-from numba.extending import intrinsic, register_jitable
+from numba.extending import intrinsic
 
 from .compile import source_hash
 
@@ -80,12 +81,11 @@ _INF = float("inf")
 exp_vec = numba.njit(fastmath=False, nogil=True, error_model="numpy")(_exp_vec)
 
 
-@register_jitable
-def sum8(x, n):
+def _sum8(x, n):
     """``x[0] + ... + x[n-1]`` in a fixed order: eight interleaved partial sums, added as a
-    fixed tree, then the tail. Compiled without ``reassoc`` this vectorises (the eight
-    chains are independent) and still gives the same bits in every compilation, serial or
-    parallel, fresh or from the disk cache."""
+    fixed tree, then the tail. Compiled strict (no ``reassoc``) it still vectorises (the
+    eight chains are independent), and it gives the same bits in every compilation, serial
+    or parallel, fresh or loaded from the disk cache."""
     a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
     nb = n // 8
     for b in range(nb):
@@ -104,4 +104,5 @@ def sum8(x, n):
     return s
 
 
-SOURCE_HASH = source_hash(_exp_vec, sum8)
+sum8 = numba.njit(fastmath=False, nogil=True, error_model="numpy")(_sum8)
+SOURCE_HASH = source_hash(_exp_vec, _sum8)
