@@ -8,19 +8,15 @@ import os
 
 import numba
 
-# No nnan/ninf (they make isnan always False and drop NaN from max), no arcp/afn
-# (approximate division and functions), and no `reassoc`: with it LLVM chose another order
-# for the same chunk sum in the parallel build loaded from the disk cache than in the fresh
-# one or the serial one (1 ulp apart: serial != parallel). Sums are written in a fixed
-# order that vectorises without it (fastloss._kernels.cpu_math.sum8).
-FASTMATH = frozenset({"contract", "nsz"})
+# No fastmath at all: with `reassoc`/`contract` LLVM rounds differently in loops it
+# versions for aliasing (out=y_pred) and in kernels of different ops, and nnan/ninf break
+# NaN propagation. Sums are vectorised through explicit lanes instead (cpu.py).
+FASTMATH = False
 
 
-def njit(fn, *, parallel: bool = False, fastmath=None):
-    """``numba.njit`` with the house options; without a writable cache folder, no cache.
-    ``fastmath`` overrides the house flags (``False``: strict IEEE arithmetic)."""
-    fm = set(FASTMATH) if fastmath is None else fastmath
-    opts = dict(parallel=parallel, fastmath=fm, nogil=True, error_model="numpy")
+def njit(fn, *, parallel: bool = False):
+    """``numba.njit`` with the house options; without a writable cache folder, no cache."""
+    opts = dict(parallel=parallel, fastmath=FASTMATH, nogil=True, error_model="numpy")
     try:
         return numba.njit(cache=True, **opts)(fn)
     except RuntimeError:  # "cannot cache function ...: no locator available"

@@ -3,6 +3,9 @@
 Pointwise kernels see ``y_pred`` as ``R`` rows of ``n`` elements (flat, C order). Every sum
 runs over fixed chunks of :data:`CHUNK` elements into float64 partials that are added in a
 fixed order, so the serial and parallel kernels give the same bits for any thread count.
+Inside a chunk, element ``k`` goes to lane ``k % 8`` and the 8 lanes are added as a fixed
+tree: the order is written out, so LLVM may vectorise it without any fastmath flag, and
+the result does not depend on the SIMD width, aliasing (``out=y_pred``) or the op.
 Without ``rows`` the chunks tile the flat array; with ``rows`` each row is cut into its own
 chunks and gives its own sum.
 """
@@ -15,8 +18,6 @@ import numpy as np
 from numba import prange
 
 from .compile import njit, source_hash
-from .cpu_math import SOURCE_HASH as SUM_SRC
-from .cpu_math import sum8
 
 CHUNK = 4096
 
@@ -59,7 +60,7 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
                     has_cp):
     f = scalar
     CH = CHUNK
-    SRC = source_hash(scalar) + SUM_SRC  # noqa: F841 (in the closure: edits invalidate the cache)
+    SRC = source_hash(scalar)  # noqa: F841 (in the closure: edits invalidate the cache)
     # Numba's cache key hashes the bytecode and the closure, not the compile flags: without
     # PAR in the closure a serial kernel loads the cached parallel one (and starts OpenMP).
     PAR = parallel
@@ -87,10 +88,7 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
             else:
                 start = q * CH
                 end = min(N, start + CH)
-            # w*l of the chunk's elements go to `lb`, summed by sum8 in a fixed order: the
-            # element loop has no reduction (it vectorises without `reassoc`), and the sum
-            # has the same bits in every build (serial, parallel, fresh, from the cache)
-            lb = np.empty(end - start if REDUCE else 1, np.float64)
+            acc = np.zeros(8)
             pos = start
             while pos < end:
                 r = pos // n
@@ -107,13 +105,12 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
                 lv_ = lout[pos:pos + m] if WL else lout[0:1]
                 gv_ = gout[pos:pos + m] if WG else gout[0:1]
                 hv_ = hout[pos:pos + m] if WH else hout[0:1]
-                lbv = lb[pos - start:pos - start + m] if REDUCE else lb[0:1]
                 for t in range(m):
                     c = cpv[t] if HAS_CP else 0.0
                     lv, gv, hv = f(ytv[t], ypv[t], prm, c)
                     wi = wv[t] if WMODE == 1 else wr
                     if REDUCE:
-                        lbv[t] = wi * lv
+                        acc[(pos - start + t) & 7] += wi * lv
                     if WL:
                         lv_[t] = wi * lv
                     if WG:
@@ -121,7 +118,8 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
                     if WH:
                         hv_[t] = (wi * scale) * hv
                 pos += m
-            partials[q] = sum8(lb, end - start) if REDUCE else 0.0
+            partials[q] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + (
+                (acc[4] + acc[5]) + (acc[6] + acc[7]))
         if REDUCE:
             if ROWS:
                 for r in prange(R):

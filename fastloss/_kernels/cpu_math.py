@@ -6,14 +6,13 @@ matrix the calls took 95% of the time. :func:`exp_vec` is ``exp`` written as ari
 (Cody-Waite range reduction, a degree-13 Taylor polynomial, the power of two built from its
 bits), so a loop of it compiles to SIMD: 5-6x faster than libm's there.
 
-:func:`sum8` sums an array in a fixed order that still vectorises without fast-math flags
-(the pointwise kernels sum each chunk with it).
+:func:`sum8` sums an array in a fixed order that still vectorises without fast-math flags.
 
-Both are compiled **without** fast-math flags and called from the kernels (LLVM inlines it and
-keeps its strict instructions): with the house ``reassoc`` flag LLVM folds the two-part
-range reduction ``(x - k hi) - k lo`` into ``x - k (hi + lo)``, which cost up to 214 ulp;
-strict, it is within 1 ulp of ``math.exp`` on [-708, 709] (tests/test_contrastive.py
-checks it). Kernels that call it put :data:`SOURCE_HASH` in their closure, so an edit here
+Both are compiled **without** fast-math flags whatever the caller's flags (LLVM inlines them
+and keeps their strict instructions): with ``reassoc`` LLVM folds the two-part range
+reduction ``(x - k hi) - k lo`` into ``x - k (hi + lo)``, which cost up to 214 ulp; strict,
+``exp_vec`` is within 1 ulp of ``math.exp`` on [-708, 709] (tests/test_contrastive.py
+checks it). Kernels that call them put :data:`SOURCE_HASH` in their closure, so an edit here
 invalidates them in the disk cache.
 
 ``exp_vec`` uses an LLVM bitcast (``numba.extending.intrinsic``), so it is not for the CUDA

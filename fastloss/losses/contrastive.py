@@ -54,10 +54,10 @@ TILE = 64
 
 # ---------------------------------------------------------------------------
 # kernels (each factory closes over PAR so that Numba's disk cache, whose key ignores the
-# compile flags, never hands a parallel build to a serial dispatcher). They compile without
-# fast-math flags: with `reassoc` LLVM may order a sum differently in the serial and the
-# parallel build, or in a fresh build and one loaded from the disk cache (measured: 1 ulp in
-# pointwise kernels); every sum here has its order written out (sequential, or `sum8`).
+# compile flags, never hands a parallel build to a serial dispatcher). The house compiles
+# without fast-math flags: with `reassoc` LLVM ordered a sum differently in a parallel build
+# loaded from the disk cache than in the fresh or the serial one (1 ulp); every sum here has
+# its order written out (sequential, or `sum8`).
 
 
 def _make_normalize(parallel):
@@ -407,7 +407,7 @@ def kernel(name: str, parallel: bool):
             if k is None:
                 fn = _FACTORIES[name](parallel)
                 fn.__name__ = fn.__qualname__ = f"{name}_{'par' if parallel else 'ser'}"
-                k = _kernels[key] = njit(fn, parallel=parallel, fastmath=False)
+                k = _kernels[key] = njit(fn, parallel=parallel)  # house flags: strict
     return k
 
 
