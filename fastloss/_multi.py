@@ -159,6 +159,41 @@ class MultiLoss(Loss):
 # helpers for the family modules
 
 
+def sample_logits(rng, shape, dtype):
+    """Real and fake logits drawn from N(1, 2) and N(-1, 2) (one array per logit input)."""
+    real = (1.0 + 2.0 * rng.standard_normal(shape)).astype(dtype)
+    fake = (-1.0 + 2.0 * rng.standard_normal(shape)).astype(dtype)
+    return (real, fake), {}
+
+
+def sample_fake_logits(rng, shape, dtype):
+    return (sample_logits(rng, shape, dtype)[0][1],), {}
+
+
+def _rows(shape):
+    return (shape[0], shape[1]) if len(shape) > 1 else (shape[0], 4)
+
+
+def sample_views(rng, shape, dtype):
+    """Two correlated views (N, d) of N samples (``shape`` (N,) gives d = 4)."""
+    a = rng.standard_normal(_rows(shape))
+    return (a.astype(dtype), (a + 0.5 * rng.standard_normal(a.shape)).astype(dtype)), {}
+
+
+def sample_triplets(rng, shape, dtype):
+    return tuple(rng.standard_normal(_rows(shape)).astype(dtype) for _ in range(3)), {}
+
+
+def sample_pairs_labels(rng, shape, dtype):
+    n, d = _rows(shape)
+    x1, x2 = (rng.standard_normal((n, d)).astype(dtype) for _ in range(2))
+    return (x1, x2, np.where(rng.random(n) < 0.5, 1, -1)), {}
+
+
+def sample_weights(rng, shape, dtype):
+    return (rng.standard_normal(shape).astype(dtype),), {}
+
+
 def float_arrays(arrays, names):
     """``as_array`` each, and the common float dtype (NumPy promotion, as API.md says)."""
     arrs = [A.as_array(a, nm) for a, nm in zip(arrays, names, strict=True)]

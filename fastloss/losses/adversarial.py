@@ -46,6 +46,8 @@ from .._multi import (
     float_arrays,
     grad_buffers,
     pointwise_pass,
+    sample_fake_logits,
+    sample_logits,
 )
 from .._spec import PointwiseSpec, register
 
@@ -155,7 +157,8 @@ _RED_DOC = ("``mean`` averages the real and the fake terms separately and adds t
             "means; ``sum`` adds all terms; ``none`` returns the terms.")
 
 gan_discriminator = register(MultiSpec(
-    name="gan_discriminator", family="adversarial", kind="gan", compute=_compute, cost=4.0,
+    name="gan_discriminator", family="adversarial", kind="gan", sample=sample_logits,
+    compute=_compute, cost=4.0,
     inputs=("real_logits", "fake_logits"), diff_inputs=("real_logits", "fake_logits"),
     input_docs=(("real_logits", _LOGIT_DOC.format("Real-sample")),
                 ("fake_logits", _LOGIT_DOC.format("Generated-sample"))),
@@ -190,7 +193,8 @@ gan_discriminator = register(MultiSpec(
 ))
 
 gan_generator = register(MultiSpec(
-    name="gan_generator", family="adversarial", kind="gan", compute=_compute, cost=4.0,
+    name="gan_generator", family="adversarial", kind="gan", sample=sample_fake_logits,
+    compute=_compute, cost=4.0,
     inputs=("fake_logits",), diff_inputs=("fake_logits",),
     input_docs=(("fake_logits", _LOGIT_DOC.format("Generated-sample")),),
     params=(Choice("kind", "non_saturating", "one of " + ", ".join(map(repr, _KIND_DOC_G)),
@@ -223,7 +227,8 @@ gan_generator = register(MultiSpec(
 ))
 
 adversarial_value = register(MultiSpec(
-    name="adversarial_value", family="adversarial", kind="gan", compute=_compute, cost=4.0,
+    name="adversarial_value", family="adversarial", kind="gan", sample=sample_logits,
+    compute=_compute, cost=4.0,
     inputs=("real_logits", "fake_logits"), diff_inputs=("real_logits", "fake_logits"),
     input_docs=(("real_logits", _LOGIT_DOC.format("Real-sample")),
                 ("fake_logits", _LOGIT_DOC.format("Generated-sample"))),

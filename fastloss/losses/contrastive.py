@@ -44,6 +44,9 @@ from .._multi import (
     finish_rows,
     float_arrays,
     grad_buffers,
+    sample_pairs_labels,
+    sample_triplets,
+    sample_views,
 )
 from .._spec import Param, register
 
@@ -579,7 +582,8 @@ _RED_DOC = ("``mean`` averages over the anchors, ``sum`` adds, ``none`` returns 
             "anchor.")
 
 info_nce = register(MultiSpec(
-    name="info_nce", family="contrastive", kind="contrastive", compute=_compute_info_nce,
+    name="info_nce", family="contrastive", kind="contrastive", sample=sample_views,
+    compute=_compute_info_nce,
     cost=4.0, inputs=("query", "key"), diff_inputs=("query", "key"),
     input_docs=(("query", _EMB), ("key", _EMB + " ``key[i]`` is the positive of "
                                                 "``query[i]``; the other keys are its "
@@ -610,7 +614,8 @@ info_nce = register(MultiSpec(
 ))
 
 nt_xent = register(MultiSpec(
-    name="nt_xent", family="contrastive", kind="contrastive", compute=_compute_nt_xent,
+    name="nt_xent", family="contrastive", kind="contrastive", sample=sample_views,
+    compute=_compute_nt_xent,
     cost=4.0, inputs=("z1", "z2"), diff_inputs=("z1", "z2"),
     input_docs=(("z1", _EMB + " The first view of each of N samples."),
                 ("z2", _EMB + " The second view: ``z2[i]`` is the positive of ``z1[i]``.")),
@@ -645,7 +650,8 @@ nt_xent = register(MultiSpec(
 ))
 
 triplet_margin = register(MultiSpec(
-    name="triplet_margin", family="contrastive", kind="contrastive", compute=_compute_triplet,
+    name="triplet_margin", family="contrastive", kind="contrastive",
+    sample=sample_triplets, compute=_compute_triplet,
     cost=2.0, inputs=("anchor", "positive", "negative"),
     diff_inputs=("anchor", "positive", "negative"),
     input_docs=(("anchor", "Anchor embeddings (N, d) or one embedding (d,)."),
@@ -686,6 +692,7 @@ triplet_margin = register(MultiSpec(
 
 cosine_embedding = register(MultiSpec(
     name="cosine_embedding", family="contrastive", kind="contrastive",
+    sample=sample_pairs_labels,
     compute=_compute_cosine, cost=2.0, inputs=("x1", "x2", "y"), diff_inputs=("x1", "x2"),
     input_docs=(("x1", "Embeddings (N, d) or one embedding (d,)."),
                 ("x2", "Embeddings, same shape as x1."),

@@ -36,6 +36,7 @@ from .._multi import (
     float_arrays,
     grad_buffers,
     pointwise_pass,
+    sample_weights,
 )
 from .._spec import Param, PointwiseSpec, register
 
@@ -99,7 +100,7 @@ _SOURCES = (
 )
 
 l1_penalty = register(MultiSpec(
-    name="l1_penalty", family="penalties", kind="penalty", compute=_compute,
+    name="l1_penalty", family="penalties", kind="penalty", sample=sample_weights, compute=_compute,
     inputs=("w",), diff_inputs=("w",), input_docs=_W_DOC, default_reduction="sum",
     summary="L1 (lasso) penalty: the sum of absolute values of the weights.",
     formula=r"\Omega(w) = \sum_i |w_i|",
@@ -114,7 +115,7 @@ l1_penalty = register(MultiSpec(
 ))
 
 l2_penalty = register(MultiSpec(
-    name="l2_penalty", family="penalties", kind="penalty", compute=_compute,
+    name="l2_penalty", family="penalties", kind="penalty", sample=sample_weights, compute=_compute,
     inputs=("w",), diff_inputs=("w",), input_docs=_W_DOC, default_reduction="sum",
     summary="L2 (ridge, weight decay) penalty: half the sum of squared weights.",
     formula=r"\Omega(w) = \tfrac12 \sum_i w_i^2",
@@ -127,7 +128,7 @@ l2_penalty = register(MultiSpec(
 ))
 
 elastic_net = register(MultiSpec(
-    name="elastic_net", family="penalties", kind="penalty", compute=_compute,
+    name="elastic_net", family="penalties", kind="penalty", sample=sample_weights, compute=_compute,
     inputs=("w",), diff_inputs=("w",), input_docs=_W_DOC, default_reduction="sum",
     params=(Param("l1_ratio", 0.5, "in [0, 1]", lo=0.0, hi=1.0, lo_open=False, hi_open=False,
                   doc="Weight of the L1 part; 1 gives l1_penalty, 0 gives l2_penalty."),),
