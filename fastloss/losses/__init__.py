@@ -1,5 +1,5 @@
 """Loss families; each module declares its losses once, with :func:`fastloss._spec.register`."""
 
-from . import adversarial, contrastive, penalties, regression  # noqa: F401
+from . import adversarial, classification, contrastive, penalties, regression  # noqa: F401
 
-FAMILIES = ("regression", "adversarial", "contrastive", "penalties")
+FAMILIES = ("regression", "classification", "adversarial", "contrastive", "penalties")
