@@ -20,18 +20,8 @@ import fastloss
 
 def logistic_value_and_grad(z, y):
     """Mean logistic loss of the logits ``z`` for labels ``y`` in {0, 1}, and its gradient
-    with respect to ``z``."""
-    if hasattr(fastloss, "binary_cross_entropy_with_logits"):
-        return fastloss.binary_cross_entropy_with_logits.value_and_grad(y, z)
-    # The same loss through the GAN discriminator's standard loss, which is logistic
-    # regression of real (y = 1: softplus(-z)) against fake (y = 0: softplus(z)); summed,
-    # then divided by n, it is the mean logistic loss. (Used until the classification
-    # family, with binary_cross_entropy_with_logits, is in this build.)
-    pos = y == 1
-    v, (g1, g0) = fastloss.gan_discriminator.value_and_grad(z[pos], z[~pos], reduction="sum")
-    g = np.empty_like(z)
-    g[pos], g[~pos] = g1, g0
-    return v / z.size, g / z.size
+    with respect to ``z``, in one pass."""
+    return fastloss.binary_cross_entropy_with_logits.value_and_grad(y, z)
 
 
 def objective(X, y, w, lam):

@@ -5,8 +5,9 @@ matrix is one BLAS product (NumPy ``matmul``, in the input's dtype) of row-norma
 embeddings; everything else is fused Numba kernels, one row per task:
 
 1. normalise the rows (norms accumulated in float64);
-2. one pass per row of the similarity matrix: row maximum, then the sum of exponentials in
-   float64 (the log-sum-exp), the loss of the row, and, when a gradient is wanted, the
+2. one pass per row of the similarity matrix: the exponentials (``fexp``, which vectorises,
+   shifted by ``1/t``, the largest a cosine over ``t`` can be), their sum in float64 in a
+   fixed order (the log-sum-exp), the loss of the row, and, when a gradient is wanted, the
    softmax written over the similarity matrix in place (no second ``N x N`` buffer);
 3. ``nt_xent`` only: the similarity matrix is symmetric, so the gradient with respect to the
    normalised embeddings is ``(P + P^T) Z / t``; ``P + P^T`` is formed in place, tile by
@@ -31,9 +32,9 @@ from numba import prange
 from numba.extending import register_jitable
 
 from .. import _backend
-from .._kernels.compile import njit
-from .._kernels.cpu_math import SOURCE_HASH as EXP_SRC
-from .._kernels.cpu_math import exp_vec, sum8
+from .._kernels import scalar as _scalar_mod
+from .._kernels.compile import njit, source_hash
+from .._kernels.scalar import fexp
 from .._kinds import BASES
 from .._multi import (
     MultiLoss,
@@ -61,6 +62,30 @@ TILE = 64
 # without fast-math flags: with `reassoc` LLVM ordered a sum differently in a parallel build
 # loaded from the disk cache than in the fresh or the serial one (1 ulp); every sum here has
 # its order written out (sequential, or `sum8`).
+
+
+@register_jitable
+def sum8(x, n):
+    """``x[0] + ... + x[n-1]`` in a fixed order: eight interleaved partial sums, added as a
+    fixed tree, then the tail. Without ``reassoc`` (the house compiles strict) it still
+    vectorises (the eight chains are independent), and every build (serial, parallel, fresh
+    or from the disk cache) gives the same bits."""
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+    nb = n // 8
+    for b in range(nb):
+        j = 8 * b
+        a0 += x[j]
+        a1 += x[j + 1]
+        a2 += x[j + 2]
+        a3 += x[j + 3]
+        a4 += x[j + 4]
+        a5 += x[j + 5]
+        a6 += x[j + 6]
+        a7 += x[j + 7]
+    s = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+    for j in range(8 * nb, n):
+        s += x[j]
+    return s
 
 
 def _make_normalize(parallel):
@@ -114,7 +139,7 @@ def _make_rows(parallel, nt, write):
     PAR = parallel
     NT = nt
     WRITE = write
-    SRC = EXP_SRC
+    SRC = source_hash(_scalar_mod, sum8)
     RB = 8  # rows per task (they share one float64 scratch row)
 
     def rows(S, inv_t, half, coef, loss, dpos):
@@ -152,11 +177,11 @@ def _make_rows(parallel, nt, write):
                             m = r[j]
                     mt = m * inv_t
                 for j in range(C):
-                    buf[j] = exp_vec(r[j] * inv_t - mt)
+                    buf[j] = fexp(r[j] * inv_t - mt)
                 s = sum8(buf, C)
                 loss[i] = mt + math.log(s) - xp
                 if WRITE:
-                    e_pos = exp_vec(xp - mt)
+                    e_pos = fexp(xp - mt)
                     inv = 1.0 / s
                     dp = -(s - e_pos) * inv  # softmax_pos - 1, without cancellation near 1
                     if NT:
