@@ -524,6 +524,27 @@ def _make_count_outside():
     return _jit(count_outside, "count_outside")
 
 
+def prox_kernel():
+    """``k[grid, BLOCK](w, thr, den, out)``: ``out = soft_threshold(w, thr) / den``, the line
+    of :mod:`fastloss.losses.penalties`' CPU kernel, with the same helper."""
+    return _memo(("prox",), _make_prox)
+
+
+def _make_prox():
+    from ..losses.penalties import soft_threshold
+
+    st = device_fn(soft_threshold)
+
+    def prox(w, thr, den, out):
+        t = cuda.grid(1)
+        step = cuda.gridsize(1)
+        while t < w.shape[0]:
+            out[t] = st(w[t], thr) / den
+            t += step
+
+    return _jit(prox, "prox_soft_threshold")
+
+
 def rmse_rows_kernel():
     """``k[grid, BLOCK](m, r, f)``: ``r = sqrt(m)``, ``f = 0.5 / r`` (0 where ``r == 0``)."""
     return _memo(("rmse_rows",), _make_rmse_rows)
@@ -610,12 +631,16 @@ def kernel_catalog(specs=None, block: int | None = None):
     out = []
     seen = set()
     pointwise = [s for s in specs if s.kind == "pointwise"]
+    for spec in specs:  # losses of several arrays that run a pointwise term (GAN, penalties)
+        term = term_spec(spec)
+        if term is not None and spec.kind != "pointwise":
+            pointwise.append(_Named(term, spec.name))
     for spec in pointwise:
         key = (spec.scalar, len(spec.params))
         if key in seen:
             continue
         seen.add(key)
-        takes_cp = any(p.kind == "float_or_array" for p in spec.params)
+        takes_cp = any(getattr(p, "kind", "") == "float_or_array" for p in spec.params)
         for op, (val, wg, wh) in OPS.items():
             if wh and not spec.has_hess:
                 continue
@@ -642,6 +667,9 @@ def kernel_catalog(specs=None, block: int | None = None):
         out.append((f"rmse_rows.{dt}", rmse_rows_kernel().py_func, (a, a, a)))
     out.append(("fill.float64", fill_kernel().py_func,
                 (nt.Array(nt.float64, 1, "C"), nt.float64)))
+    for dt in DTYPES:
+        a = nt.Array(_nbtype(dt), 1, "C")
+        out.append((f"prox.{dt}", prox_kernel().py_func, (a, _nbtype(dt), _nbtype(dt), a)))
     for dt in DTYPES + ("int64",):
         out.append((f"count_outside.{dt}", count_outside_kernel().py_func,
                     (nt.Array(_nbtype(dt), 1, "C"), nt.float64, nt.float64,
@@ -654,6 +682,45 @@ def kernel_catalog(specs=None, block: int | None = None):
                         (nt.Array(_nbtype(src), ndim, "A"),
                          nt.Array(_nbtype(dst), 1, "C"))))
     return out
+
+
+class _Named:
+    """A term spec under the name of the loss that runs it (for catalog labels)."""
+
+    has_hess = False  # the losses of several arrays offer no grad_hess
+
+    def __init__(self, spec, name):
+        import inspect
+
+        self._spec = spec
+        self.name = name
+        # its family passes the term's parameters itself: as many as the scalar reads
+        idx = [int(k) for k in re.findall(r"\bprm\[(\d+)\]", inspect.getsource(spec.scalar))]
+        self.params = (None,) * (max(idx) + 1 if idx else 0)
+
+    def __getattr__(self, attr):
+        return getattr(self._spec, attr)
+
+
+def term_spec(spec):
+    """The pointwise term spec a loss of several arrays runs through the pointwise kernels
+    (its family module's ``_TERM``), or None."""
+    if spec.kind in ("pointwise", "rowwise"):
+        return None
+    mod = sys.modules.get(getattr(spec.compute, "__module__", "") or "")
+    term = getattr(mod, "_TERM", None)
+    return term if getattr(term, "scalar", None) is not None else None
+
+
+def cuda_function(spec):
+    """The scalar or row function a loss runs on the device, or None where it has no CUDA
+    kernels."""
+    if spec.kind == "pointwise":
+        return spec.scalar
+    if spec.kind == "rowwise":
+        return spec.row
+    term = term_spec(spec)
+    return None if term is None else term.scalar
 
 
 def _row_layouts(spec, dtype):

@@ -271,6 +271,38 @@ def rmse_finish(pl, msev, g):
 
 
 # ---------------------------------------------------------------------------
+# proximal operators (elementwise maps)
+
+
+def prox(w, dtype, thr: float, den: float, out):
+    """``soft_threshold(w, thr) / den`` elementwise on the device (the CPU kernel's line,
+    with its helper compiled for the device); ``thr`` and ``den`` rounded to ``dtype`` first
+    as on the CPU. Device in, device out; host in, host out (``out`` where given)."""
+    dtype = np.dtype(dtype)
+    on_dev = is_device(w) or A.is_device_array(w)
+    src = device_view(w) if on_dev else w
+    if out is not None:
+        dout = _check_out_device(out, src.shape, dtype) if on_dev else \
+            A.check_out(out, src.shape, dtype)
+    N = int(np.prod(src.shape, dtype=np.int64))
+    flat = as_flat(src, dtype) if on_dev else to_device(A.as_flat(src, dtype))
+    if on_dev and out is not None:
+        res = dout.reshape(N)
+    else:
+        res = cuda.device_array(N, dtype)
+    if N:
+        block = K.launch_config()[0]
+        typ = dtype.type
+        K.prox_kernel()[_grid(N, block), block](flat, typ(thr), typ(den), res)
+    if on_dev:
+        return out if out is not None else res.reshape(tuple(src.shape))
+    host = out if out is not None else np.empty(src.shape, dtype)
+    if N:
+        res.copy_to_host(host.reshape(N))
+    return host
+
+
+# ---------------------------------------------------------------------------
 # row-wise
 
 
