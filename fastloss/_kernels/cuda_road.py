@@ -9,8 +9,10 @@ where the inputs came from the host).
   (CuPy and PyTorch take them without a copy: ``cupy.asarray(g)``, ``torch.as_tensor(g,
   device="cuda")``); a reduction is a Python float. Host inputs sent to ``"cuda"`` are copied
   over and their results come back as NumPy arrays.
-* Losses with an input-domain check (``spec.check_inputs``, e.g. tweedie's ``y_true >= 0``)
-  run it on host copies of the inputs: correct for every check, at the cost of one copy.
+* Input-domain checks: range checks (``checks.check_range``: probabilities in [0, 1]) count
+  on the device; other checks (tweedie's ``y_true >= 0``, hinge's labels, the row-wise
+  losses' ``prepare``: labels, shapes) run on host copies of the inputs: correct for every
+  check, at the cost of one copy.
 
 Importing this module imports ``numba.cuda``; nothing else in fastloss does, except
 :func:`fastloss._backend.cuda_unavailable_reason`.
@@ -108,10 +110,12 @@ def to_device(a):
 
 
 def _dummy(dtype):
-    dtype = np.dtype(dtype)
-    d = _dummies.get(dtype)
+    """A 1-element device array standing for an unused argument (one per dtype and
+    context: each GPU gets its own)."""
+    key = (np.dtype(dtype), id(cuda.current_context()))
+    d = _dummies.get(key)
     if d is None:
-        d = _dummies[dtype] = cuda.device_array(1, dtype=dtype)
+        d = _dummies[key] = cuda.device_array(1, dtype=key[0])
     return d
 
 
@@ -306,13 +310,15 @@ def prox(w, dtype, thr: float, den: float, out):
 # row-wise
 
 
-_lab_dummies: list = []
+_lab_dummies: dict = {}
 
 
 def _lab_dummy():
-    if not _lab_dummies:
-        _lab_dummies.append(cuda.to_device(np.full(1, -1, np.int64)))
-    return _lab_dummies[0]
+    key = id(cuda.current_context())
+    d = _lab_dummies.get(key)
+    if d is None:
+        d = _lab_dummies[key] = cuda.to_device(np.full(1, -1, np.int64))
+    return d
 
 
 def _span(d):
