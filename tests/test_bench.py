@@ -239,3 +239,57 @@ def test_library_comparisons_compute_the_same_loss(lib):
             _close(refs[name]["value"](*args, **params), loss(*args, **params), "float64")
             checked += 1
     assert checked >= 2
+
+
+def _torch_cases():
+    """Baselines of losses PyTorch has, checked against autograd now, before (or whether
+    or not) the loss itself is registered: inputs, torch function, differentiable args."""
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(5)
+    probs = rng.random((12, 5))
+    probs /= probs.sum(1, keepdims=True)
+    lab = rng.integers(0, 5, 12)
+    lab[3] = -100
+    cw = rng.random(5) + 0.5
+    x = rng.normal(size=(12, 5)) * 2
+    yb = (rng.random((12, 5)) > 0.5) * 1.0
+    a, po, ne = (rng.normal(size=(10, 4)) for _ in range(3))
+    pm1 = np.where(rng.random(10) > 0.5, 1.0, -1.0)
+    return [
+        ("binary_cross_entropy", (yb, rng.uniform(0.01, 0.99, (12, 5))), {},
+         lambda y, p: F.binary_cross_entropy(p, y), (1,)),
+        ("binary_cross_entropy_with_logits", (yb, x), {"pos_weight": cw},
+         lambda y, z, pos_weight: F.binary_cross_entropy_with_logits(
+             z, y, pos_weight=torch.from_numpy(pos_weight)), (1,)),
+        ("cross_entropy", (lab, x), {"class_weight": cw, "label_smoothing": 0.1},
+         lambda t, z, class_weight, label_smoothing: F.cross_entropy(
+             z, t.long(), weight=torch.from_numpy(class_weight),
+             label_smoothing=label_smoothing), (1,)),
+        ("cross_entropy", (probs, x), {},
+         lambda t, z: F.cross_entropy(z, t), (1,)),
+        ("kl_divergence", (probs, probs[::-1].copy()), {},
+         lambda p, q: F.kl_div(torch.log(q), p, reduction="batchmean"), (1,)),
+        ("triplet_margin", (a, po, ne), {"swap": True, "p": 3},
+         lambda a, b, c, swap, p: F.triplet_margin_loss(a, b, c, swap=swap, p=p), (0, 1, 2)),
+        ("cosine_embedding", (a, po, pm1), {"margin": 0.3},
+         lambda u, v, y, margin: F.cosine_embedding_loss(u, v, y, margin=margin), (0, 1)),
+        ("info_nce", (a, po), {"temperature": 0.3},
+         lambda q, k, temperature: F.cross_entropy(
+             F.normalize(q) @ F.normalize(k).T / temperature, torch.arange(len(q))), (0, 1)),
+    ]
+
+
+def test_numpy_baselines_match_torch_autograd():
+    import torch
+
+    for name, args, params, tfn, diff in _torch_cases():
+        v, g = NB.BASELINES[name].value_and_grad(*args, **params)
+        ts = [torch.from_numpy(np.asarray(arg)) for arg in args]
+        for i in diff:
+            ts[i].requires_grad_(True)
+        tv = tfn(*ts, **params)
+        tv.backward()
+        _close(v, tv.item(), "float64")
+        for mine, i in zip(_as_tuple(g), diff, strict=True):
+            _close(mine, ts[i].grad.numpy(), "float64")
