@@ -17,6 +17,7 @@ A loss, backend or op that the measured commit cannot run raises ``NotImplemente
 
 from __future__ import annotations
 
+import math
 import os
 import time
 
@@ -44,7 +45,6 @@ DTYPES = ("float32", "float64")
 # 1e4 and 1e5 elements are cache-sized (the CI gate uses 1e5 float64, serial); 1e6 is
 # memory-bound and kept for information (it understates code slowdowns).
 SIZES = (10_000, 100_000, 1_000_000)
-ROW = 32  # non-pointwise losses get inputs of shape (n // ROW, ROW)
 
 
 def loss_names() -> list[str]:
@@ -102,7 +102,8 @@ def shape_for(spec, n: int) -> tuple:
         return tuple(custom(n))
     if spec.kind == "pointwise":
         return (n,)
-    return (max(1, n // ROW), ROW)
+    c = max(1, math.isqrt(n))  # square, as fastloss bench: O(n) memory for pairwise losses
+    return (max(1, n // c), c)
 
 
 def make_inputs(spec, n: int, dtype: str, seed: int = 0):

@@ -16,9 +16,9 @@ What a row means (one loss, op, backend, dtype and size ``n`` elements):
   libraries run with as many threads as the backend (1 for serial).
 
 Inputs come only from each loss's ``spec.sample(rng, shape, dtype)``: ``shape`` is ``(n,)``
-for pointwise losses and ``(n // 32, 32)`` for the others (a spec may define
-``bench_shape(n)``). The calls are ``L(*args, **params)``, ``L.grad``, ``L.value_and_grad``
-and ``L.grad_hess``.
+for pointwise losses and about ``(sqrt(n), sqrt(n))`` for the others (a spec may define
+``bench_shape(n)`` returning its own). The calls are ``L(*args, **params)``, ``L.grad``,
+``L.value_and_grad`` and ``L.grad_hess``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ import numpy as np
 
 OPS = ("value", "grad", "value_and_grad", "grad_hess")
 CPU_BACKENDS = ("serial", "parallel")
-ROW = 32
 FULL_SIZES = (10_000, 100_000, 1_000_000, 10_000_000)
 QUICK_SIZES = (1_000_000,)
 QUICK_OPS = ("value", "value_and_grad")
@@ -53,7 +52,10 @@ def shape_for(spec, n: int) -> tuple:
         return tuple(custom(n))
     if spec.kind == "pointwise":
         return (n,)
-    return (max(1, n // ROW), ROW)
+    # square: rows x columns = n whatever the loss does with them, so that a pairwise loss
+    # (an N x N similarity matrix) still holds O(n) memory
+    c = max(1, math.isqrt(n))
+    return (max(1, n // c), c)
 
 
 def make_inputs(spec, n: int, dtype, seed: int = 0):
@@ -540,7 +542,11 @@ def run(config: BenchConfig, progress: Progress | None = None) -> list[Row]:
                 continue
             bytes_out = nbytes_of(res)
             if first > config.max_call:
-                too_slow[key] = f"skipped: one call took {first:.2f} s at n={n}"
+                too_slow[key] = f"skipped: one call took {first:.2f} s at n={n:.0e}"
+                for b in backends:
+                    rows.append(Row(name, op, b, dtype, n, shape, note=too_slow[key]))
+                progress.update(label)
+                continue
             cands: dict = {}
             for b in backends:
                 if b == "cuda":
