@@ -157,10 +157,6 @@ def make_time_class(name: str, op: str):
         "timeout": 120,
         "__module__": f"asv_benchmarks.{op}",
     }
-    if os.environ.get("FASTLOSS_ASV_TIMER") == "process":
-        # CPU time of this process: on a shared machine it ignores the time the benchmark
-        # spends descheduled (the CI gate sets this; serial kernels with one thread only).
-        attrs["timer"] = time.process_time
     return type(name, (), attrs)
 
 
