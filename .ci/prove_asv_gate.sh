@@ -22,14 +22,17 @@ done
 git checkout -q -B gate-proof-slow "$BASE"
 printf '# gate proof: baseline is the commit under test\n%s\n' "$BASE" > .ci/asv_baseline
 python3 - <<'PY'
-import re
-p = "fastloss/_pointwise.py"
+p = "fastloss/_kernels/cpu.py"
 s = open(p).read()
-old = "        else:\n            kernel(*args)\n"
+old = "                k = _kernels[key] = _make_pointwise(*key)\n    return k\n"
 assert old in s, "patch point moved: update .ci/prove_asv_gate.sh"
-s = s.replace(old, "        else:\n            kernel(*args)\n"
-              "            if spec.name == \"huber\":  # deliberate 2x slowdown (gate proof)\n"
-              "                kernel(*args)\n")
+s = s.replace(old, "                k = _kernels[key] = _make_pointwise(*key)\n"
+              "    if scalar.__name__ == \"huber_scalar\":  # deliberate 2x slowdown (gate proof)\n"
+              "        k1 = k\n\n"
+              "        def k(*args):\n"
+              "            k1(*args)\n"
+              "            k1(*args)\n"
+              "    return k\n")
 open(p, "w").write(s)
 PY
 git add -A fastloss .ci/asv_baseline && git commit -qm "gate proof: huber kernel runs twice (2x slower)"

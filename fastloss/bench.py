@@ -96,13 +96,14 @@ _ROOF_CHUNK = 16384
 def _roof_kernel(parallel: bool):
     k = _ROOF.get(parallel)
     if k is None:
+        import numba
         from numba import prange
 
-        from ._kernels.compile import njit
-
         CH = _ROOF_CHUNK
+        PAR = parallel  # noqa: F841 (in the closure: serial and parallel cache apart)
 
         def roof(rd, wr):
+            PAR  # noqa: B018
             n = rd.shape[0]
             m = wr.shape[0]
             nch = (n + CH - 1) // CH
@@ -119,7 +120,15 @@ def _roof_kernel(parallel: bool):
                 parts[q] = s
             return parts.sum()
 
-        k = _ROOF[parallel] = njit(roof, parallel=parallel)
+        roof.__name__ = roof.__qualname__ = "roofline_parallel" if parallel else "roofline"
+        # its own flags: `reassoc` vectorises the read (the loss kernels' house flags need
+        # not); the sum it returns is never used
+        opts = dict(parallel=parallel, fastmath={"reassoc", "contract", "nsz"}, nogil=True)
+        try:
+            k = numba.njit(cache=True, **opts)(roof)
+        except RuntimeError:  # no writable cache folder
+            k = numba.njit(cache=False, **opts)(roof)
+        _ROOF[parallel] = k
     return k
 
 
@@ -283,7 +292,8 @@ def _sklearn_refs():
         "poisson_nll": lossobj(lambda r, **kw: skl.HalfPoissonLoss()),
         "tweedie": lossobj(lambda r, power=1.5: skl.HalfTweedieLoss(power=power)),
         "binary_cross_entropy_with_logits": lossobj(lambda r, **kw: skl.HalfBinomialLoss()),
-        "log_loss": metric(metrics.log_loss),
+        "log_loss": metric(lambda y, p: metrics.log_loss(
+            y, p, labels=np.arange(p.shape[1]) if np.ndim(p) == 2 else None)),
         "hinge": metric(metrics.hinge_loss),
     }
 
