@@ -782,6 +782,25 @@ def _fmt_r(r: float | None) -> str:
     return "-" if r is None else f"{r:.2f}"
 
 
+def format_markdown(rows: list[Row], libs: Sequence[str] = ("numpy", "torch", "sklearn")) -> str:
+    """The table as a Markdown (MyST / GitHub) pipe table."""
+    libs = [lib for lib in libs if lib == "numpy" or any(getattr(r, f"{lib}_s") for r in rows)]
+    head = ["loss", "op", "backend", "n", "time", "GB/s", "roof"]
+    head += ["xNumPy" if lib == "numpy" else f"x{lib}" for lib in libs]
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join(
+        "---" if i < 3 else "---:" for i in range(len(head))) + "|"]
+    for r in rows:
+        if r.time_s is None:
+            cells = [r.loss, r.op, r.backend, f"{r.n:.0e}", r.note or "-"] + [""] * (
+                len(head) - 5)
+        else:
+            cells = [r.loss, r.op, r.backend, f"{r.n:.0e}", _fmt_t(r.time_s), f"{r.gbps:.1f}",
+                     "-" if r.roof_frac is None else f"{100 * r.roof_frac:.0f}%"]
+            cells += [_fmt_r(r.ratio(lib)) for lib in libs]
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def format_table(rows: list[Row], libs: Sequence[str] = ("numpy", "torch", "sklearn")) -> str:
     libs = [lib for lib in libs if lib == "numpy" or any(getattr(r, f"{lib}_s") for r in rows)]
     head = ["loss", "op", "backend", "dtype", "n", "time", "GB/s", "roof"]

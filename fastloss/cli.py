@@ -72,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="no scikit-learn / PyTorch columns (NumPy and roofline stay)")
     pb.add_argument("--json", nargs="?", const="-", metavar="FILE",
                     help="write JSON to FILE, or to stdout (instead of the table) without FILE")
+    pb.add_argument("--markdown", action="store_true",
+                    help="print the table as Markdown (for the docs)")
     pb.add_argument("--plot", metavar="FILE.png",
                     help="draw throughput against n per backend (needs matplotlib)")
     pb.add_argument("--plot-op", metavar="OP", help="the op to plot (value_and_grad)")
@@ -151,12 +153,18 @@ def _bench(args) -> int:
         if dt not in ("float32", "float64"):
             print(f"fastloss bench: dtype must be float32 or float64, got {dt!r}", file=err)
             return 2
+    import time
+
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    t0 = time.monotonic()
     try:
         rows = B.run(cfg, progress)
     except ValueError as exc:
         print(f"fastloss bench: {exc}", file=err)
         return 2
     machine = B.machine_info()
+    machine["date"] = started
+    machine["duration_s"] = round(time.monotonic() - t0, 1)
     if args.json:
         text = B.to_json(rows, machine, cfg, unusable)
         if args.json == "-":
@@ -165,7 +173,8 @@ def _bench(args) -> int:
             with open(args.json, "w") as f:
                 f.write(text)
     if args.json != "-":
-        print(f"fastloss {machine['fastloss']} bench, {machine['date']}")
+        print(f"fastloss {machine['fastloss']} bench, {machine['date']}, "
+              f"{machine['duration_s']:.0f} s")
         print(f"{machine['cpu']}, {machine['cores']} cores, {machine['num_threads']} threads "
               f"({machine['threading_layer']}), load average {machine['loadavg']}")
         print(f"python {machine['python']}, numpy {machine['numpy']}, numba {machine['numba']}"
@@ -175,7 +184,7 @@ def _bench(args) -> int:
         print("time: best of the samples; roof: streaming kernel time / loss time; "
               "xLIB: LIB time / fastloss time")
         print()
-        print(B.format_table(rows))
+        print(B.format_markdown(rows) if args.markdown else B.format_table(rows))
     if args.plot:
         try:
             op = B.plot(rows, args.plot, args.plot_op)

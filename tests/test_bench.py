@@ -82,6 +82,15 @@ def test_bench_table_progress_and_ratio_columns(capsys):
     assert "2/2" in cap.err and "100%" in cap.err  # progress
 
 
+def test_bench_markdown_table(capsys):
+    assert main(["bench", "--loss", "mse", "--op", "value", "--backend", "serial",
+                 "--sizes", "1e3", "--no-compare", "--markdown", *FAST]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("|")]
+    assert lines[0].startswith("| loss | op | backend | n | time | GB/s | roof | xNumPy |")
+    assert lines[2].startswith("| mse | value | serial | 1e+03 |")
+    assert len(lines) == 3
+
+
 def test_bench_loss_without_baseline_shows_dash(capsys, monkeypatch):
     monkeypatch.delitem(NB.BASELINES, "mae")
     d = _bench_json(capsys, "--loss", "mae", "--op", "value", "--backend", "serial",
