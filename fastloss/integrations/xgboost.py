@@ -4,7 +4,7 @@
 >>> import fastloss
 >>> from fastloss.integrations.xgboost import objective
 >>> obj = objective(fastloss.huber, delta=2.0)
->>> booster = xgb.train({"tree_method": "hist"}, dtrain, num_boost_round=100, obj=obj)  # doctest: +SKIP
+>>> booster = xgb.train({"tree_method": "hist"}, dtrain, 100, obj=obj)  # doctest: +SKIP
 >>> model = xgb.XGBRegressor(objective=obj).fit(X, y, sample_weight=w)  # doctest: +SKIP
 
 The objective returns, for every sample, the gradient and the Hessian of the loss with
