@@ -19,9 +19,8 @@ FLAT_HESSIAN = frozenset({"mae", "quantile", "huber", "smooth_l1", "hinge"})
 XGB_EPS = 1e-16
 
 
-def resolve_loss(loss):
-    """A fastloss loss object from the object or its name; ValueError when the loss has
-    no per-sample Hessian (it cannot drive Newton boosting)."""
+def resolve_any_loss(loss):
+    """A fastloss loss object from the object or its name."""
     import fastloss
 
     if isinstance(loss, str):
@@ -30,6 +29,13 @@ def resolve_loss(loss):
         loss = getattr(fastloss, loss)
     if not isinstance(loss, fastloss.Loss):
         raise TypeError(f"loss must be a fastloss loss or its name, got {loss!r}")
+    return loss
+
+
+def resolve_loss(loss):
+    """A fastloss loss object from the object or its name; ValueError when the loss has
+    no per-sample Hessian (it cannot drive Newton boosting)."""
+    loss = resolve_any_loss(loss)
     spec = loss.spec
     if not (spec.has_hess and (spec.kind == "pointwise" or spec.name == "cross_entropy")):
         raise ValueError(
