@@ -66,10 +66,12 @@ half as strongly as ``reg:squarederror`` does, since fastloss's gradients are tw
 ``focal``, whose exact Hessian can be negative, or ``poisson_nll`` with large negative
 scores). ``backend=`` selects fastloss's backend per call (``None``: the current setting).
 
-CUDA: when XGBoost hands the objective CUDA arrays (labels of a ``DMatrix`` built from
-device data, on ``device="cuda"``), or with ``backend="cuda"``, the gradients are computed
-by fastloss's CUDA kernels and returned as CUDA arrays, which XGBoost (>= 2.1) takes
-without a copy back to the host.
+CUDA: when XGBoost hands the objective CUDA arrays (on ``device="cuda"`` the labels of a
+``DMatrix`` built from device data come as CuPy arrays), the gradients are computed by
+fastloss's CUDA kernels and returned as CUDA arrays (Numba device arrays), which XGBoost
+(>= 2.1) takes without a copy back to the host; the scores XGBoost passes from the host are
+copied over. With host arrays only, ``backend="cuda"`` runs the kernels on the GPU and gives
+host arrays back.
 """
 
 from __future__ import annotations
