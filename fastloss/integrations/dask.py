@@ -117,7 +117,7 @@ class _Job:
             v = params[p.name]
             if p.kind == "float_or_array" and v is not None and np.ndim(v) > 0:
                 arr = np.asarray(v.compute() if _is_dask(v) else v)
-                _pointwise._column_param(p, arr, n_last, self.dtype)  # raises if bad
+                _pointwise._column_param(p, arr, n_last)  # raises if bad
                 if arr.shape[0] == n_last and n_last != 1:
                     self.cp_names.append(p.name)
                     cps.append(da.from_array(arr, chunks=(yp.chunks[-1],)))
