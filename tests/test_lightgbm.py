@@ -65,6 +65,52 @@ def test_tweedie_matches_tweedie():
     close(train({}, obj=objective(fastloss.tweedie, power=1.4), label=COUNTS, weight=W), ref)
 
 
+LABELS2 = (Y > 0.5).astype(np.float64)
+LABELS4 = np.digitize(Y, [-1.0, 0.5, 2.0]).astype(np.float64)
+
+
+def test_logistic_matches_binary():
+    ref = train({"objective": "binary", **FROM_ZERO}, label=LABELS2, weight=W)
+    got = train({}, obj=objective(fastloss.binary_cross_entropy_with_logits), label=LABELS2,
+                weight=W)
+    close(got, ref)
+
+
+def test_cross_entropy_matches_multiclass():
+    # "auto" gives LightGBM's Hessian K/(K-1) p(1-p)
+    ref = train({"objective": "multiclass", "num_class": 4, **FROM_ZERO}, label=LABELS4,
+                weight=W)
+    got = train({"num_class": 4}, obj=objective(fastloss.cross_entropy), label=LABELS4,
+                weight=W)
+    assert got.shape == (N, 4)
+    close(got, ref)
+    exact = train({"num_class": 4}, obj=objective(fastloss.cross_entropy, hessian="exact"),
+                  label=LABELS4, weight=W)
+    assert not np.allclose(exact, ref)
+
+
+def test_classifier_wrapper():
+    kw = dict(n_estimators=6, num_leaves=7, learning_rate=0.3, n_jobs=1, random_state=0,
+              verbose=-1, deterministic=True, force_row_wise=True)
+    ref = lgb.LGBMClassifier(objective="multiclass", boost_from_average=False, **kw)
+    ref.fit(X, LABELS4.astype(int), sample_weight=W)
+    got = lgb.LGBMClassifier(objective=objective("cross_entropy"), **kw)
+    got.fit(X, LABELS4.astype(int), sample_weight=W)
+    close(got.predict(X, raw_score=True), ref.predict(X, raw_score=True))
+
+
+def test_class_major_flat_layout():
+    # LightGBM < 4.0 passed multiclass scores flat, class-major; the gradient goes back so
+    p = RNG.standard_normal((5, 3))
+    lab = np.array([0, 2, 1, 1, 0])
+    g, h = objective("cross_entropy")(lab, p)
+    g_flat, h_flat = objective("cross_entropy")(lab, p.T.reshape(-1))
+    np.testing.assert_array_equal(g_flat, g.T.reshape(-1))
+    np.testing.assert_array_equal(h_flat, h.T.reshape(-1))
+    prob = np.exp(p) / np.exp(p).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(h, 1.5 * prob * (1 - prob), rtol=1e-12)  # K/(K-1), K = 3
+
+
 def test_sklearn_wrapper_with_sample_weight():
     kw = dict(n_estimators=8, num_leaves=7, learning_rate=0.3, n_jobs=1, random_state=0,
               verbose=-1, deterministic=True, force_row_wise=True)

@@ -62,6 +62,27 @@ def test_tweedie_matches_reg_tweedie():
     close(got, ref)
 
 
+LABELS2 = (Y > 0.5).astype(np.float32)
+LABELS4 = np.digitize(Y, [-1.0, 0.5, 2.0]).astype(np.float32)
+
+
+def test_logistic_matches_binary_logistic():
+    # binary:logistic's base_score 0.5 is the margin 0; the custom objective's margin is 0.0
+    ref = train({"objective": "binary:logistic", "base_score": 0.5}, label=LABELS2, weight=W)
+    got = train({"base_score": 0.0}, obj=objective(fastloss.binary_cross_entropy_with_logits),
+                label=LABELS2, weight=W)
+    close(got, ref)
+
+
+def test_cross_entropy_matches_multi_softprob():
+    ref = train({"objective": "multi:softprob", "num_class": 4, "base_score": 0.0},
+                label=LABELS4, weight=W)
+    got = train({"num_class": 4, "base_score": 0.0}, obj=objective(fastloss.cross_entropy),
+                label=LABELS4, weight=W)
+    assert got.shape == (N, 4)
+    close(got, ref)
+
+
 def test_sklearn_wrapper_with_sample_weight():
     kw = dict(n_estimators=8, max_depth=3, learning_rate=0.3, n_jobs=1, random_state=0,
               base_score=0.0, reg_lambda=0.0, min_child_weight=0.0, tree_method="hist")
@@ -147,6 +168,32 @@ def test_hessian_conventions():
     np.testing.assert_allclose(h, np.maximum(2.0 * w, 3.0 * w))
     _, h = objective("poisson_nll", hessian="exact")(y, p)
     np.testing.assert_allclose(h, np.exp(p), rtol=1e-6)
+
+
+def test_multiclass_hessian_and_layouts():
+    p = RNG.standard_normal((6, 3))
+    lab = np.array([0, 1, 2, 2, 1, 0], np.float32)
+    w = RNG.random(6) + 0.5
+    prob = np.exp(p) / np.exp(p).sum(axis=1, keepdims=True)
+    onehot = np.eye(3)[lab.astype(int)]
+    g, h = objective("cross_entropy")(lab, p, sample_weight=w)  # auto: multi:softprob's
+    np.testing.assert_allclose(g, (prob - onehot) * w[:, None], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(h, np.maximum(2 * prob * (1 - prob), 1e-16) * w[:, None],
+                               rtol=1e-12)
+    _, h = objective("cross_entropy", hessian="exact")(lab, p, sample_weight=w)
+    np.testing.assert_allclose(h, prob * (1 - prob) * w[:, None], rtol=1e-12)
+    # XGBoost < 2.1 passed the scores flat, row by row: the gradient comes back that way
+    g_flat, h_flat = objective("cross_entropy")(lab, p.reshape(-1), sample_weight=w)
+    np.testing.assert_array_equal(g_flat, g.reshape(-1))
+    with pytest.raises(ValueError, match="multiclass scores"):
+        objective("cross_entropy")(lab, p.reshape(-1)[:-1])
+    with pytest.raises(ValueError, match="integer class labels"):
+        objective("cross_entropy")(lab + 0.5, p)
+    # extreme logits: XGBoost's floor keeps every Hessian positive
+    _, h = objective("cross_entropy")(lab, 1e4 * p)
+    assert (h >= 1e-16).all()
+    _, h = objective("binary_cross_entropy_with_logits")(np.ones(3), np.array([50.0, 0, -50]))
+    np.testing.assert_allclose(h, [1e-16, 0.25, 1e-16])
 
 
 def test_native_call_reads_labels_and_weights_from_the_dmatrix():

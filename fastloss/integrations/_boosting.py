@@ -136,14 +136,8 @@ class BoostingObjective:
         return restore(g), restore(h)
 
     def _targets(self, labels, preds):
-        if self.multiclass:
-            lab = labels.reshape(-1)
-            if lab.dtype.kind == "f":
-                if not np.all(lab == np.floor(lab)):
-                    raise ValueError("y_true: multiclass labels must be whole numbers "
-                                     "0 .. num_class - 1")
-                lab = lab.astype(np.int64)
-            return lab
+        if self.multiclass:  # float labels (XGBoost, LightGBM) are checked and cast there
+            return labels.reshape(-1)
         if labels.size == preds.size and labels.shape != preds.shape:
             return labels.reshape(preds.shape)  # multi-output: labels come flat
         return labels
