@@ -201,6 +201,81 @@ def test_scalar_and_empty_inputs():
 
 
 # ---------------------------------------------------------------------------
+# row-wise losses: cross_entropy, kl_divergence, log_loss
+
+
+NR, NC = 1000, 7
+LOGITS = RNG.standard_normal((NR, NC)) * 3.0
+LABELS = RNG.integers(0, NC, NR)
+LABELS_IGN = LABELS.copy()
+LABELS_IGN[RNG.random(NR) < 0.05] = -100  # ignored rows, in some blocks only
+LABELS_IGN[:300] = LABELS[:300]  # the first blocks have none ignored
+SOFT = RNG.dirichlet(np.ones(NC), NR)
+WR = RNG.random(NR)
+CW = RNG.random(NC) + 0.5
+
+ROW_CASES = [
+    ("cross_entropy", LABELS, LOGITS, {}),
+    ("cross_entropy", LABELS_IGN, LOGITS, {"class_weight": CW}),
+    ("cross_entropy", LABELS_IGN, LOGITS.astype(np.float32), {"label_smoothing": 0.1}),
+    ("cross_entropy", SOFT, LOGITS, {"label_smoothing": 0.05}),
+    ("kl_divergence", SOFT, RNG.dirichlet(np.ones(NC), NR), {}),
+    ("log_loss", LABELS, SOFT, {}),
+    ("log_loss", LABELS % 2, SOFT[:, 0], {}),
+]
+
+
+@pytest.mark.parametrize("case", range(len(ROW_CASES)))
+@pytest.mark.parametrize("weighted", [False, True])
+def test_rowwise_bits(case, weighted):
+    name, y, p, params = ROW_CASES[case]
+    L = getattr(fastloss, name)
+    w = WR if weighted else None
+    dy = da.from_array(y, chunks=(150,) + y.shape[1:])
+    dp = da.from_array(p, chunks=(230,) + p.shape[1:])
+    dw = None if w is None else da.from_array(w, chunks=333)
+    for reduction in ("mean", "sum", "none"):
+        kw = dict(reduction=reduction, **params)
+        same_bits(lazy(L(dy, dp, sample_weight=dw, **kw)).compute(),
+                  L(y, p, sample_weight=w, **kw))
+        v, g = L.value_and_grad(dy, dp, sample_weight=dw, **kw)
+        v_ref, g_ref = L.value_and_grad(y, p, sample_weight=w, **kw)
+        v, g = dask.compute(lazy(v), lazy(g))
+        same_bits(v, v_ref)
+        same_bits(g, g_ref)
+        if L.spec.has_hess:
+            g, h = dask.compute(*L.grad_hess(dy, dp, sample_weight=dw, **kw))
+            g_ref, h_ref = L.grad_hess(y, p, sample_weight=w, **kw)
+            same_bits(g, g_ref)
+            same_bits(h, h_ref)
+
+
+def test_rowwise_single_row_and_errors():
+    x, lab = LOGITS[0], LABELS[0]
+    same_bits(fastloss.cross_entropy(da.from_array(np.array(lab)), da.from_array(x)).compute(),
+              fastloss.cross_entropy(lab, x))
+    same_bits(fastloss.cross_entropy.grad(lab, da.from_array(x, chunks=3)).compute(),
+              fastloss.cross_entropy.grad(lab, x))
+    dp = da.from_array(LOGITS, chunks=(100, 3))
+    with pytest.raises(ValueError, match="rows"):
+        fastloss.cross_entropy(LABELS[:-1], dp)
+    with pytest.raises(TypeError, match="unknown parameter"):
+        fastloss.cross_entropy(LABELS, dp, weight=CW)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        fastloss.cross_entropy(LABELS, dp, label_smoothing=2.0)
+    with pytest.raises(ValueError, match="class_weight"):
+        fastloss.cross_entropy(LABELS, dp, class_weight=np.ones(3))
+    bad = LABELS.copy()
+    bad[777] = NC
+    r = fastloss.cross_entropy(da.from_array(bad, chunks=100), dp)
+    with pytest.raises(ValueError, match="outside"):
+        r.compute()
+    r = fastloss.cross_entropy(LABELS, dp, sample_weight=da.zeros(NR, chunks=100))
+    with pytest.raises(ValueError, match="sums to zero"):
+        r.compute()
+
+
+# ---------------------------------------------------------------------------
 # laziness and errors
 
 
@@ -322,11 +397,16 @@ def test_distributed_local_cluster(client):
                            da.from_array(P2, chunks=(60, 40)), axis=-1, sample_weight=W_COLS),
             fastloss.huber(da.from_array(Y2, chunks=(33, 50)), P2, sample_weight=W_ROWS),
             fastloss.huber.grad(y, p, sample_weight=w),
+            fastloss.cross_entropy(da.from_array(LABELS_IGN, chunks=150),
+                                   da.from_array(LOGITS, chunks=(230, NC)), sample_weight=WR,
+                                   class_weight=CW),
         ], sync=True)
     same_bits(results[0], fastloss.huber(Y1, P1, sample_weight=W1))
     same_bits(results[1], fastloss.huber(Y1, P1, reduction="sum"))
     same_bits(results[2], fastloss.huber(Y2, P2, axis=-1, sample_weight=W_COLS))
     same_bits(results[3], fastloss.huber(Y2, P2, sample_weight=W_ROWS))
     same_bits(results[4], fastloss.huber.grad(Y1, P1, sample_weight=W1))
+    same_bits(results[5], fastloss.cross_entropy(LABELS_IGN, LOGITS, sample_weight=WR,
+                                                 class_weight=CW))
     # the blocks ran on both workers
     assert len({t["worker"] for t in stream.data}) == 2

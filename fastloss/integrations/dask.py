@@ -486,3 +486,173 @@ def _divide_checked(total, d):
 
 def _rows_mean(sums, d, dtype):
     return (sums / float(d)).astype(dtype)
+
+
+# ---------------------------------------------------------------------------
+# row-wise losses (cross_entropy, kl_divergence, log_loss): blocks of whole rows
+
+
+def rowwise(loss, op, y_true, y_pred, *, reduction="mean", sample_weight=None, backend=None,
+            out=None, **params):
+    """Run ``op`` of a row-wise loss on Dask arrays, lazily (see the module docstring).
+
+    Each block of whole rows runs the row kernel, which gives one float64 value per row;
+    the reductions add them (and the weights of "mean") with :func:`numpy_sum`, exactly as
+    the in-memory call adds them with ``numpy.sum``: no rechunking along the rows needed.
+    """
+    if op not in OPS:
+        raise ValueError(f"op must be one of {OPS}, got {op!r}")
+    if out is not None:
+        raise ValueError("out= is not supported with Dask arrays: the gradient is a lazy "
+                         "Dask array (call .compute() or dask.array.store on it)")
+    job = _RowJob(loss.spec, y_true, y_pred, sample_weight, reduction, backend, params)
+    if op == "value":
+        return job.values() if job.reduction == "none" else job.reduce()
+    if op == "grad":
+        return job.grads(False)
+    if op == "grad_hess":
+        return job.grads(True)
+    if job.reduction == "none":
+        return job.values(), job.grads(False)
+    return job.reduce(), job.grads(False)
+
+
+class _RowJob:
+    def __init__(self, spec, y_true, y_pred, sample_weight, reduction, backend, params):
+        from .. import _rowwise
+
+        self.spec = spec
+        self.reduction = A.check_reduction(reduction)
+        self.backend = _backend.get_backend() if backend is None else _backend._check_name(
+            backend)
+        if self.backend == "cuda":
+            raise NotImplementedError(f"{spec.name}: no CUDA row kernel for Dask arrays; use "
+                                      "the CPU backends")
+        self.params = check_params(spec.name, spec.params, params)
+        ref = y_pred if _is_dask(y_pred) else y_true
+        yp = _as_dask(y_pred, "y_pred", ref)
+        yt = _as_dask(y_true, "y_true", ref)
+        for x, name in ((yt, "y_true"), (yp, "y_pred")):
+            A._kind_check(x, name)
+            if any(math.isnan(s) for s in x.shape):
+                raise ValueError(f"{name} has unknown chunk sizes; call "
+                                 f"{name}.compute_chunk_sizes() first")
+        self.gshape = yp.shape
+        # cross_entropy's single row of C logits: one row of a batch
+        self.unbatched = spec.name == "cross_entropy" and yp.ndim == 1
+        if self.unbatched:
+            yp, yt = yp[None, :], yt[None] if yt.ndim == 0 else yt[None, :]
+        if yp.ndim == 0 or yt.ndim == 0:
+            raise ValueError(f"y_pred has shape {yp.shape}; {spec.name} takes rows")
+        if yt.shape[0] != yp.shape[0]:
+            raise ValueError(f"y_true has {yt.shape[0]} rows, y_pred has {yp.shape[0]}")
+        # Shapes, dtypes and parameters checked now, on empty stand-ins.
+        meta_t = np.empty((0,) + yt.shape[1:], yt.dtype)
+        meta_p = np.empty((0,) + yp.shape[1:], yp.dtype)
+        pl = _rowwise.plan(spec, meta_t, meta_p, reduction="sum", sample_weight=None,
+                           params=self.params)
+        self.dtype = pl.dtype
+        self.N = yp.shape[0]
+        if self.reduction == "mean" and self.N == 0:
+            raise ValueError(f"{spec.name}: empty input with reduction='mean' has no value")
+        # whole rows in every block
+        yp = yp.rechunk({k: -1 for k in range(1, yp.ndim)})
+        rows_chunks = yp.chunks[0]
+        yt = yt.rechunk((rows_chunks,) + tuple((-1,) * (yt.ndim - 1)) if yt.ndim > 1
+                        else (rows_chunks,))
+        w = None
+        if sample_weight is not None:
+            w = _as_dask(sample_weight, "sample_weight", yp[:, 0] if yp.ndim > 1 else yp)
+            A._kind_check(w, "sample_weight")
+            if w.ndim != 1:
+                raise ValueError(f"sample_weight must be 1-D, got shape {w.shape}")
+            if w.shape[0] != self.N:
+                raise ValueError(f"sample_weight has {w.shape[0]} entries, expected {self.N}")
+            w = w.rechunk((rows_chunks,))
+        self.yt, self.yp, self.w = yt, yp, w
+        self.pind = ("r",) + tuple(f"c{k}" for k in range(1, yp.ndim))
+        self.tind = ("r",) + tuple(f"t{k}" for k in range(1, yt.ndim))
+
+    def _args(self):
+        return [self.yt, self.tind, self.yp, self.pind,
+                *((None, None) if self.w is None else (self.w, ("r",)))]
+
+    def _ctx(self, what):
+        return (self.spec.name, what, self.reduction, self.backend, self.params)
+
+    def _per_row(self, what):
+        """A (N,) float64 Dask array of each row's ``what`` ("lout" or "rw")."""
+        fn = partial(_row_block, self._ctx(what))
+        return da.blockwise(fn, ("r",), *self._args(), concatenate=True, dtype=np.float64,
+                            meta=np.empty((0,), np.float64))
+
+    def _denominator(self):
+        """``pl.denom`` of the in-memory plan, lazily (a 0-d array), and the ``sum(w)``
+        check."""
+        denom = numpy_sum(self._per_row("rw"))
+        if self.w is None:
+            return denom
+        return da.blockwise(_checked_denominator, (), denom, (), numpy_sum(self.w), (),
+                            dtype=np.float64, meta=np.empty((), np.float64))
+
+    def reduce(self):
+        total = numpy_sum(self._per_row("lout"))
+        if self.reduction == "sum":
+            return total
+        return da.blockwise(_row_mean, (), total, (), self._denominator(), (),
+                            dtype=np.float64, meta=np.empty((), np.float64))
+
+    def values(self):
+        fn = partial(_row_block, self._ctx("values"))
+        v = da.blockwise(fn, ("r",), *self._args(), concatenate=True, dtype=self.dtype,
+                         meta=np.empty((0,), self.dtype))
+        return v.reshape(()) if self.unbatched else v
+
+    def grads(self, hess):
+        denom = self._denominator() if self.reduction == "mean" else None
+        fn = partial(_row_block, self._ctx("grad_hess" if hess else "grad"))
+        out_ind, new_axes = self.pind, {}
+        if hess:
+            out_ind, new_axes = ("gh",) + self.pind, {"gh": 2}
+        d_args = (None, None) if denom is None else (denom, ())
+        r = da.blockwise(fn, out_ind, *self._args(), *d_args, concatenate=True,
+                         new_axes=new_axes, dtype=self.dtype,
+                         meta=np.empty((0,) * len(out_ind), self.dtype))
+        shape = self.gshape
+        if hess:
+            g, h = r[0], r[1]
+            return (g.reshape(shape), h.reshape(shape)) if self.unbatched else (g, h)
+        return r.reshape(shape) if self.unbatched else r
+
+
+def _row_block(ctx, yt, yp, w, denom=None):
+    from .. import _rowwise
+
+    name, what, reduction, backend, params = ctx
+    spec = REGISTRY[name]
+    pl = _rowwise.plan(spec, yt, yp, reduction="sum", sample_weight=w, params=params)
+    if what == "rw":  # each row's weight in the mean's denominator
+        roww = pl.rows.roww
+        if pl.sw is None:
+            return np.ones(pl.N) if roww is None else roww
+        return pl.sw if roww is None else pl.sw * roww
+    if what in ("lout", "values"):
+        lout, _, _ = _rowwise.run_rows(spec, pl, backend, want_grad=False)
+        return lout if what == "lout" else lout.astype(pl.dtype)
+    pl.reduction = reduction  # the gradient's scale: 1, or 1/denominator of the whole array
+    if reduction == "mean":
+        pl.denom = float(denom)
+    _, g, h = _rowwise.run_rows(spec, pl, backend, want_grad=True,
+                                want_hess=what == "grad_hess")
+    return g if h is None else np.stack((g, h))
+
+
+def _checked_denominator(denom, wsum):
+    if not float(wsum) > 0.0:
+        raise ValueError("sample_weight sums to zero: the weighted mean is undefined")
+    return denom
+
+
+def _row_mean(total, denom):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.float64(np.float64(total) / np.float64(denom))
