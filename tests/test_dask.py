@@ -185,6 +185,26 @@ def test_parameters_reach_the_blocks():
               fastloss.tweedie(yc, P1 * 0.1, power=1.3))
 
 
+def test_per_column_parameter_follows_the_blocks():
+    # pos_weight: one value per element of the last axis, chunked with it
+    x = RNG.standard_normal((40, 3 * CHUNK // 2)) * 3.0
+    t = (RNG.random(x.shape) < 0.3).astype(np.float64)
+    pw = RNG.random(x.shape[1]) * 3.0
+    dx, dt = da.from_array(x, chunks=(7, 1000)), da.from_array(t, chunks=(9, 1500))
+    L = fastloss.binary_cross_entropy_with_logits
+    for kw in ({}, {"axis": -1}, {"sample_weight": W_ROWS[:40]}, {"reduction": "none"}):
+        same_bits(L(dt, dx, pos_weight=pw, **kw).compute(), L(t, x, pos_weight=pw, **kw))
+        same_bits(L.grad(dt, dx, pos_weight=pw, **kw).compute(),
+                  L.grad(t, x, pos_weight=pw, **kw))
+    x1, t1 = x[0], t[0]
+    pw1 = RNG.random(x1.shape[0])
+    same_bits(L(da.from_array(t1, chunks=1000), da.from_array(x1, chunks=999),
+                pos_weight=pw1).compute(), L(t1, x1, pos_weight=pw1))
+    same_bits(L(dt, dx, pos_weight=2.5).compute(), L(t, x, pos_weight=2.5))
+    with pytest.raises(ValueError, match="pos_weight"):
+        L(dt, dx, pos_weight=np.ones(5))
+
+
 def test_scalar_and_empty_inputs():
     same_bits(fastloss.mse(da.from_array(np.array(1.0)), da.from_array(np.array(3.0)))
               .compute(), fastloss.mse(1.0, 3.0))
