@@ -7,15 +7,15 @@ rechunk) and some are irregular.
 
 import warnings
 
+import dask
+import dask.array as da
+import distributed
 import numpy as np
 import pytest
 
 import fastloss
 from fastloss._kernels.cpu import CHUNK
-
-da = pytest.importorskip("dask.array")
-dask = pytest.importorskip("dask")
-from fastloss.integrations import dask as fl_dask  # noqa: E402
+from fastloss.integrations import dask as fl_dask
 
 RNG = np.random.default_rng(20240601)
 N = 5 * CHUNK + 123  # 20603: 6 chunks, the last one short
@@ -393,7 +393,6 @@ def test_local_schedulers(scheduler):
 
 @pytest.fixture(scope="module")
 def client():
-    distributed = pytest.importorskip("distributed")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
@@ -408,7 +407,6 @@ def test_distributed_local_cluster(client):
     assert len(files) == 2
     y, p = da.from_array(Y1, chunks=2222), da.from_array(P1, chunks=3333)
     w = da.from_array(W1, chunks=1111)
-    distributed = pytest.importorskip("distributed")
     with distributed.get_task_stream(client) as stream:
         results = client.compute([
             fastloss.huber(y, p, sample_weight=w),

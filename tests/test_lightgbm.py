@@ -2,13 +2,12 @@
 LightGBM's built-in objectives (same predictions), and against plain NumPy objectives where
 the built-in one does more than a custom objective can (leaf renewal)."""
 
+import lightgbm as lgb
 import numpy as np
 import pytest
 
 import fastloss
-
-lgb = pytest.importorskip("lightgbm")
-from fastloss.integrations.lightgbm import LightGBMObjective, objective  # noqa: E402
+from fastloss.integrations.lightgbm import LightGBMObjective, objective
 
 RNG = np.random.default_rng(11)
 N = 400

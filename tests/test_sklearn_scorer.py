@@ -4,16 +4,13 @@ import pickle
 
 import numpy as np
 import pytest
+from sklearn.linear_model import LinearRegression
+from sklearn.metrics import get_scorer, mean_pinball_loss
+from sklearn.metrics import make_scorer as sk_make_scorer
+from sklearn.model_selection import cross_val_score
 
 import fastloss
-
-sklearn = pytest.importorskip("sklearn")
-from sklearn.linear_model import LinearRegression  # noqa: E402
-from sklearn.metrics import get_scorer, mean_pinball_loss  # noqa: E402
-from sklearn.metrics import make_scorer as sk_make_scorer  # noqa: E402
-from sklearn.model_selection import cross_val_score  # noqa: E402
-
-from fastloss.integrations.sklearn import make_scorer  # noqa: E402
+from fastloss.integrations.sklearn import make_scorer
 
 RNG = np.random.default_rng(3)
 X = RNG.standard_normal((120, 3))

@@ -2,15 +2,18 @@
 XGBoost's built-in objectives (same predictions), and against plain NumPy objectives where
 the built-in one does more than a custom objective can (leaf refits)."""
 
+import os
 import pickle
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
+import xgboost as xgb
 
 import fastloss
-
-xgb = pytest.importorskip("xgboost")
-from fastloss.integrations.xgboost import XGBoostObjective, objective  # noqa: E402
+from fastloss.integrations.xgboost import XGBoostObjective, objective
 
 RNG = np.random.default_rng(7)
 N = 400
@@ -226,3 +229,40 @@ def test_errors():
         objective("mse")(np.zeros(3), np.zeros(4))
     assert isinstance(objective("mse"), XGBoostObjective)
     assert "huber" in repr(objective("huber", delta=2.0))
+
+
+# ---------------------------------------------------------------------------
+# the device path's own kernels, under Numba's CUDA simulator
+
+
+def test_device_postprocess_kernels_in_the_simulator():
+    script = textwrap.dedent("""
+        import numpy as np
+        from numba import cuda
+        from fastloss.integrations import _device
+        rng = np.random.default_rng(0)
+        h = rng.random((40, 3)).astype(np.float32)
+        w = (rng.random(40) + 0.5).astype(np.float32)
+        for constant, factor, floor in [(False, 2.0, 0.3), (True, 1.0, 0.0), (False, 1.5, 0.0)]:
+            d = cuda.to_device(h.copy())
+            _device.postprocess(d, cuda.to_device(w), constant, factor, floor)
+            base = np.broadcast_to(w[:, None], h.shape) if constant else factor * h
+            ref = np.maximum(base, floor * w[:, None])
+            np.testing.assert_allclose(d.copy_to_host(), ref, rtol=1e-6)
+        d = cuda.to_device(h[:, 0].copy())
+        _device.postprocess(d, None, False, 1.0, 0.5)
+        np.testing.assert_allclose(d.copy_to_host(), np.maximum(h[:, 0], 0.5), rtol=1e-6)
+        lab = _device._int_labels(cuda.to_device(np.array([0, 2, 1], np.float32)))
+        assert lab.copy_to_host().tolist() == [0, 2, 1]
+        try:
+            _device._int_labels(cuda.to_device(np.array([0, 1.5], np.float32)))
+        except ValueError as e:
+            assert "whole numbers" in str(e)
+        else:
+            raise AssertionError("no error")
+        print("ok")
+    """)
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+    r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]

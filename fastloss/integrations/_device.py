@@ -81,6 +81,15 @@ def _int_labels(y):
     return out
 
 
+def postprocess(h, w, constant, factor, floor):
+    """In place on the device: ``h = max(w if constant else factor * h, floor * w)``, ``w``
+    one weight per sample (row of ``h``; 1 when None)."""
+    ncols = 1 if len(h.shape) < 2 else int(np.prod(h.shape[1:]))
+    wd = w if w is not None else cuda.device_array(1, dtype=np.float64)
+    _launch(_post_kernel(), h.size, h.reshape(h.size), wd, w is not None, ncols, bool(constant),
+            float(factor), float(floor))
+
+
 def gradient_hessian(obj, y_true, y_pred, sample_weight):
     """``(grad, hess)`` as device arrays shaped like ``y_pred`` (host arrays for libraries
     that do not take CUDA arrays: LightGBM)."""
@@ -104,10 +113,7 @@ def gradient_hessian(obj, y_true, y_pred, sample_weight):
         factor = obj.factor(yp.shape[-1]) if callable(obj.factor) else obj.factor
         constant = False
     if constant or factor != 1.0 or obj.floor > 0.0:
-        ncols = 1 if len(h.shape) < 2 else int(np.prod(h.shape[1:]))
-        wd = w if w is not None else cuda.device_array(1, dtype=np.float64)
-        _launch(_post_kernel(), h.size, h.reshape(h.size), wd, w is not None, ncols, constant,
-                float(factor), float(obj.floor))
+        postprocess(h, w, constant, factor, obj.floor)
     if obj.library != "xgboost":
         return g.copy_to_host(), h.copy_to_host()
     return g, h
