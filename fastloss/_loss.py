@@ -117,6 +117,10 @@ class RMSELoss(Loss):
                  backend=None, **params):
         pl = self._plan(y_true, y_pred, reduction, sample_weight, axis, params)
         v, _, _ = _pointwise.run(self.spec, pl, backend, want_value=True, want_grad=False)
+        if pl.rows and not isinstance(v, np.ndarray):  # per-row values on the device
+            from ._kernels import cuda_road
+
+            return cuda_road.rmse_finish(pl, v, None)
         return np.sqrt(v) if pl.rows else float(np.sqrt(v))
 
     def grad(self, y_true, y_pred, *, reduction="mean", sample_weight=None, axis=None,
@@ -130,6 +134,10 @@ class RMSELoss(Loss):
         pl = self._plan(y_true, y_pred, reduction, sample_weight, axis, params)
         msev, g, _ = _pointwise.run(self.spec, pl, backend, want_value=True, want_grad=True,
                                     out=out)
+        if not isinstance(g, np.ndarray):  # the gradient is on the device: rescale it there
+            from ._kernels import cuda_road
+
+            return cuda_road.rmse_finish(pl, msev, g), g
         # d sqrt(M) = dM / (2 sqrt(M)); 0 where M == 0 (a subgradient).
         r = np.sqrt(msev)
         with np.errstate(divide="ignore"):

@@ -56,6 +56,9 @@ class Plan:
     sw: np.ndarray | None
     reduction: str
     denom: float
+    on_device: bool = False  # an input is a CUDA array (validated on host copies)
+    dx: object = None  # y_pred on the device, flat, in the compute dtype
+    dt: object = None  # y_true on the device, flat (probability targets), or None
 
     @property
     def scale(self) -> float:
@@ -67,6 +70,16 @@ class Plan:
 def plan(spec, y_true, y_pred, *, reduction, sample_weight, params) -> Plan:
     reduction = A.check_reduction(reduction)
     params = _spec.check_params(spec.name, spec.params, params)
+    on_device = A.is_device_array(y_pred) or A.is_device_array(y_true)
+    if on_device:  # validate host copies; the kernel reads the device arrays
+        _backend.require_cuda()
+        from ._kernels import cuda_road as road
+
+        dev_p = road.as_input(y_pred, "y_pred") if A.is_device_array(y_pred) else None
+        dev_t = road.as_input(y_true, "y_true") if A.is_device_array(y_true) else None
+        y_pred, y_true, sample_weight = (road.to_host(v) for v in (y_pred, y_true,
+                                                                   sample_weight))
+        params = {k: road.to_host(v) if A.is_device_array(v) else v for k, v in params.items()}
     r = spec.prepare(y_true, y_pred, params)
     N, C = r.x.shape
     sw = None
@@ -81,7 +94,13 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, params) -> Plan:
         denom = float(N) if r.roww is None else float(np.sum(r.roww))
     else:
         denom = float(np.sum(sw)) if r.roww is None else float(np.sum(sw * r.roww))
-    return Plan(rows=r, dtype=r.x.dtype, N=N, C=C, sw=sw, reduction=reduction, denom=denom)
+    pl = Plan(rows=r, dtype=r.x.dtype, N=N, C=C, sw=sw, reduction=reduction, denom=denom)
+    if on_device:
+        pl.on_device = True
+        pl.dx = None if dev_p is None else road.as_flat(dev_p, pl.dtype)
+        if r.t is not None and dev_t is not None:
+            pl.dt = road.as_flat(dev_t, pl.dtype)
+    return pl
 
 
 _DUMMY: dict = {}
@@ -120,10 +139,13 @@ def run_rows(spec, pl: Plan, backend, *, want_grad: bool, want_hess: bool = Fals
     r = pl.rows
     dt = pl.dtype
     N, C = pl.N, pl.C
-    name = _backend.resolve(backend, N * C, spec.cost)
+    name = _backend.resolve(backend, N * C, spec.cost, on_device=pl.on_device)
     if name == "cuda":
         _backend.require_cuda()
-        raise NotImplementedError(f"{spec.name}: no CUDA row kernel yet; use the CPU backends")
+        from ._kernels import cuda_road
+
+        return cuda_road.run_rows(spec, pl, want_value=want_value, want_grad=want_grad,
+                                  want_hess=want_hess, out=out)
     lout = np.zeros(N, np.float64)
     inplace = False
     if want_grad:
