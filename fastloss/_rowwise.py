@@ -119,6 +119,12 @@ _LAB_DUMMY = np.full(1, -1, np.int64)
 def run(spec, pl: Plan, backend, *, want_value: bool, want_grad: bool, want_hess: bool = False,
         out=None):
     """One pass over the rows; returns (value or None, grad or None, hess or None)."""
+    if _backend.resolve(backend, pl.N * pl.C, spec.cost, on_device=pl.on_device) == "cuda":
+        _backend.require_cuda()
+        from ._kernels import cuda_road
+
+        return cuda_road.run_rows(spec, pl, want_value=want_value, want_grad=want_grad,
+                                  want_hess=want_hess, out=out)
     lout, g, h = run_rows(spec, pl, backend, want_grad=want_grad, want_hess=want_hess, out=out)
     value = None
     if want_value:
@@ -141,11 +147,7 @@ def run_rows(spec, pl: Plan, backend, *, want_grad: bool, want_hess: bool = Fals
     N, C = pl.N, pl.C
     name = _backend.resolve(backend, N * C, spec.cost, on_device=pl.on_device)
     if name == "cuda":
-        _backend.require_cuda()
-        from ._kernels import cuda_road
-
-        return cuda_road.run_rows(spec, pl, want_value=want_value, want_grad=want_grad,
-                                  want_hess=want_hess, out=out)
+        raise ValueError("run_rows is the CPU pass; the cuda road goes through run()")
     lout = np.zeros(N, np.float64)
     inplace = False
     if want_grad:
