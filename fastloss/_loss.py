@@ -66,7 +66,7 @@ class PointwiseLoss(Loss):
         if _is_dask(y_true, y_pred):
             return self._dask("grad", y_true, y_pred, dict(
                 reduction=reduction, sample_weight=sample_weight, axis=axis, backend=backend,
-                **params))
+                out=out, **params))
         pl = _pointwise.plan(self.spec, y_true, y_pred, reduction=reduction,
                              sample_weight=sample_weight, axis=axis, params=params)
         _, g, _ = _pointwise.run(self.spec, pl, backend, want_value=False, want_grad=True,
@@ -76,6 +76,10 @@ class PointwiseLoss(Loss):
     def value_and_grad(self, y_true, y_pred, *, reduction="mean", sample_weight=None,
                        axis=None, backend=None, out=None, **params):
         """``(value, grad)`` computed in one pass over the data."""
+        if _is_dask(y_true, y_pred):
+            return self._dask("value_and_grad", y_true, y_pred, dict(
+                reduction=reduction, sample_weight=sample_weight, axis=axis, backend=backend,
+                out=out, **params))
         pl = _pointwise.plan(self.spec, y_true, y_pred, reduction=reduction,
                              sample_weight=sample_weight, axis=axis, params=params)
         v, g, _ = _pointwise.run(self.spec, pl, backend, want_value=True, want_grad=True,

@@ -287,3 +287,38 @@ def finish_value(pl: Plan, res, lout):
         return v.astype(pl.dtype).reshape(pl.shape[:-1])
     total = float(res[0])
     return total / pl.denom if pl.reduction == "mean" else total
+
+
+def run_partials(spec, pl: Plan, backend, *, want_grad: bool = False, grad_scale: float = 1.0):
+    """The kernel's float64 partial sums of ``w*l`` instead of their total, and the gradient
+    (times ``grad_scale``) when asked, from one pass: ``(partials, grad or None)``.
+
+    One partial per chunk of ``cpu.CHUNK`` elements: shaped ``(R, kpr)`` with ``pl.rows``
+    (``kpr`` chunks per row), ``(nparts,)`` without. ``cpu.combine_partials`` adds them as
+    the kernel adds its own: the Dask integration adds the partials of many blocks in order
+    and gets the bits of one in-memory call. CPU backends only.
+    """
+    N = pl.size
+    name = _backend.resolve(backend, N, spec.cost)
+    if name == "cuda":
+        raise NotImplementedError("partial sums are computed by the CPU kernels only")
+    dt = pl.dtype
+    res = np.zeros(cpu.n_partials(N, pl.n, pl.rows), np.float64)
+    gout = np.empty(N, dt) if want_grad else _dummy(dt)
+    if N > 0:
+        kernel = cpu.pointwise_kernel(
+            spec.scalar, parallel=name == "parallel", reduce=True, rows=pl.rows,
+            write_l=False, write_g=want_grad, write_h=False, wmode=pl.wmode, ybcast=pl.ybcast,
+            has_cp=pl.cp is not None, partials=True,
+        )
+        args = (pl.yt, pl.yp, _W_DUMMY if pl.w is None else pl.w,
+                _W_DUMMY if pl.cp is None else pl.cp, pl.prm, grad_scale, pl.n, _dummy(dt),
+                gout, _dummy(dt), res)
+        if name == "parallel":
+            with _backend.parallel_launch():
+                kernel(*args)
+        else:
+            kernel(*args)
+    if pl.rows:
+        res = res.reshape(pl.R, -(-pl.n // cpu.CHUNK))
+    return res, (gout.reshape(pl.shape) if want_grad else None)

@@ -18,7 +18,7 @@ import numpy as np
 from . import _arrays as A
 from . import _backend, _kinds, _spec
 from ._kernels import rows
-from ._loss import Loss
+from ._loss import Loss, _is_dask
 from ._spec import LossSpec
 
 
@@ -119,16 +119,35 @@ _LAB_DUMMY = np.full(1, -1, np.int64)
 def run(spec, pl: Plan, backend, *, want_value: bool, want_grad: bool, want_hess: bool = False,
         out=None):
     """One pass over the rows; returns (value or None, grad or None, hess or None)."""
-    r = pl.rows
-    dt = pl.dtype
-    N, C = pl.N, pl.C
-    name = _backend.resolve(backend, N * C, spec.cost, on_device=pl.on_device)
-    if name == "cuda":
+    if _backend.resolve(backend, pl.N * pl.C, spec.cost, on_device=pl.on_device) == "cuda":
         _backend.require_cuda()
         from ._kernels import cuda_road
 
         return cuda_road.run_rows(spec, pl, want_value=want_value, want_grad=want_grad,
                                   want_hess=want_hess, out=out)
+    lout, g, h = run_rows(spec, pl, backend, want_grad=want_grad, want_hess=want_hess, out=out)
+    value = None
+    if want_value:
+        if pl.reduction == "none":
+            value = lout.astype(pl.dtype).reshape(pl.rows.vshape)
+        elif pl.reduction == "sum":
+            value = float(np.sum(lout))
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                value = float(np.sum(lout) / np.float64(pl.denom))
+    return value, g, h
+
+
+def run_rows(spec, pl: Plan, backend, *, want_grad: bool, want_hess: bool = False, out=None):
+    """The kernel pass: ``(lout, grad or None, hess or None)``, ``lout`` the float64 value of
+    each row (times its weights) that every reduction adds with ``numpy.sum`` (the Dask
+    integration adds them across blocks the same way)."""
+    r = pl.rows
+    dt = pl.dtype
+    N, C = pl.N, pl.C
+    name = _backend.resolve(backend, N * C, spec.cost, on_device=pl.on_device)
+    if name == "cuda":
+        raise ValueError("run_rows is the CPU pass; the cuda road goes through run()")
     lout = np.zeros(N, np.float64)
     inplace = False
     if want_grad:
@@ -160,22 +179,18 @@ def run(spec, pl: Plan, backend, *, want_value: bool, want_grad: bool, want_hess
                 kernel(*args)
         else:
             kernel(*args)
-    value = None
-    if want_value:
-        if pl.reduction == "none":
-            value = lout.astype(dt).reshape(r.vshape)
-        elif pl.reduction == "sum":
-            value = float(np.sum(lout))
-        else:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                value = float(np.sum(lout) / np.float64(pl.denom))
     g = (out if out is not None else gout.reshape(r.gshape)) if want_grad else None
     h = hout.reshape(r.gshape) if want_hess else None
-    return value, g, h
+    return lout, g, h
 
 
 class RowwiseLoss(Loss):
     """A loss of one term per row: ``y_pred`` of shape ``(N, C)``."""
+
+    def _dask(self, op, y_true, y_pred, **kw):
+        from .integrations import dask as fl_dask
+
+        return fl_dask.rowwise(self, op, y_true, y_pred, **kw)
 
     def _plan(self, y_true, y_pred, reduction, sample_weight, params):
         return plan(self.spec, y_true, y_pred, reduction=reduction,
@@ -183,16 +198,25 @@ class RowwiseLoss(Loss):
 
     def __call__(self, y_true, y_pred, *, reduction="mean", sample_weight=None, backend=None,
                  **params):
+        if _is_dask(y_true, y_pred):
+            return self._dask("value", y_true, y_pred, reduction=reduction,
+                              sample_weight=sample_weight, backend=backend, **params)
         pl = self._plan(y_true, y_pred, reduction, sample_weight, params)
         return run(self.spec, pl, backend, want_value=True, want_grad=False)[0]
 
     def grad(self, y_true, y_pred, *, reduction="mean", sample_weight=None, backend=None,
              out=None, **params):
+        if _is_dask(y_true, y_pred):
+            return self._dask("grad", y_true, y_pred, reduction=reduction,
+                              sample_weight=sample_weight, backend=backend, out=out, **params)
         pl = self._plan(y_true, y_pred, reduction, sample_weight, params)
         return run(self.spec, pl, backend, want_value=False, want_grad=True, out=out)[1]
 
     def value_and_grad(self, y_true, y_pred, *, reduction="mean", sample_weight=None,
                        backend=None, out=None, **params):
+        if _is_dask(y_true, y_pred):
+            return self._dask("value_and_grad", y_true, y_pred, reduction=reduction,
+                              sample_weight=sample_weight, backend=backend, out=out, **params)
         pl = self._plan(y_true, y_pred, reduction, sample_weight, params)
         v, g, _ = run(self.spec, pl, backend, want_value=True, want_grad=True, out=out)
         return v, g
@@ -201,6 +225,9 @@ class RowwiseLoss(Loss):
                   **params):
         if not self.spec.has_hess:
             return Loss.grad_hess(self)
+        if _is_dask(y_true, y_pred):
+            return self._dask("grad_hess", y_true, y_pred, reduction=reduction,
+                              sample_weight=sample_weight, backend=backend, **params)
         pl = self._plan(y_true, y_pred, reduction, sample_weight, params)
         _, g, h = run(self.spec, pl, backend, want_value=False, want_grad=True, want_hess=True)
         return g, h
