@@ -563,6 +563,32 @@ def _make_rmse_rows():
     return _jit(rmse_rows, "rmse_rows")
 
 
+def roof_kernel():
+    """``k[grid, BLOCK](rd, wr, sink)``: read every element of ``rd`` and write every element
+    of ``wr`` (grid-stride, coalesced): the bandwidth bound of a kernel moving those bytes.
+    ``sink`` keeps the reads from being optimised away."""
+    return _memo(("roof",), _make_roof)
+
+
+def _make_roof():
+    def roof(rd, wr, sink):
+        t = cuda.grid(1)
+        step = cuda.gridsize(1)
+        s = 0.0
+        i = t
+        while i < rd.shape[0]:
+            s += rd[i]
+            i += step
+        j = t
+        while j < wr.shape[0]:
+            wr[j] = s
+            j += step
+        if s == -1.2345e300:  # never: the reads have a use
+            sink[0] = s
+
+    return _jit(roof, "roofline")
+
+
 def fill_kernel():
     """``k[grid, BLOCK](a, value)``: ``a[:] = value``."""
     return _memo(("fill",), _make_fill)
@@ -665,8 +691,9 @@ def kernel_catalog(specs=None, block: int | None = None):
         a = nt.Array(_nbtype(dt), 1, "C")
         out.append((f"scale_rows.{dt}", scale_rows_kernel().py_func, (a, a, nt.int64)))
         out.append((f"rmse_rows.{dt}", rmse_rows_kernel().py_func, (a, a, a)))
-    out.append(("fill.float64", fill_kernel().py_func,
-                (nt.Array(nt.float64, 1, "C"), nt.float64)))
+    f64 = nt.Array(nt.float64, 1, "C")
+    out.append(("fill.float64", fill_kernel().py_func, (f64, nt.float64)))
+    out.append(("roofline.float64", roof_kernel().py_func, (f64, f64, f64)))
     for dt in DTYPES:
         a = nt.Array(_nbtype(dt), 1, "C")
         out.append((f"prox.{dt}", prox_kernel().py_func, (a, _nbtype(dt), _nbtype(dt), a)))

@@ -431,6 +431,26 @@ def device_copy_bandwidth(nbytes: int = 1 << 28, repeat: int = 10) -> float:
     return 2 * n * 8 / best / 1e9
 
 
+def device_roofline_call(bytes_in: int, bytes_out: int):
+    """A call (synchronised) that streams ``bytes_in`` bytes in and ``bytes_out`` out of
+    device memory (float64 buffers): the GPU twin of ``fastloss.bench.roofline_call``, the
+    bandwidth bound of a kernel moving those bytes. Buffers are allocated once here."""
+    _backend.require_cuda()
+    rd = cuda.device_array(max(1, math.ceil(bytes_in / 8)), np.float64)
+    wr = cuda.device_array(math.ceil(bytes_out / 8), np.float64)
+    sink = cuda.device_array(1, np.float64)
+    block = K.launch_config()[0]
+    K.fill_kernel()[_grid(rd.size, block), block](rd, 1.0)
+    kern = K.roof_kernel()
+    grid = _grid(max(rd.size, wr.size, 1), block)
+
+    def call():
+        kern[grid, block](rd, wr, sink)
+        cuda.synchronize()
+
+    return call
+
+
 def bench_cuda(loss, *, n: int = 1 << 24, dtype=np.float32, op: str = "value_and_grad",
                rows: int | None = None, repeat: int = 20, params: dict | None = None,
                copy_gbs: float | None = None) -> dict:

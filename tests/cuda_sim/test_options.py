@@ -218,3 +218,18 @@ def test_range_checks_run_on_the_device(monkeypatch):
     y[1, 3] = np.nan  # NaN passes the check and propagates
     v = fastloss.binary_cross_entropy(cuda.to_device(y), dp)
     assert np.isnan(v)
+
+
+def test_bench_helpers_run():
+    """The benchmark helpers (wired into ``fastloss bench --backend cuda``) run and report
+    consistent numbers (timings are meaningless under the simulator)."""
+    from fastloss._kernels import cuda_road
+
+    call = cuda_road.device_roofline_call(8 * 300, 8 * 100)
+    call()
+    gbs = cuda_road.device_copy_bandwidth(nbytes=8 * 256, repeat=1)
+    assert gbs > 0
+    r = cuda_road.bench_cuda(fastloss.huber, n=256, rows=4, op="value_and_grad", repeat=1,
+                             copy_gbs=gbs)
+    assert r["n"] == 256 and r["bytes"] == (256 + 64 + 256 + 4) * 4
+    assert r["fraction"] == pytest.approx(r["gbs"] / gbs)
