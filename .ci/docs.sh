@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Build the documentation with warnings as errors, then run every example on its pages.
+#   .ci/docs.sh            (uses $PYTHON, else python)
+# The API reference is generated from fastloss.REGISTRY into docs/api/ during the build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python}"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+start=$(date +%s)
+"$PY" -m sphinx -W --keep-going -q -b html -d docs/_build/doctrees docs docs/_build/html
+"$PY" -m sphinx -W --keep-going -q -b doctest -d docs/_build/doctrees docs docs/_build/doctest
+tail -n 3 docs/_build/doctest/output.txt
+echo "docs: built docs/_build/html/index.html in $(( $(date +%s) - start )) s"

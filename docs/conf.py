@@ -1,0 +1,75 @@
+"""Sphinx configuration for the fastloss documentation.
+
+Build: ``python -m sphinx -W --keep-going -b html docs docs/_build/html`` (or ``.ci/docs.sh``,
+which also runs the doctest builder). The API reference and the gallery are generated from
+the code by ``_ext/fastloss_docs.py`` into ``docs/api/`` and ``docs/gallery/``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+# this checkout's fastloss first, whatever is installed
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(DOCS / "_ext"))
+
+import fastloss  # noqa: E402
+
+project = "fastloss"
+author = "the fastloss developers"
+copyright = "the fastloss developers"  # noqa: A001
+release = fastloss.__version__
+version = ".".join(release.split(".")[:2])
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.doctest",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+    "myst_parser",
+    "fastloss_docs",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+exclude_patterns = ["_build", "README_proposal.md", "Thumbs.db", ".DS_Store"]
+templates_path: list[str] = []
+
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
+myst_heading_anchors = 3
+
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+autodoc_typehints = "none"
+default_role = "literal"
+
+# doctest: the API pages carry every spec's example, the prose pages use {doctest} blocks
+doctest_global_setup = "import numpy as np\nimport fastloss"
+doctest_test_doctest_blocks = "default"
+
+# MathJax: the CDN by default; FASTLOSS_DOCS_MATHJAX points at a local copy for offline reading
+# (for example Debian's libjs-mathjax: file:///usr/share/javascript/mathjax/MathJax.js)
+_mathjax = os.environ.get("FASTLOSS_DOCS_MATHJAX")
+if _mathjax:
+    mathjax_path = _mathjax
+    if "MathJax.js" in _mathjax and "?config=" not in _mathjax:  # MathJax 2
+        mathjax_path = _mathjax + "?config=TeX-AMS-MML_HTMLorMML"
+
+html_theme = "pydata_sphinx_theme"
+html_title = f"fastloss {release}"
+html_static_path = ["_static"]
+html_css_files = ["fastloss.css"]
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "header_links_before_dropdown": 6,
+    "secondary_sidebar_items": ["page-toc"],
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version"],
+}
+html_sidebars = {"index": []}
+html_show_sourcelink = False

@@ -1,0 +1,162 @@
+"""The documentation's examples run, and the API reference covers the whole registry.
+
+* every ``spec.example`` is run as a doctest (the same text ``help()`` and the API pages show);
+* every ``{doctest}`` block of the prose pages (docs/*.md) is run, one namespace per page,
+  as Sphinx's doctest builder runs them;
+* every docstring built by ``spec.docstring()`` is valid numpydoc and documents every input
+  and parameter;
+* the generator of docs/api/ (docs/_ext/fastloss_docs.py) writes a section for every
+  registered loss with its formulas, parameter domains, convention and example.
+
+The full Sphinx build (warnings as errors) is ``.ci/docs.sh``.
+"""
+
+from __future__ import annotations
+
+import doctest
+import re
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastloss
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+sys.path.insert(0, str(DOCS / "_ext"))
+
+import fastloss_docs  # noqa: E402
+
+WITH_EXAMPLE = [n for n, s in fastloss.REGISTRY.items() if s.example]
+_FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+
+
+def _run_doctest(text: str, name: str) -> doctest.TestResults:
+    parser = doctest.DocTestParser()
+    test = parser.get_doctest(text, {"np": np, "fastloss": fastloss}, name, name, 0)
+    assert test.examples, f"{name}: no examples found"
+    runner = doctest.DocTestRunner(optionflags=_FLAGS)
+    out: list[str] = []
+    runner.run(test, out=out.append)
+    assert runner.failures == 0, "".join(out)
+    return runner.summarize(verbose=False)
+
+
+def test_most_losses_have_an_example():
+    # not every loss must (the API page shows one when present), but the registry has some
+    assert len(WITH_EXAMPLE) >= len(fastloss.REGISTRY) // 2, WITH_EXAMPLE
+
+
+@pytest.mark.parametrize("name", WITH_EXAMPLE)
+def test_spec_example_runs(name):
+    spec = fastloss.REGISTRY[name]
+    assert f"fastloss.{name}" in spec.example, "the example should call the loss itself"
+    _run_doctest(spec.example, f"{name}.example")
+
+
+def _doctest_blocks(md: Path) -> list[str]:
+    return re.findall(r"```\{doctest\}\n(.*?)```", md.read_text(encoding="utf-8"), re.S)
+
+
+PAGES = sorted(p for p in DOCS.glob("*.md") if _doctest_blocks(p))
+
+
+def test_the_prose_pages_have_doctests():
+    names = {p.stem for p in PAGES}
+    assert {"index", "quickstart", "backends"} <= names, names
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
+def test_page_doctests_run(page):
+    try:
+        _run_doctest("\n".join(_doctest_blocks(page)), page.stem)
+    finally:
+        fastloss.set_backend(None)
+
+
+@pytest.mark.parametrize("name", list(fastloss.REGISTRY))
+def test_docstring_is_numpydoc_and_complete(name):
+    from numpydoc.docscrape import NumpyDocString
+
+    spec = fastloss.REGISTRY[name]
+    loss = getattr(fastloss, name)
+    assert loss.__doc__ == spec.docstring()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpydoc warns on malformed sections
+        doc = NumpyDocString(spec.docstring())
+    documented = [p.name for p in doc["Parameters"]]
+    for arg in (*spec.inputs, *(p.name for p in spec.params)):
+        assert arg in documented, f"{name}: {arg} missing from the docstring's Parameters"
+    for p in spec.params:
+        desc = " ".join(next(q.desc for q in doc["Parameters"] if q.name == p.name))
+        assert p.domain in desc, f"{name}: the domain of {p.name} is not in its docstring"
+    assert any(spec.formula in line for line in doc["Extended Summary"])
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    out = tmp_path_factory.mktemp("docs")
+    fastloss_docs.generate(out)
+    return out
+
+
+def test_generator_writes_one_page_per_family(generated):
+    families = {s.family for s in fastloss.REGISTRY.values()}
+    pages = {p.stem for p in (generated / "api").glob("*.rst")}
+    assert pages == families | {"index"}
+    index = (generated / "api" / "index.rst").read_text()
+    for fam in families:
+        assert f"\n   {fam}\n" in index  # in the toctree
+
+
+@pytest.mark.parametrize("name", list(fastloss.REGISTRY))
+def test_generated_section_of_each_loss(generated, name):
+    spec = fastloss.REGISTRY[name]
+    page = (generated / "api" / f"{spec.family}.rst").read_text()
+    assert f".. _loss-{name}:" in page
+    assert f".. py:function:: {name}(" in page
+    section = page.split(f".. _loss-{name}:", 1)[1].split("\n.. _loss-", 1)[0]
+    assert spec.formula in section
+    if spec.grad_formula:
+        assert spec.grad_formula in section
+    if spec.hess_formula:
+        assert spec.hess_formula in section
+    assert fastloss_docs.rst_text(spec.matches) in section
+    for p in spec.params:
+        assert f":param {p.name}:" in section
+        assert f"domain: **{fastloss_docs.rst_text(p.domain)}**" in section
+        assert f"{p.name}={p.default!r}" in section  # in the signature
+    if spec.example:
+        assert textwrap.indent(spec.example.strip(), "   ") in section  # in the directive
+    index = (generated / "api" / "index.rst").read_text()
+    assert f":ref:`{name} <loss-{name}>`" in index
+
+
+def test_signature_spells_out_the_parameters():
+    sig = fastloss_docs.call_signature(fastloss.REGISTRY["huber"], fastloss.huber)
+    assert sig.startswith("(y_true, y_pred, *, delta=1.0, reduction='mean'")
+    assert "**" not in sig
+
+
+def test_rst_text_escapes_outside_literals_only():
+    assert fastloss_docs.rst_text("|d| and ``|d|``") == "\\|d\\| and ``|d|``"
+    assert fastloss_docs.rst_text("a*b :math:`x*y`") == "a\\*b :math:`x*y`"
+    assert fastloss_docs.rst_text("see log_ here") == "see log\\_ here"
+
+
+def test_gallery_lists_every_example_script(generated):
+    scripts = sorted((ROOT / "examples").glob("*.py"))
+    scripts = [p for p in scripts if not p.name.startswith("_")]
+    gallery = generated / "gallery"
+    if not scripts:
+        assert not gallery.exists()
+        return
+    index = (gallery / "index.rst").read_text()
+    for p in scripts:
+        assert f"\n   {p.stem}\n" in index
+        page = (gallery / f"{p.stem}.rst").read_text()
+        assert f"literalinclude:: ../../examples/{p.name}" in page
