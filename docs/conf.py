@@ -56,8 +56,14 @@ doctest_test_doctest_blocks = "default"
 _mathjax = os.environ.get("FASTLOSS_DOCS_MATHJAX")
 if _mathjax:
     mathjax_path = _mathjax
-    if "MathJax.js" in _mathjax and "?config=" not in _mathjax:  # MathJax 2
-        mathjax_path = _mathjax + "?config=TeX-AMS-MML_HTMLorMML"
+    if "MathJax.js" in _mathjax:  # MathJax 2: its own way to skip MyST's mathjax_ignore
+        if "?config=" not in _mathjax:
+            mathjax_path = _mathjax + "?config=TeX-AMS-MML_HTMLorMML"
+        myst_update_mathjax = False
+        mathjax2_config = {"tex2jax": {
+            "processClass": "tex2jax_process|mathjax_process|math|output_area",
+            "ignoreClass": "tex2jax_ignore|mathjax_ignore",
+        }}
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"fastloss {release}"
@@ -71,5 +77,8 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
-html_sidebars = {"index": []}
+# top-level pages have no sub-pages: no empty "Section Navigation" column, wider tables
+html_sidebars = {"*": []}
 html_show_sourcelink = False
+# one TOC entry per loss (its section), not a second one for its py:function
+toc_object_entries = False

@@ -6,18 +6,15 @@ the tables still do (a registered loss without an entry here shows ``--``, and i
 "same" means the same value per element and the same reduction; differences are spelt out.
 """
 
-FRAMEWORK_COLUMNS = [
-    ("torch", "PyTorch"),
-    ("sklearn", "scikit-learn"),
-    ("optax", "optax (per element, no reduction)"),
-    ("keras", "Keras"),
-]
-
-GBDT_COLUMNS = [
-    ("xgboost", "XGBoost built-in objective"),
-    ("lightgbm", "LightGBM built-in objective"),
-    ("fastloss_gh", "fastloss ``grad_hess`` (``reduction='sum'``)"),
-]
+COLUMNS = {
+    "torch": "PyTorch",
+    "sklearn": "scikit-learn",
+    "optax": "optax (per element, no reduction)",
+    "keras": "Keras",
+    "xgboost": "XGBoost built-in objective",
+    "lightgbm": "LightGBM built-in objective",
+    "fastloss_gh": "fastloss ``grad_hess`` (``reduction='sum'``)",
+}
 
 CONVENTIONS = {
     # ---- regression -------------------------------------------------------------------
@@ -91,10 +88,10 @@ CONVENTIONS = {
         "optax": "none",
         "keras": "``Poisson``: :math:`\\mu - y \\log(\\mu + 10^{-7})` on the rate, like "
                  "``log_input=False``",
-        "xgboost": "``count:poisson``: grad :math:`e^{p} - y`, hess "
-                   ":math:`e^{p + \\texttt{max\\_delta\\_step}}` (0.7 by default)",
-        "lightgbm": "``poisson``: grad :math:`e^{p} - y`, hess "
-                    ":math:`e^{p + \\texttt{poisson\\_max\\_delta\\_step}}` (0.7 by default)",
+        "xgboost": "``count:poisson``: grad :math:`e^{p} - y`, hess :math:`e^{p + s}` with "
+                   ":math:`s` = ``max_delta_step`` (0.7 by default)",
+        "lightgbm": "``poisson``: grad :math:`e^{p} - y`, hess :math:`e^{p + s}` with "
+                    ":math:`s` = ``poisson_max_delta_step`` (0.7 by default)",
         "fastloss_gh": "grad :math:`e^{p} - y`, hess :math:`e^{p}` (``log_input=True``)",
     },
     "tweedie": {

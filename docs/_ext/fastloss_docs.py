@@ -19,8 +19,8 @@ It also adds three directives:
     a ``toctree`` that silently drops entries whose document does not exist (pages that
     other branches add: performance, integrations, the gallery);
 ``fastloss-conventions``
-    the table of each registered loss against PyTorch, scikit-learn, optax and Keras
-    (``:kind: frameworks``) or against XGBoost/LightGBM (``:kind: gbdt``);
+    a table of each registered loss against other libraries (``:columns: torch, sklearn``;
+    the columns are those of ``_ext/conventions_data.py``);
 ``fastloss-costs``
     the relative cost of each pointwise loss and the size from which ``"auto"`` goes
     parallel.
@@ -491,17 +491,24 @@ def _rst_to_nodes(directive: SphinxDirective, lines: list[str]):
 
 
 class ConventionsTable(SphinxDirective):
-    """The conventions of every registered loss against other libraries."""
+    """The conventions of every registered loss against other libraries.
 
-    option_spec = {"kind": directives.unchanged}
+    ``:columns:`` names the columns (keys of ``conventions_data.COLUMNS``), comma-separated.
+    Rows are the registered losses, in family order; with ``:only-known:`` only the losses
+    that have an entry in one of those columns.
+    """
+
+    option_spec = {"columns": directives.unchanged_required, "only-known": directives.flag}
 
     def run(self):
-        from conventions_data import CONVENTIONS, FRAMEWORK_COLUMNS, GBDT_COLUMNS
+        from conventions_data import COLUMNS, CONVENTIONS
 
         import fastloss
 
-        kind = self.options.get("kind", "frameworks")
-        cols = FRAMEWORK_COLUMNS if kind == "frameworks" else GBDT_COLUMNS
+        keys = [k.strip() for k in self.options["columns"].split(",") if k.strip()]
+        unknown = [k for k in keys if k not in COLUMNS]
+        if unknown:
+            raise self.error(f"unknown column(s) {unknown}; known: {sorted(COLUMNS)}")
         reg = fastloss.REGISTRY
         rows = []
         for f in family_order(reg):
@@ -509,17 +516,17 @@ class ConventionsTable(SphinxDirective):
                 if s.family != f:
                     continue
                 data = CONVENTIONS.get(s.name, {})
-                if kind == "gbdt" and not any(data.get(c) for c, _ in cols):
+                if "only-known" in self.options and not any(data.get(k) for k in keys):
                     continue
                 cells = []
-                for key, _ in cols:
+                for key in keys:
                     cell = data.get(key)
                     if cell is None and key == "torch" and "torch" in s.matches:
                         cell = rst_text(s.matches)
                     cells.append(cell or "--")
                 rows.append((s, cells))
         lines = [".. list-table::", "   :header-rows: 1", "   :class: fastloss-conventions", "",
-                 "   * - fastloss"] + [f"     - {title}" for _, title in cols]
+                 "   * - fastloss"] + [f"     - {COLUMNS[k]}" for k in keys]
         for s, cells in rows:
             lines.append(f"   * - :ref:`{s.name} <loss-{s.name}>`")
             lines += [f"     - {c}" for c in cells]
