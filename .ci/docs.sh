@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Build the documentation with warnings as errors, then run every example on its pages.
-#   .ci/docs.sh            (uses $PYTHON, else python)
+#   .ci/docs.sh            (uses $PYTHON, else .venv/bin/python, else python)
 # The API reference is generated from fastloss.REGISTRY into docs/api/ during the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY="${PYTHON:-python}"
+if [ -n "${PYTHON:-}" ]; then PY="$PYTHON"
+elif [ -x .venv/bin/python ]; then PY=.venv/bin/python
+else PY=python; fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 start=$(date +%s)
 "$PY" -m sphinx -W --keep-going -q -b html -d docs/_build/doctrees docs docs/_build/html
