@@ -7,6 +7,7 @@ the code by ``_ext/fastloss_docs.py`` into ``docs/api/`` and ``docs/gallery/``.
 
 from __future__ import annotations
 
+import doctest
 import os
 import sys
 from pathlib import Path
@@ -50,6 +51,10 @@ default_role = "literal"
 # doctest: the API pages carry every spec's example, the prose pages use {doctest} blocks
 doctest_global_setup = "import numpy as np\nimport fastloss"
 doctest_test_doctest_blocks = "default"
+doctest_default_flags = (
+    doctest.ELLIPSIS | doctest.IGNORE_EXCEPTION_DETAIL | doctest.DONT_ACCEPT_TRUE_FOR_1
+    | doctest.NORMALIZE_WHITESPACE
+)
 
 # MathJax: the CDN by default; FASTLOSS_DOCS_MATHJAX points at a local copy for offline reading
 # (for example Debian's libjs-mathjax: file:///usr/share/javascript/mathjax/MathJax.js)
