@@ -121,6 +121,17 @@ def _load_tbb() -> None:
                 continue
 
 
+def _start_threads() -> None:
+    """Start Numba's thread pool now: a kernel loaded from the disk cache runs without
+    recording which layer it got, and the lock below must know it."""
+    try:
+        from numba.np.ufunc import parallel
+
+        parallel._launch_threads()
+    except Exception:  # pragma: no cover - private API moved: the lock stays on
+        pass
+
+
 def threading_layer() -> str | None:
     """Numba's threading layer, or None before the first parallel kernel ran."""
     if not _parallel_ran:
@@ -139,6 +150,7 @@ def parallel_launch() -> Iterator[None]:
     global _parallel_ran
     if not _parallel_ran:
         _load_tbb()
+        _start_threads()
     layer = threading_layer()
     if layer is None or layer == "workqueue":
         with _launch_lock:

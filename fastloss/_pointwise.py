@@ -158,6 +158,7 @@ def run(spec, pl: Plan, backend, *, want_value: bool, want_grad: bool, want_hess
     N = pl.size
     name = _backend.resolve(backend, N, spec.cost)
     if name == "cuda":
+        _backend.require_cuda()
         from ._kernels import cuda_road
 
         return cuda_road.run_pointwise(spec, pl, want_value=want_value, want_grad=want_grad,

@@ -8,16 +8,15 @@ import os
 
 import numba
 
-# No nnan/ninf (they make isnan always False and drop NaN from max) and no arcp/afn
-# (approximate division and functions). `reassoc` lets LLVM vectorise the sum inside one
-# fixed chunk; chunks are still added in a fixed order, so the thread count never
-# changes a result.
-FASTMATH = frozenset({"contract", "nsz", "reassoc"})
+# No fastmath at all: with `reassoc`/`contract` LLVM rounds differently in loops it
+# versions for aliasing (out=y_pred) and in kernels of different ops, and nnan/ninf break
+# NaN propagation. Sums are vectorised through explicit lanes instead (cpu.py).
+FASTMATH = False
 
 
 def njit(fn, *, parallel: bool = False):
     """``numba.njit`` with the house options; without a writable cache folder, no cache."""
-    opts = dict(parallel=parallel, fastmath=set(FASTMATH), nogil=True, error_model="numpy")
+    opts = dict(parallel=parallel, fastmath=FASTMATH, nogil=True, error_model="numpy")
     try:
         return numba.njit(cache=True, **opts)(fn)
     except RuntimeError:  # "cannot cache function ...: no locator available"

@@ -3,6 +3,9 @@
 Pointwise kernels see ``y_pred`` as ``R`` rows of ``n`` elements (flat, C order). Every sum
 runs over fixed chunks of :data:`CHUNK` elements into float64 partials that are added in a
 fixed order, so the serial and parallel kernels give the same bits for any thread count.
+Inside a chunk, element ``k`` goes to lane ``k % 8`` and the 8 lanes are added as a fixed
+tree: the order is written out, so LLVM may vectorise it without any fastmath flag, and
+the result does not depend on the SIMD width, aliasing (``out=y_pred``) or the op.
 Without ``rows`` the chunks tile the flat array; with ``rows`` each row is cut into its own
 chunks and gives its own sum.
 """
@@ -81,7 +84,7 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
             else:
                 start = q * CH
                 end = min(N, start + CH)
-            s = 0.0
+            acc = np.zeros(8)
             pos = start
             while pos < end:
                 r = pos // n
@@ -103,7 +106,7 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
                     lv, gv, hv = f(ytv[t], ypv[t], prm, c)
                     wi = wv[t] if WMODE == 1 else wr
                     if REDUCE:
-                        s += wi * lv
+                        acc[(pos - start + t) & 7] += wi * lv
                     if WL:
                         lv_[t] = wi * lv
                     if WG:
@@ -111,7 +114,8 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
                     if WH:
                         hv_[t] = (wi * scale) * hv
                 pos += m
-            partials[q] = s
+            partials[q] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + (
+                (acc[4] + acc[5]) + (acc[6] + acc[7]))
         if REDUCE:
             if ROWS:
                 for r in prange(R):

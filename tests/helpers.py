@@ -1,0 +1,34 @@
+"""Shared test helpers (imported by test modules; fixtures live in conftest.py)."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from fastloss._spec import REGISTRY
+
+BACKENDS_CPU = ("serial", "parallel")
+DTYPES = (np.float32, np.float64)
+# float32 kernels compute in float32 where the maths allows: compare loosely.
+RTOL = {np.float32: 2e-5, np.float64: 1e-10}
+
+
+def pointwise_names():
+    return sorted(n for n, s in REGISTRY.items() if s.kind == "pointwise")
+
+
+def pointwise_hess_names():
+    return sorted(n for n, s in REGISTRY.items() if s.kind == "pointwise" and s.has_hess)
+
+
+def sample(name, rng, shape, dtype=np.float64):
+    return REGISTRY[name].sample(rng, shape, dtype)
+
+
+def run_python(code: str, env_extra=None, timeout=300):
+    """Run code in a fresh interpreter; a crash (segfault, abort) shows as returncode < 0."""
+    env = dict(os.environ)
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=timeout, env=env)
