@@ -100,7 +100,7 @@ def test_docstring_is_numpydoc_and_complete(name):
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
     out = tmp_path_factory.mktemp("docs")
-    fastloss_docs.generate(out)
+    fastloss_docs.generate(out, plots=False)  # the plots: test_plot_of_a_loss
     return out
 
 
@@ -160,3 +160,28 @@ def test_gallery_lists_every_example_script(generated):
         assert f"\n   {p.stem}\n" in index
         page = (gallery / f"{p.stem}.rst").read_text()
         assert f"literalinclude:: ../../examples/{p.name}" in page
+
+
+PLOTTABLE = [n for n, s in fastloss.REGISTRY.items()
+             if fastloss_docs.plottable(s, getattr(fastloss, n))]
+
+
+@pytest.mark.parametrize("name", PLOTTABLE)
+def test_plot_points_are_valid_inputs(name):
+    spec = fastloss.REGISTRY[name]
+    y0, grid, params = fastloss_docs.plot_points(spec, n=9, loss=getattr(fastloss, name))
+    assert grid[0] < grid[-1]
+    loss = getattr(fastloss, name)
+    values = loss(np.full_like(grid, y0), grid, reduction="none", **params)
+    assert np.all(np.isfinite(values)), (name, y0, grid)
+
+
+def test_plot_of_a_loss(tmp_path):
+    svg = tmp_path / "plots" / "huber.svg"
+    fastloss_docs.plot_loss(fastloss.REGISTRY["huber"], fastloss.huber, svg)
+    text = svg.read_text()
+    assert text.startswith("<?xml") and "<svg" in text
+    assert svg.with_suffix(".key").exists()
+    page = fastloss_docs.render_family("regression", [fastloss.REGISTRY["huber"]],
+                                       {"huber": fastloss.huber}, {"huber"})
+    assert ".. figure:: plots/huber.svg" in page

@@ -37,6 +37,7 @@ import shutil
 import textwrap
 from pathlib import Path
 
+import numpy as np
 from docutils import nodes
 from docutils.parsers.rst import directives
 from docutils.statemachine import StringList
@@ -183,11 +184,91 @@ def _has_grad_hess(spec, loss) -> bool:
 
 
 # ---------------------------------------------------------------------------
+# plots: each pointwise loss drawn by its own kernels
+
+
+def plot_points(spec, n: int = 401, loss=None):
+    """``(y_true, y_pred grid, params)`` for a plot: ``y_true`` the median target of the
+    spec's sampler (rounded when the loss accepts the rounded value) and ``y_pred``
+    spanning its sampled predictions (so inside every domain)."""
+    rng = np.random.default_rng(0)
+    (y, p), params = spec.sample(rng, (4000,), np.float64)
+    y0 = float(np.sort(y)[len(y) // 2])
+    lo, hi = np.quantile(p, [0.005, 0.995])
+    grid = np.linspace(lo, hi, n)
+    nice = round(y0, 1) + 0.0  # a readable target (and no -0.0), when it is a valid one
+    if nice != y0 and loss is not None:
+        try:
+            loss(np.full(2, nice), grid[:2], reduction="none", **params)
+        except ValueError:
+            nice = y0
+    return nice, grid, params
+
+
+def _plot_key(spec) -> str:
+    """What a plot depends on: the scalar maths, the sampler, the parameters."""
+    import hashlib
+
+    from fastloss._kernels.compile import source_hash
+
+    fns = [f for f in (getattr(spec, "scalar", None), spec.sample) if f is not None]
+    text = repr((spec.name, spec.params, source_hash(*fns), _PLOT_STYLE))
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+_PLOT_STYLE = 3  # bump when plot_loss draws differently
+
+
+def plot_loss(spec, loss, path: Path) -> None:
+    """An SVG of the value and the derivatives of one element against the prediction
+    (redrawn only when :func:`_plot_key` changes)."""
+    key = _plot_key(spec)
+    stamp = path.with_suffix(".key")
+    if path.exists() and stamp.exists() and stamp.read_text() == key:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    y0, grid, params = plot_points(spec, loss=loss)
+    yt = np.full_like(grid, y0)
+    value = loss(yt, grid, reduction="none", **params)
+    g, h = loss.grad_hess(yt, grid, reduction="sum", **params)
+    with plt.rc_context({"svg.hashsalt": "fastloss", "font.size": 9}):
+        fig, ax = plt.subplots(figsize=(6.0, 2.6), layout="constrained")
+        ax.plot(grid, value, label=r"$\ell$", color="#1f5fa8", lw=2)
+        ax.plot(grid, g, label=r"$\partial\ell/\partial\hat y$", color="#d9731a", lw=1.5)
+        ax.plot(grid, h, label=r"$\partial^2\ell/\partial\hat y^2$", color="#3a9a4a",
+                lw=1.2, ls="--")
+        ax.axhline(0.0, color="0.6", lw=0.6)
+        ax.set_xlabel(rf"$\hat y$ (prediction), $y = {y0:g}$")
+        shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
+        ax.set_title(f"{spec.name}({shown})" if shown else spec.name, loc="left")
+        ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+        ax.grid(alpha=0.25)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.svg")
+        fig.savefig(tmp, format="svg", metadata={"Date": None})
+        plt.close(fig)
+    if path.exists() and path.read_bytes() == tmp.read_bytes():
+        tmp.unlink()
+    else:
+        tmp.replace(path)
+    stamp.write_text(key)
+
+
+def plottable(spec, loss) -> bool:
+    return spec.kind == "pointwise" and spec.sample is not None and _has_grad_hess(spec, loss)
+
+
+# ---------------------------------------------------------------------------
 # one loss
 
 
-def render_loss(spec, loss) -> str:
-    """The reST section of one loss (used by the family page and by tests)."""
+def render_loss(spec, loss, plot: str | None = None) -> str:
+    """The reST section of one loss (used by the family page and by tests); ``plot`` is the
+    path of its figure relative to the page."""
     out = [f".. _loss-{spec.name}:", "", _title(spec.name, "="), ""]
     sig = _signature_with_params_first(spec, loss)
     out += [f".. py:function:: {spec.name}{sig}", "", _indent(rst_text(spec.summary)), ""]
@@ -201,6 +282,11 @@ def render_loss(spec, loss) -> str:
         body += ["**Hessian** (its diagonal, as ``grad_hess`` returns it):", "", ".. math::",
                  "", _indent(spec.hess_formula, 3), ""]
     body += [f"**Matches** {rst_text(spec.matches)}.", ""]
+    if plot:
+        body += [f".. figure:: {plot}", f"   :alt: {spec.name}, its gradient and Hessian",
+                 "   :width: 100%", "",
+                 "   One element's value, gradient and Hessian against the prediction, "
+                 "computed by fastloss.", ""]
 
     # parameters, from the parsed docstring (the text help() shows) plus each domain
     params = {p.name: p for p in spec.params}
@@ -234,7 +320,7 @@ def render_loss(spec, loss) -> str:
     return "\n".join(out)
 
 
-def render_family(family: str, specs: list, losses: dict) -> str:
+def render_family(family: str, specs: list, losses: dict, plots: set | None = None) -> str:
     title = family_title(family)
     out = [f".. _family-{family}:", "", _title(f"{title} losses", "=", over=True), "",
            ".. py:currentmodule:: fastloss", ""]
@@ -251,7 +337,8 @@ def render_family(family: str, specs: list, losses: dict) -> str:
                 f"     - {hh}"]
     out += [""]
     for s in specs:
-        out += [render_loss(s, losses[s.name]), ""]
+        plot = f"plots/{s.name}.svg" if plots and s.name in plots else None
+        out += [render_loss(s, losses[s.name], plot), ""]
     return "\n".join(out)
 
 
@@ -427,18 +514,28 @@ def public_names_besides_losses() -> list[str]:
     return [n for n in fastloss.__all__ if n not in fastloss.REGISTRY]
 
 
-def generate(docs_dir: Path = DOCS) -> list[str]:
+def generate(docs_dir: Path = DOCS, plots: bool = True) -> list[str]:
     """Write the generated pages under ``docs_dir``; returns the files written or kept."""
     import fastloss
 
     registry = fastloss.REGISTRY
     losses = {name: getattr(fastloss, name) for name in registry}
     api = docs_dir / "api"
+    drawn = set()
+    if plots:
+        for name, spec in registry.items():
+            if plottable(spec, losses[name]):
+                plot_loss(spec, losses[name], api / "plots" / f"{name}.svg")
+                drawn.add(name)
+        if (api / "plots").exists():
+            for old in [*(api / "plots").glob("*.svg"), *(api / "plots").glob("*.key")]:
+                if old.stem not in drawn:
+                    old.unlink()
     wanted = {}
     wanted[api / "index.rst"] = render_index(registry, losses, public_names_besides_losses())
     for f in family_order(registry):
         specs = [s for s in registry.values() if s.family == f]
-        wanted[api / f"{f}.rst"] = render_family(f, specs, losses)
+        wanted[api / f"{f}.rst"] = render_family(f, specs, losses, drawn)
 
     gallery = docs_dir / "gallery"
     scripts = example_scripts()
