@@ -61,12 +61,16 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
     f = scalar
     CH = CHUNK
     SRC = source_hash(scalar)  # noqa: F841 (in the closure: edits invalidate the cache)
+    # Numba's cache key hashes the bytecode and the closure, not the compile flags: without
+    # PAR in the closure a serial kernel loads the cached parallel one (and starts OpenMP).
+    PAR = parallel
     REDUCE, ROWS, WL, WG, WH, WMODE, YB, HAS_CP = (
         reduce, rows, write_l, write_g, write_h, wmode, ybcast, has_cp
     )
 
     def kernel(yt, yp, w, cp, prm, scale, n, lout, gout, hout, res):
         SRC  # noqa: B018
+        PAR  # noqa: B018
         N = yp.shape[0]
         R = N // n
         if ROWS:

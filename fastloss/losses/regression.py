@@ -49,6 +49,9 @@ def log_cosh_scalar(y, p, prm, c):
     d = p - y
     a = abs(d)
     t = math.tanh(d)
+    if a < 1.0:  # log(cosh a) = log1p(2 sinh^2(a/2)): no cancellation near 0
+        s = math.sinh(0.5 * a)
+        return math.log1p(2.0 * s * s), t, 1.0 - t * t
     return a + log1pexp(-2.0 * a) - LOG2, t, 1.0 - t * t
 
 
@@ -170,7 +173,8 @@ smooth_l1 = register(PointwiseSpec(
 
 log_cosh = register(PointwiseSpec(
     name="log_cosh", family="regression", scalar=log_cosh_scalar, cost=6.0,
-    summary="Log-cosh loss, computed as |d| + softplus(-2|d|) - log 2 (stable for any d).",
+    summary="Log-cosh loss, stable and accurate for any d (log1p(2 sinh^2(d/2)) below 1,"
+            " |d| + softplus(-2|d|) - log 2 above).",
     formula=rf"\ell_i = \log\cosh d_i, \quad {_D}",
     grad_formula=r"\tanh d_i",
     hess_formula=r"1 - \tanh^2 d_i",

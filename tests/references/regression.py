@@ -29,8 +29,10 @@ def smooth_l1(y, p, beta=1.0):
 
 def log_cosh(y, p):
     d = p - y
-    # log(cosh d) = logaddexp(d, -d) - log 2, stable
-    return np.logaddexp(d, -d) - np.log(2.0)
+    # log(cosh d) = logaddexp(d, -d) - log 2 for large |d|; log1p(cosh d - 1) near 0
+    with np.errstate(over="ignore"):
+        small = np.log1p(2 * np.sinh(d / 2) ** 2)
+    return np.where(np.abs(d) < 1, small, np.logaddexp(d, -d) - np.log(2.0))
 
 
 def quantile(y, p, quantile=0.5):

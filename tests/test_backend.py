@@ -1,0 +1,263 @@
+"""The dispatcher: precedence, auto threshold, determinism over threads, thread and fork
+safety, info(), cache hits in a fresh process, and CUDA absence."""
+
+import json
+import os
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import fastloss
+from fastloss import _backend
+from tests.helpers import run_python
+
+
+def test_precedence(monkeypatch):
+    monkeypatch.setenv("FASTLOSS_BACKEND", "serial")
+    assert fastloss.get_backend() == "serial"
+    fastloss.set_backend("parallel")
+    assert fastloss.get_backend() == "parallel"
+    with fastloss.use_backend("cuda"):
+        assert fastloss.get_backend() == "cuda"
+        with fastloss.use_backend("serial"):
+            assert fastloss.get_backend() == "serial"
+            assert _backend.resolve("parallel", 10) == "parallel"  # per call wins
+        assert fastloss.get_backend() == "cuda"
+    assert fastloss.get_backend() == "parallel"
+    fastloss.set_backend(None)
+    assert fastloss.get_backend() == "serial"
+    monkeypatch.delenv("FASTLOSS_BACKEND")
+    assert fastloss.get_backend() == "auto"
+
+
+def test_use_backend_is_per_thread():
+    seen = []
+    with fastloss.use_backend("serial"):
+        t = threading.Thread(target=lambda: seen.append(fastloss.get_backend()))
+        t.start()
+        t.join()
+    assert seen == ["auto"]
+
+
+def test_auto_threshold(monkeypatch):
+    t = _backend.parallel_threshold()
+    assert _backend.resolve("auto", t - 1) == "serial"
+    assert _backend.resolve("auto", t) == "parallel"
+    assert _backend.resolve("auto", t // 4, cost=4.0) == "parallel"
+    assert _backend.resolve("auto", 10, on_device=True) == "cuda"
+    monkeypatch.setenv("FASTLOSS_PARALLEL_THRESHOLD", "5")
+    assert _backend.resolve("auto", 5) == "parallel"
+    monkeypatch.setenv("FASTLOSS_PARALLEL_THRESHOLD", "many")
+    with pytest.raises(ValueError, match="FASTLOSS_PARALLEL_THRESHOLD"):
+        _backend.resolve("auto", 5)
+
+
+@pytest.mark.parametrize("bad", ["gpu", "", None, 3])
+def test_bad_backend_names(bad, monkeypatch):
+    if bad is not None:
+        with pytest.raises(ValueError, match="backend"):
+            fastloss.mse([1.0], [2.0], backend=bad)
+        with pytest.raises(ValueError, match="backend"):
+            fastloss.set_backend(bad)
+        with pytest.raises(ValueError, match="backend"):
+            with fastloss.use_backend(bad):
+                pass
+    monkeypatch.setenv("FASTLOSS_BACKEND", "gpu")
+    with pytest.raises(ValueError, match="FASTLOSS_BACKEND"):
+        fastloss.mse([1.0], [2.0])
+
+
+def test_backend_selection_really_runs(monkeypatch):
+    """Both CPU backends run (and agree) through every way of choosing them."""
+    y, p = np.random.default_rng(0).standard_normal((2, 50000))
+    ref = fastloss.huber(y, p, backend="serial")
+    with fastloss.use_backend("parallel"):
+        assert fastloss.huber(y, p) == ref
+    fastloss.set_backend("parallel")
+    assert fastloss.huber(y, p) == ref
+
+
+_DETERMINISM = """
+import numpy as np, fastloss, json
+rng = np.random.default_rng(7)
+y, p = rng.standard_normal((2, 3, 100003))
+w = rng.uniform(0, 2, 100003)
+out = {}
+for name in ("mse", "huber", "log_cosh"):
+    L = getattr(fastloss, name)
+    v, g = L.value_and_grad(y[0], p, sample_weight=w, backend="parallel")
+    rows = L(y[0], p, axis=-1, backend="parallel")
+    out[name] = [v.hex(), [float(r).hex() for r in rows], float(g.sum()).hex()]
+print(json.dumps(out))
+"""
+
+
+def test_bits_identical_for_any_thread_count():
+    results = []
+    for threads in ("1", "2"):
+        r = run_python(_DETERMINISM, {"NUMBA_NUM_THREADS": threads})
+        assert r.returncode == 0, r.stderr
+        results.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    assert results[0] == results[1]
+    # and the same as serial in this process
+    rng = np.random.default_rng(7)
+    y, p = rng.standard_normal((2, 3, 100003))
+    w = rng.uniform(0, 2, 100003)
+    v, _ = fastloss.mse.value_and_grad(y[0], p, sample_weight=w, backend="serial")
+    assert v.hex() == results[0]["mse"][0]
+
+
+def test_repeated_calls_identical(rng):
+    y, p = rng.standard_normal((2, 200001))
+    vals = {fastloss.log_cosh(y, p, backend="parallel") for _ in range(5)}
+    assert len(vals) == 1
+
+
+def test_many_threads_at_once(rng):
+    y, p = rng.standard_normal((2, 100000))
+    want_v, want_g = fastloss.huber.value_and_grad(y, p, backend="serial")
+    errors = []
+
+    def work(backend):
+        try:
+            for _ in range(10):
+                v, g = fastloss.huber.value_and_grad(y, p, backend=backend)
+                if v != want_v or not np.array_equal(g, want_g):
+                    errors.append("mismatch")
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=work, args=("parallel" if i % 2 else "serial",))
+               for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a thread hung"
+    assert errors == []
+
+
+_THREADS_WORKQUEUE = """
+import threading, numpy as np, fastloss
+y, p = np.random.default_rng(1).standard_normal((2, 100000))
+ref = fastloss.mse(y, p, backend="serial")
+bad = []
+def work():
+    for _ in range(20):
+        if fastloss.mse(y, p, backend="parallel") != ref:
+            bad.append(1)
+ts = [threading.Thread(target=work) for _ in range(8)]
+[t.start() for t in ts]; [t.join() for t in ts]
+import numba
+print("layer", numba.threading_layer(), "bad", len(bad))
+"""
+
+
+def test_threads_with_workqueue_layer():
+    """workqueue aborts the process on concurrent parallel launches unless serialised."""
+    r = run_python(_THREADS_WORKQUEUE, {"NUMBA_THREADING_LAYER": "workqueue"})
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+    assert "layer workqueue bad 0" in r.stdout
+
+
+_FORK = """
+import os, sys, numpy as np, fastloss
+y, p = np.random.default_rng(2).standard_normal((2, 100000))
+ref = fastloss.huber(y, p, backend="parallel")
+pid = os.fork()
+if pid == 0:
+    ok = fastloss.huber(y, p, backend="parallel") == ref and fastloss.huber(y, p) == ref
+    os._exit(0 if ok else 3)
+_, status = os.waitpid(pid, 0)
+print("child", os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.parametrize("layer", ["omp", "default"])
+def test_forked_child_after_parallel_call(layer):
+    env = {"NUMBA_THREADING_LAYER": layer} if layer != "default" else {}
+    r = run_python(_FORK, env, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "child 0" in r.stdout
+
+
+def test_info():
+    info = fastloss.info()
+    for key in ("fastloss", "numpy", "numba", "threading_layer", "num_threads", "backends",
+                "parallel_threshold", "cache_dir"):
+        assert key in info
+    assert set(info["backends"]) == {"serial", "parallel", "cuda"}
+    assert info["parallel_threshold"] == _backend.parallel_threshold()
+
+
+def test_cuda_unavailable_without_gpu():
+    r = run_python(
+        "import numpy as np, fastloss\n"
+        "try:\n"
+        "    fastloss.mse(np.ones(3), np.ones(3), backend='cuda')\n"
+        "except fastloss.BackendUnavailableError as e:\n"
+        "    print('unavailable:', e)\n"
+        "else:\n"
+        "    print('ran')\n",
+        {"NUMBA_ENABLE_CUDASIM": "0"},
+    )
+    assert r.returncode == 0, r.stderr
+    if "unavailable" in r.stdout:
+        assert "cuda" in r.stdout.lower()
+    assert issubclass(fastloss.BackendUnavailableError, RuntimeError)
+
+
+def test_import_does_not_load_cuda_or_compile():
+    r = run_python("import sys, fastloss\n"
+                   "print('numba.cuda' in sys.modules, 'numba_cuda' in sys.modules)")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["False", "False"]
+
+
+def test_disk_cache_hits_in_fresh_process(tmp_path):
+    code = (
+        "import numpy as np, fastloss\n"
+        "from fastloss._kernels import cpu\n"
+        "fastloss.huber.value_and_grad(np.ones(10), np.zeros(10), backend='parallel')\n"
+        "ks = [k for k in cpu._kernels.values()]\n"
+        "print(sum(sum(k.stats.cache_hits.values()) for k in ks),"
+        " sum(sum(k.stats.cache_misses.values()) for k in ks))\n"
+    )
+    env = {"NUMBA_CACHE_DIR": str(tmp_path)}
+    first = run_python(code, env)
+    second = run_python(code, env)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert first.stdout.split() == ["0", "1"]
+    assert second.stdout.split() == ["1", "0"]
+
+
+def test_import_works_without_writable_cache(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")  # a cache folder below a file can never be created (even as root)
+    r = run_python("import numpy as np, fastloss; print(fastloss.mse(np.ones(3), np.zeros(3)))",
+                   {"NUMBA_CACHE_DIR": str(blocker / "cache")})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "1.0"
+
+
+def test_cli_info():
+    import subprocess
+
+    r = subprocess.run([sys.executable, "-m", "fastloss", "info"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "threading_layer" in r.stdout and "parallel_threshold" in r.stdout
+
+
+def test_serial_kernel_never_loads_cached_parallel_one(tmp_path):
+    env = {"NUMBA_CACHE_DIR": str(tmp_path)}
+    call = "import numpy as np, fastloss; fastloss.mse(np.ones(10), np.zeros(10), backend='{}')"
+    assert run_python(call.format("parallel"), env).returncode == 0
+    r = run_python(call.format("serial") + "\nimport numba\n"
+                   "try:\n    print(numba.threading_layer())\n"
+                   "except ValueError:\n    print('no parallel runtime')", env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "no parallel runtime"
