@@ -9,6 +9,11 @@ elif [ -x .venv/bin/python ]; then PY=.venv/bin/python
 else PY=python; fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 start=$(date +%s)
+# the docs extra (sphinx, pydata-sphinx-theme, numpydoc, myst-parser, matplotlib) if missing
+if ! "$PY" -c "import sphinx, pydata_sphinx_theme, numpydoc, myst_parser, matplotlib" 2>/dev/null
+then
+  "$PY" -m pip install -q -e ".[docs]"
+fi
 "$PY" -m sphinx -W --keep-going -q -b html -d docs/_build/doctrees docs docs/_build/html
 "$PY" -m sphinx -W --keep-going -q -b doctest -d docs/_build/doctrees docs docs/_build/doctest
 tail -n 3 docs/_build/doctest/output.txt
