@@ -187,3 +187,17 @@ def test_family_page_shows_a_plot_when_drawn():
     page = apigen.render_family("regression", [fastloss.REGISTRY["huber"]],
                                 {"huber": fastloss.huber}, set())
     assert ".. figure::" not in page
+
+
+def test_signature_of_a_loss_of_several_arrays():
+    from fastloss._spec import LossSpec, Param
+
+    spec = LossSpec(name="fake", family="f", summary="S.", formula="x", matches="m",
+                    kind="fake", inputs=("a", "b"), params=(Param("k", 1.0, "> 0"),))
+
+    class Fake:
+        def __call__(self, *arrays, reduction=None, backend=None, **kw):
+            pass
+
+    # the docstring of kind "fake" has no common options: reduction keeps its None
+    assert apigen.call_signature(spec, Fake()) == "(a, b, *, k=1.0, reduction=None, backend=None)"

@@ -160,8 +160,10 @@ def _parsed_parameters(spec) -> list[DocParam]:
 
 
 def call_signature(spec, loss, method: str = "__call__") -> str | None:
-    """The signature of ``loss.<method>`` with ``**params`` spelt out from ``spec.params``
-    (first among the keywords: they are what the loss is about)."""
+    """The signature of ``loss.<method>`` as a user writes the call: ``*arrays`` spelt out as
+    ``spec.inputs``, ``**params`` as ``spec.params`` (first among the keywords: they are what
+    the loss is about), and a ``None`` default that the docstring documents as ``default X``
+    shown as ``X``."""
     fn = getattr(type(loss), method, None)
     if fn is None:
         return None
@@ -169,24 +171,35 @@ def call_signature(spec, loss, method: str = "__call__") -> str | None:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
         return None
-    positional, keywords, star, has_var_kw = [], [], None, False
+    documented = {p.name: p.type for p in parse_parameters(spec.docstring())}
+
+    def shown(p):
+        if p.default is p.empty:
+            return p.name
+        default = repr(p.default)
+        m = re.search(r"default\s+(\S.*?)\s*$", documented.get(p.name, ""))
+        if p.default is None and m:
+            default = m.group(1)
+        return f"{p.name}={default}"
+
+    positional, keywords, has_var_kw = [], [], False
     for p in list(sig.parameters.values())[1:]:  # drop self
         if p.kind is p.VAR_KEYWORD:
             has_var_kw = True
         elif p.kind is p.VAR_POSITIONAL:
-            star = f"*{p.name}"
+            positional += list(spec.inputs)
         elif p.kind is p.KEYWORD_ONLY:
-            keywords.append(p.name if p.default is p.empty else f"{p.name}={p.default!r}")
+            keywords.append(shown(p))
         else:
-            positional.append(p.name if p.default is p.empty else f"{p.name}={p.default!r}")
+            positional.append(shown(p))
     if has_var_kw:
-        keywords = [f"{q.name}={q.default!r}" for q in spec.params] + keywords
+        names = {k.split("=")[0] for k in keywords}
+        keywords = [f"{q.name}={q.default!r}" for q in spec.params
+                    if q.name not in names] + keywords
     parts = list(positional)
     if keywords:
-        parts.append(star or "*")
+        parts.append("*")
         parts += keywords
-    elif star:
-        parts.append(star)
     return "(" + ", ".join(parts) + ")"
 
 
@@ -298,8 +311,8 @@ def render_loss(spec, loss, plot: str | None = None) -> str:
     body: list[str] = []
     body += [".. math::", "", _indent(spec.formula, 3), ""]
     if spec.grad_formula:
-        body += ["**Gradient** with respect to the prediction:", "", ".. math::", "",
-                 _indent(spec.grad_formula, 3), ""]
+        wrt = " with respect to the prediction" if spec.kind == "pointwise" else ""
+        body += [f"**Gradient**{wrt}:", "", ".. math::", "", _indent(spec.grad_formula, 3), ""]
     if spec.hess_formula:
         body += ["**Hessian** (its diagonal, as ``grad_hess`` returns it):", "", ".. math::",
                  "", _indent(spec.hess_formula, 3), ""]
