@@ -13,7 +13,8 @@ gallery from the code (see that module). This module adds three directives:
     the relative cost of each pointwise loss and the size from which ``"auto"`` goes
     parallel.
 
-It also checks every loss docstring with numpydoc: a malformed one is a build warning (an
+The role ``doc-if`` links to a page when it exists and is plain text otherwise. The build
+also checks every loss docstring with numpydoc: a malformed one is a build warning (an
 error with ``-W``).
 """
 
@@ -148,7 +149,26 @@ class CostsTable(SphinxDirective):
         return list(_rst_to_nodes(self, lines))
 
 
+def doc_if_role(name, rawtext, text, lineno, inliner, options=None, content=None):
+    """``:doc-if:`title <page>``` links to ``page`` when this build has it, else is plain
+    text (for pages other branches add)."""
+    from sphinx import addnodes
+
+    env = inliner.document.settings.env
+    m = re.match(r"^(.*?)\s*<(.+)>$", text)
+    title, target = (m.group(1), m.group(2)) if m else (text, text)
+    base = os.path.dirname(env.docname)
+    docname = os.path.normpath(os.path.join(base, target)).replace(os.sep, "/")
+    if docname not in env.found_docs:
+        return [nodes.inline(rawtext, title)], []
+    ref = addnodes.pending_xref(rawtext, refdomain="std", reftype="doc", reftarget=target,
+                                refexplicit=True, refwarn=True, refdoc=env.docname)
+    ref += nodes.inline(title, title, classes=["xref", "std", "std-doc"])
+    return [ref], []
+
+
 def setup(app):
+    app.add_role("doc-if", doc_if_role)
     app.connect("builder-inited", _on_builder_inited)
     app.add_directive("fastloss-toctree", OptionalTocTree)
     app.add_directive("fastloss-conventions", ConventionsTable)
