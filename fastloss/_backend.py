@@ -33,6 +33,15 @@ _forked_after_parallel = False
 _tbb_tried = False
 
 
+def _env(key: str) -> str | None:
+    """os.environ.get without its encode/decode round trip (a hot path: every call)."""
+    data = getattr(os.environ, "_data", None)
+    if isinstance(data, dict) and os.name == "posix":
+        v = data.get(key.encode())
+        return None if v is None else v.decode()
+    return os.environ.get(key)
+
+
 def _check_name(name: object, what: str = "backend") -> str:
     if not isinstance(name, str) or name not in BACKENDS:
         raise ValueError(f"{what} must be one of {BACKENDS}, got {name!r}")
@@ -52,7 +61,7 @@ def get_backend() -> str:
         return stack[-1]
     if _global_backend is not None:
         return _global_backend
-    env = os.environ.get("FASTLOSS_BACKEND")
+    env = _env("FASTLOSS_BACKEND")
     if env:
         return _check_name(env, "FASTLOSS_BACKEND")
     return "auto"
@@ -73,7 +82,7 @@ def use_backend(name: str) -> Iterator[None]:
 
 
 def parallel_threshold() -> int:
-    env = os.environ.get("FASTLOSS_PARALLEL_THRESHOLD")
+    env = _env("FASTLOSS_PARALLEL_THRESHOLD")
     if env:
         try:
             return int(env)

@@ -45,6 +45,11 @@ class PointwiseLoss(Loss):
 
     def __call__(self, y_true, y_pred, *, reduction="mean", sample_weight=None, axis=None,
                  backend=None, **params):
+        """The loss value: a float (``mean``/``sum``), an array (``none`` or ``axis=-1``)."""
+        if sample_weight is None and axis is None and not params:
+            v = _pointwise.fast_value(self.spec, y_true, y_pred, reduction, backend)
+            if v is not None:
+                return v
         if _is_dask(y_true, y_pred):
             return self._dask("value", y_true, y_pred, dict(
                 reduction=reduction, sample_weight=sample_weight, axis=axis, backend=backend,
@@ -56,6 +61,8 @@ class PointwiseLoss(Loss):
 
     def grad(self, y_true, y_pred, *, reduction="mean", sample_weight=None, axis=None,
              backend=None, out=None, **params):
+        """Gradient of the value with respect to ``y_pred`` (shape and dtype of ``y_pred``);
+        written into ``out`` when given (``out=y_pred`` works in place)."""
         if _is_dask(y_true, y_pred):
             return self._dask("grad", y_true, y_pred, dict(
                 reduction=reduction, sample_weight=sample_weight, axis=axis, backend=backend,
@@ -68,6 +75,7 @@ class PointwiseLoss(Loss):
 
     def value_and_grad(self, y_true, y_pred, *, reduction="mean", sample_weight=None,
                        axis=None, backend=None, out=None, **params):
+        """``(value, grad)`` computed in one pass over the data."""
         pl = _pointwise.plan(self.spec, y_true, y_pred, reduction=reduction,
                              sample_weight=sample_weight, axis=axis, params=params)
         v, g, _ = _pointwise.run(self.spec, pl, backend, want_value=True, want_grad=True,
@@ -76,6 +84,8 @@ class PointwiseLoss(Loss):
 
     def grad_hess(self, y_true, y_pred, *, reduction="mean", sample_weight=None, axis=None,
                   backend=None, **params):
+        """``(grad, hess)``: the gradient and the diagonal of the Hessian of the reduced
+        value (with ``mean`` both carry the ``w_i / sum(w)`` factor)."""
         if _is_dask(y_true, y_pred):
             return self._dask("grad_hess", y_true, y_pred, dict(
                 reduction=reduction, sample_weight=sample_weight, axis=axis, backend=backend,
