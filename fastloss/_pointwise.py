@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,9 +73,9 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, axis, params) -> Pla
     prm, cp = [], None
     for p in spec.params:
         v = params[p.name]
-        if p.kind == "float_or_array":
-            cp = _column_param(p, v, n, dtype)
-            prm.append(0.0)
+        if p.kind == "float_or_array":  # a scalar goes in prm; an array in cp, prm gets NaN
+            val, cp = _column_param(p, v, n)
+            prm.append(val)
         else:
             prm.append(p.check(v))
     prm = tuple(dtype.type(v) for v in prm) or (dtype.type(0.0),)
@@ -87,6 +88,8 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, axis, params) -> Pla
             w, wmode = A.check_weights(sample_weight, yp.shape[0]), 2
             n = int(np.prod(yp.shape[1:], dtype=np.int64))
             R = yp.shape[0]
+            if cp is not None and cp.shape[0] != n:  # rows of several last-axis runs
+                cp = np.tile(cp, n // cp.shape[0])
 
     if rows:
         denom = float(n) if w is None else float(np.sum(w))
@@ -119,20 +122,24 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, axis, params) -> Pla
     )
 
 
-def _column_param(p, v, n, dtype):
+def _column_param(p, v, n):
+    """``(value, None)`` for None (1.0) or a scalar, ``(nan, per-column float64 array)`` for
+    an array along the last axis: the kernel passes ``cp[col]`` as ``c``, and the scalar
+    takes ``c`` where its ``prm`` entry is NaN."""
     if v is None:
         v = 1.0
     a = A.as_array(v, p.name)
-    if a.ndim == 0:
-        val = p.check(a.item())
-        return np.full(n, val, dtype=np.float64)
-    if a.ndim != 1 or a.shape[0] not in (1, n):
+    if a.ndim == 0 or a.shape == (1,):
+        return p.check(a.reshape(()).item()), None
+    if a.ndim != 1 or a.shape[0] != n:
         raise ValueError(f"{p.name} must be a scalar or broadcast against the last axis ({n}),"
                          f" got shape {a.shape}")
-    a = np.ascontiguousarray(np.broadcast_to(a.astype(np.float64), (n,)))
+    a = np.ascontiguousarray(a, dtype=np.float64)
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{p.name} must be finite")
-    return a
+    if np.any(a < p.lo) or (p.lo_open and np.any(a == p.lo)):
+        raise ValueError(f"{p.name} must be {p.domain}")
+    return math.nan, a
 
 
 _DUMMY: dict = {}

@@ -17,6 +17,7 @@ import threading
 import numpy as np
 from numba import prange
 
+from . import scalar as _scalar_mod
 from .compile import njit, source_hash
 
 CHUNK = 4096
@@ -60,10 +61,10 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
                     has_cp):
     f = scalar
     CH = CHUNK
-    SRC = source_hash(scalar)  # noqa: F841 (in the closure: edits invalidate the cache)
-    # Numba's cache key hashes the bytecode and the closure, not the compile flags: without
-    # PAR in the closure a serial kernel loads the cached parallel one (and starts OpenMP).
-    PAR = parallel
+    SRC = source_hash(scalar, _scalar_mod)  # noqa: F841 (edits invalidate the disk cache)
+    # Numba's disk-cache key hashes the bytecode and closure cells, not the compile flags:
+    # without PAR in the closure the serial and parallel kernels share one cache entry.
+    PAR = parallel  # noqa: F841
     REDUCE, ROWS, WL, WG, WH, WMODE, YB, HAS_CP = (
         reduce, rows, write_l, write_g, write_h, wmode, ybcast, has_cp
     )

@@ -1,5 +1,5 @@
 """Loss families; each module declares its losses once, with :func:`fastloss._spec.register`."""
 
-from . import regression  # noqa: F401
+from . import classification, regression  # noqa: F401
 
-FAMILIES = ("regression",)
+FAMILIES = ("regression", "classification")

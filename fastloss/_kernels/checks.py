@@ -1,0 +1,66 @@
+"""Fast input checks: one read of the array, in fixed chunks (parallel for large arrays).
+
+NumPy's ``np.any((a < lo) | (a > hi))`` makes four passes and two temporaries; on a
+1e7-element input that costs as much as a whole loss kernel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from .. import _backend
+from .compile import njit
+
+CHUNK = 65536
+
+
+def _make(parallel):
+    PAR = parallel  # in the closure: Numba's cache key ignores the compile flags
+
+    def count_outside(a, lo, hi):
+        """How many elements are below ``lo`` or above ``hi`` (NaN is not counted)."""
+        PAR  # noqa: B018
+        n = a.shape[0]
+        nparts = (n + CHUNK - 1) // CHUNK
+        parts = np.zeros(nparts, np.int64)
+        for q in prange(nparts):
+            v = a[q * CHUNK:min(n, (q + 1) * CHUNK)]
+            c = 0
+            for i in range(v.shape[0]):
+                c += (v[i] < lo) | (v[i] > hi)
+            parts[q] = c
+        return parts.sum()
+
+    return njit(count_outside, parallel=parallel)
+
+
+_serial = _make(False)
+_parallel = _make(True)
+
+
+def first_outside(a: np.ndarray, lo: float, hi: float) -> int:
+    """Flat index of the first element of ``a`` outside ``[lo, hi]``, or -1 (NaN passes)."""
+    flat = a.reshape(-1) if a.flags.c_contiguous else np.ravel(a)
+    if flat.size == 0:
+        return -1
+    if flat.dtype in (np.float32, np.float64):  # (Numba has no float16)
+        if _backend.resolve(None, flat.size) == "parallel":
+            with _backend.parallel_launch():
+                bad = _parallel(flat, lo, hi)
+        else:
+            bad = _serial(flat, lo, hi)
+        if bad == 0:
+            return -1
+    outside = (flat < lo) | (flat > hi)
+    return int(np.argmax(outside)) if outside.any() else -1
+
+
+def check_range(a: np.ndarray, lo: float, hi: float, name: str, what: str) -> None:
+    """ValueError naming ``name``, the first bad position and value, when ``a`` leaves
+    ``[lo, hi]``."""
+    i = first_outside(a, lo, hi)
+    if i >= 0:
+        pos = tuple(int(j) for j in np.unravel_index(i, a.shape)) if a.ndim else ()
+        raise ValueError(f"{name} must be {what} in [{lo:g}, {hi:g}]; it holds "
+                         f"{np.ravel(a)[i].item()!r} at position {pos}")

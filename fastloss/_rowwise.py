@@ -1,0 +1,198 @@
+"""The road of a row-wise loss: check and coerce, plan the (N x C) rows, run a row kernel.
+
+A row-wise spec (:class:`RowwiseSpec`) declares its row function (see
+:mod:`fastloss._kernels.rows`) and a ``prepare`` function that turns ``(y_true, y_pred,
+params)`` into the arrays the kernel reads (:class:`Rows`), raising ValueError/TypeError
+that name the argument. This module does the rest, the same for every row-wise loss:
+reductions, ``sample_weight``, the denominator of ``"mean"``, ``out=`` (in place too),
+the backend, and the shapes of what comes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _arrays as A
+from . import _backend, _kinds, _spec
+from ._kernels import rows
+from ._loss import Loss
+from ._spec import LossSpec
+
+
+@dataclass(frozen=True)
+class RowwiseSpec(LossSpec):
+    """A loss of one term per row of ``C`` values (class scores or probabilities)."""
+
+    kind: str = "rowwise"
+    row: Callable | None = None  # row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace) -> loss
+    # prepare(y_true, y_pred, params) -> Rows (validates, names the bad argument)
+    prepare: Callable | None = None
+    cost: float = 8.0  # relative cost per value (exp/log per element)
+
+
+@dataclass
+class Rows:
+    """What a row kernel reads, as prepared by a spec's ``prepare``."""
+
+    x: np.ndarray  # (N, C) C-contiguous, the differentiable input in the compute dtype
+    t: np.ndarray | None = None  # (N, C) target probabilities, same dtype
+    lab: np.ndarray | None = None  # (N,) int64 labels
+    cw: np.ndarray | None = None  # (C,) float64 class weights
+    prm: tuple = (0.0,)
+    roww: np.ndarray | None = None  # (N,) float64: each row's weight in the mean's denominator
+    gshape: tuple = ()  # shape of the gradient (that of y_pred)
+    vshape: tuple = ()  # shape of the values for reduction="none"
+
+
+@dataclass
+class Plan:
+    rows: Rows
+    dtype: np.dtype
+    N: int
+    C: int
+    sw: np.ndarray | None
+    reduction: str
+    denom: float
+
+    @property
+    def scale(self) -> float:
+        if self.reduction != "mean":
+            return 1.0
+        return 1.0 / self.denom if self.denom != 0.0 else np.inf
+
+
+def plan(spec, y_true, y_pred, *, reduction, sample_weight, params) -> Plan:
+    reduction = A.check_reduction(reduction)
+    params = _spec.check_params(spec.name, spec.params, params)
+    r = spec.prepare(y_true, y_pred, params)
+    N, C = r.x.shape
+    sw = None
+    if sample_weight is not None:
+        sw = A.check_weights(sample_weight, N)
+    if reduction == "mean":
+        if N == 0:
+            raise ValueError(f"{spec.name}: empty input with reduction='mean' has no value")
+        if sw is not None and not np.sum(sw) > 0.0:
+            raise ValueError("sample_weight sums to zero: the weighted mean is undefined")
+    if sw is None:
+        denom = float(N) if r.roww is None else float(np.sum(r.roww))
+    else:
+        denom = float(np.sum(sw)) if r.roww is None else float(np.sum(sw * r.roww))
+    return Plan(rows=r, dtype=r.x.dtype, N=N, C=C, sw=sw, reduction=reduction, denom=denom)
+
+
+_DUMMY: dict = {}
+
+
+def _dummy(dtype):
+    d = _DUMMY.get(np.dtype(dtype))
+    if d is None:
+        d = _DUMMY[np.dtype(dtype)] = np.zeros(1, dtype=dtype)
+    return d
+
+
+_LAB_DUMMY = np.full(1, -1, np.int64)
+
+
+def run(spec, pl: Plan, backend, *, want_value: bool, want_grad: bool, want_hess: bool = False,
+        out=None):
+    """One pass over the rows; returns (value or None, grad or None, hess or None)."""
+    r = pl.rows
+    dt = pl.dtype
+    N, C = pl.N, pl.C
+    name = _backend.resolve(backend, N * C, spec.cost)
+    if name == "cuda":
+        _backend.require_cuda()
+        raise NotImplementedError(f"{spec.name}: no CUDA row kernel yet; use the CPU backends")
+    lout = np.zeros(N, np.float64)
+    inplace = False
+    if want_grad:
+        if out is not None:
+            A.check_out(out, r.gshape, dt)
+            gout = out.reshape(-1)
+            xf = r.x.reshape(-1)
+            if np.may_share_memory(gout, xf):
+                if gout.ctypes.data != xf.ctypes.data:
+                    raise ValueError("out overlaps y_pred without being y_pred itself")
+                inplace = True
+        else:
+            gout = np.empty(N * C, dt)
+    else:
+        gout = _dummy(dt)
+    hout = np.empty(N * C, dt) if want_hess else _dummy(dt)
+    if N > 0:
+        kernel = rows.row_kernel(
+            spec.row, parallel=name == "parallel", write_g=want_grad, write_h=want_hess,
+            has_t=r.t is not None, has_lab=r.lab is not None, has_sw=pl.sw is not None,
+        )
+        args = (r.x.reshape(-1), _dummy(dt) if r.t is None else r.t.reshape(-1),
+                _LAB_DUMMY if r.lab is None else r.lab,
+                _dummy(np.float64) if r.cw is None else r.cw,
+                _dummy(np.float64) if pl.sw is None else pl.sw,
+                r.prm, pl.scale, C, lout, gout, hout, inplace)
+        if name == "parallel":
+            with _backend.parallel_launch():
+                kernel(*args)
+        else:
+            kernel(*args)
+    value = None
+    if want_value:
+        if pl.reduction == "none":
+            value = lout.astype(dt).reshape(r.vshape)
+        elif pl.reduction == "sum":
+            value = float(np.sum(lout))
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                value = float(np.sum(lout) / np.float64(pl.denom))
+    g = (out if out is not None else gout.reshape(r.gshape)) if want_grad else None
+    h = hout.reshape(r.gshape) if want_hess else None
+    return value, g, h
+
+
+class RowwiseLoss(Loss):
+    """A loss of one term per row: ``y_pred`` of shape ``(N, C)``."""
+
+    def _plan(self, y_true, y_pred, reduction, sample_weight, params):
+        return plan(self.spec, y_true, y_pred, reduction=reduction,
+                    sample_weight=sample_weight, params=params)
+
+    def __call__(self, y_true, y_pred, *, reduction="mean", sample_weight=None, backend=None,
+                 **params):
+        pl = self._plan(y_true, y_pred, reduction, sample_weight, params)
+        return run(self.spec, pl, backend, want_value=True, want_grad=False)[0]
+
+    def grad(self, y_true, y_pred, *, reduction="mean", sample_weight=None, backend=None,
+             out=None, **params):
+        pl = self._plan(y_true, y_pred, reduction, sample_weight, params)
+        return run(self.spec, pl, backend, want_value=False, want_grad=True, out=out)[1]
+
+    def value_and_grad(self, y_true, y_pred, *, reduction="mean", sample_weight=None,
+                       backend=None, out=None, **params):
+        pl = self._plan(y_true, y_pred, reduction, sample_weight, params)
+        v, g, _ = run(self.spec, pl, backend, want_value=True, want_grad=True, out=out)
+        return v, g
+
+    def grad_hess(self, y_true, y_pred, *, reduction="mean", sample_weight=None, backend=None,
+                  **params):
+        if not self.spec.has_hess:
+            return Loss.grad_hess(self)
+        pl = self._plan(y_true, y_pred, reduction, sample_weight, params)
+        _, g, h = run(self.spec, pl, backend, want_value=False, want_grad=True, want_hess=True)
+        return g, h
+
+
+_kinds.BASES["rowwise"] = RowwiseLoss
+_spec._COMMON_DOC.setdefault("rowwise", [
+    "reduction : {'mean', 'sum', 'none'}, default 'mean'",
+    "    ``mean`` is ``sum(w*l)/sum(w)`` (``w`` includes class weights and ignored rows,",
+    "    see Notes), ``sum`` is ``sum(w*l)``, ``none`` gives one value per row.",
+    "sample_weight : array_like, optional",
+    "    One non-negative weight per row (sample).",
+    "out : ndarray, optional (``grad``, ``value_and_grad``)",
+    "    Where to write the gradient; may be ``y_pred`` itself (in place, no allocation).",
+    "backend : {None, 'auto', 'serial', 'parallel'}",
+    "    Overrides the current backend for this call.",
+])

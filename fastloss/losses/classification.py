@@ -1,0 +1,581 @@
+"""Classification losses.
+
+Pointwise ones (``binary_cross_entropy``, ``binary_cross_entropy_with_logits``, ``focal``,
+``hinge``, ``squared_hinge``) declare one scalar ``f(y, p, prm, c) -> (loss, dloss/dp,
+d2loss/dp2)`` and run on the pointwise kernels. Row-wise ones (``cross_entropy``,
+``kl_divergence``, ``log_loss``) declare one row function (see
+:mod:`fastloss._kernels.rows`) and a ``prepare`` that validates the inputs.
+
+Where a reference library's formula loses digits at extreme inputs (PyTorch's
+``binary_cross_entropy_with_logits`` computes ``(1 - y) x - log_sigmoid(x)``, whose two
+terms cancel for ``y = 0`` and ``x << 0``), the kernels follow that formula so that they
+match it on every input, as the contract asks; the values and gradients stay finite for
+logits of any magnitude.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+
+import numpy as np
+from numba.extending import register_jitable
+
+from .. import _arrays as A
+from .._kernels.checks import check_range
+from .._kernels.rows import (
+    lse_row,
+    softmax_grad,
+    softmax_grad_inplace,
+    softmax_grad_w,
+    softmax_grad_w_inplace,
+    sum_shift,
+    wsum_shift,
+)
+from .._kernels.scalar import fexp, flog, flog1p, fpow, like
+from .._rowwise import Rows, RowwiseSpec
+from .._spec import Param, PointwiseSpec, register
+
+# PyTorch's binary_cross_entropy backward divides by max(p (1 - p), EPSILON), EPSILON the
+# float 1e-12 (static const float in ATen/native/Loss.cpp).
+BCE_EPS = float(np.float32(1e-12))
+
+_ROW_JIT = dict(fastmath={"contract", "nsz"}, error_model="numpy")
+
+
+# ---------------------------------------------------------------------------------------
+# pointwise scalars
+
+
+@register_jitable(forceinline=True)
+def binary_cross_entropy_scalar(y, p, prm, c):
+    lp = max(flog(p), -100.0)
+    l1p = max(flog1p(-p), -100.0)
+    loss = (y - 1.0) * l1p - y * lp
+    g = (p - y) / max((1.0 - p) * p, BCE_EPS)
+    q = 1.0 - p
+    h = y / max(p * p, BCE_EPS) + (1.0 - y) / max(q * q, BCE_EPS)
+    return loss, g, h
+
+
+@register_jitable(forceinline=True)
+def binary_cross_entropy_with_logits_scalar(y, x, prm, c):
+    pw = c if prm[0] != prm[0] else prm[0]
+    e = fexp(-abs(x))
+    r = 1.0 / (1.0 + e)
+    s = r if x >= 0.0 else e * r  # sigmoid(x)
+    log_sig = min(x, 0.0) - flog1p(e)
+    loss = (1.0 - y) * x - (1.0 + (pw - 1.0) * y) * log_sig
+    a = pw * y + 1.0 - y
+    g = a * s - pw * y
+    h = a * (e * r * r)  # s (1 - s), without cancellation
+    return loss, g, h
+
+
+@register_jitable(forceinline=True)
+def focal_scalar(y, x, prm, c):
+    alpha = prm[0]
+    gamma = prm[1]
+    e = fexp(-abs(x))
+    r = 1.0 / (1.0 + e)
+    p = r if x >= 0.0 else e * r
+    s1 = e * r * r  # p (1 - p)
+    ce = (1.0 - y) * x - (min(x, 0.0) - flog1p(e))  # bce with logits, PyTorch's formula
+    pt = p * y + (1.0 - p) * (1.0 - y)
+    m = 1.0 - pt
+    mg = m * m if gamma == 2.0 else fpow(m, gamma)
+    q = s1 / m if m > 0.0 else 0.0  # m^(gamma-1) m' = mg * q * (1 - 2y); 0 when m = 0
+    u = 1.0 - 2.0 * y
+    at = alpha * y + (1.0 - alpha) * (1.0 - y) if alpha >= 0.0 else 1.0
+    loss = at * ce * mg
+    g = at * ((p - y) * mg + ce * gamma * mg * q * u)
+    h = at * (s1 * mg + 2.0 * (p - y) * gamma * mg * q * u
+              + ce * gamma * (gamma - 1.0) * mg * q * q * u * u
+              + ce * gamma * mg * q * (1.0 - 2.0 * p) * u)
+    return loss, g, h
+
+
+@register_jitable(forceinline=True)
+def hinge_scalar(y, p, prm, c):
+    t = 1.0 if y > 0.0 else -1.0
+    z = 1.0 - t * p
+    return max(z, 0.0), -t if z > 0.0 else 0.0 * z, 0.0 * z
+
+
+@register_jitable(forceinline=True)
+def squared_hinge_scalar(y, p, prm, c):
+    t = 1.0 if y > 0.0 else -1.0
+    z = 1.0 - t * p
+    k = max(z, 0.0)
+    return k * k, -2.0 * t * k, 2.0 if z > 0.0 else 0.0 * z
+
+
+# ---------------------------------------------------------------------------------------
+# input checks of the pointwise losses
+
+
+def _unit(name, what):
+    def check(y_true, y_pred, params):
+        if name == "y_true" or name == "both":
+            check_range(y_true, 0.0, 1.0, "y_true", "target probabilities")
+        if name == "y_pred" or name == "both":
+            check_range(y_pred, 0.0, 1.0, "y_pred", what)
+
+    return check
+
+
+def _check_signs(y_true, y_pred, params):
+    y = np.asarray(y_true)
+    bad = (y != 1) & (y != 0) & (y != -1)
+    if bad.any():
+        i = int(np.argmax(bad.reshape(-1)))
+        raise ValueError(f"y_true must hold labels in {{-1, 1}} or {{0, 1}}; it holds "
+                         f"{y.reshape(-1)[i]!r} at position "
+                         f"{tuple(int(j) for j in np.unravel_index(i, y.shape))}")
+    if (y == -1).any() and (y == 0).any():
+        raise ValueError("y_true mixes the label conventions {-1, 1} and {0, 1} "
+                         "(it holds both -1 and 0)")
+
+
+# ---------------------------------------------------------------------------------------
+# samplers
+
+
+def sample_probabilities(rng, shape, dtype):
+    """Targets and predictions in (0, 1)."""
+    y = rng.uniform(0.0, 1.0, shape).astype(dtype)
+    p = rng.uniform(0.02, 0.98, shape).astype(dtype)
+    return (y, p), {}
+
+
+def sample_binary_logits(rng, shape, dtype):
+    """Binary targets in {0, 1}, logits from a normal of scale 2."""
+    y = rng.integers(0, 2, shape).astype(dtype)
+    x = (2.0 * rng.standard_normal(shape)).astype(dtype)
+    return (y, x), {}
+
+
+def sample_signs(rng, shape, dtype):
+    """Labels in {-1, 1} and raw scores."""
+    y = (2 * rng.integers(0, 2, shape) - 1).astype(dtype)
+    x = rng.standard_normal(shape).astype(dtype)
+    return (y, x), {}
+
+
+def _rows_shape(shape):
+    shape = tuple(shape)
+    if len(shape) == 2:
+        return shape
+    n = int(np.prod(shape))
+    return (max(n // 10, 1), 10)
+
+
+def sample_logits_labels(rng, shape, dtype):
+    """Integer labels and logits of shape ``(N, C)`` (a 1-D ``shape`` gives ``(n/10, 10)``)."""
+    N, C = _rows_shape(shape)
+    x = (2.0 * rng.standard_normal((N, C))).astype(dtype)
+    return (rng.integers(0, C, N), x), {}
+
+
+def sample_distributions(rng, shape, dtype):
+    """Two ``(N, C)`` matrices whose rows are probability distributions."""
+    N, C = _rows_shape(shape)
+    p = rng.dirichlet(np.ones(C), N).astype(dtype)
+    q = rng.dirichlet(np.ones(C), N).astype(dtype)
+    return (p, q), {}
+
+
+def sample_proba_labels(rng, shape, dtype):
+    """Integer labels and an ``(N, C)`` matrix of predicted class probabilities."""
+    N, C = _rows_shape(shape)
+    q = rng.dirichlet(np.ones(C), N).astype(dtype)
+    return (rng.integers(0, C, N), q), {}
+
+
+# ---------------------------------------------------------------------------------------
+# pointwise declarations
+
+_LOGIT = r"\sigma(x) = 1/(1 + e^{-x})"
+
+binary_cross_entropy = register(PointwiseSpec(
+    name="binary_cross_entropy", family="classification", scalar=binary_cross_entropy_scalar,
+    cost=4.0, sample=sample_probabilities, check_inputs=_unit("both", "probabilities"),
+    summary="Binary cross-entropy on probabilities.",
+    formula=r"\ell_i = -\big(y_i \max(\log p_i, -100) + (1 - y_i)\max(\log(1 - p_i), -100)\big)",
+    grad_formula=r"(p_i - y_i) / \max(p_i (1 - p_i), 10^{-12})",
+    hess_formula=r"y_i / \max(p_i^2, 10^{-12}) + (1 - y_i) / \max((1 - p_i)^2, 10^{-12})",
+    matches="``torch.nn.functional.binary_cross_entropy`` (logs clamped at -100, the "
+            "gradient's denominator at 1e-12, as PyTorch does, so it is finite at 0 and 1)",
+    notes="``y_true`` and ``y_pred`` must lie in [0, 1] (ValueError otherwise; NaN "
+          "propagates).",
+    example=">>> import fastloss\n>>> round(fastloss.binary_cross_entropy([1.0], [0.5]), 6)"
+            "\n0.693147",
+))
+
+binary_cross_entropy_with_logits = register(PointwiseSpec(
+    name="binary_cross_entropy_with_logits", family="classification",
+    scalar=binary_cross_entropy_with_logits_scalar, cost=4.0,
+    sample=sample_binary_logits, check_inputs=_unit("y_true", ""),
+    params=(Param("pos_weight", None, ">= 0", lo=0.0, lo_open=False, kind="float_or_array",
+                  doc="Weight of the positive term: a scalar, or an array broadcasting "
+                      "against the last axis (one per class). None means 1."),),
+    summary="Binary cross-entropy on logits, stable for any logit.",
+    formula=r"\ell_i = (1 - y_i) x_i - (1 + (w_p - 1) y_i) \log \sigma(x_i), \quad " + _LOGIT,
+    grad_formula=r"(1 - y_i + w_p y_i)\,\sigma(x_i) - w_p y_i",
+    hess_formula=r"(1 - y_i + w_p y_i)\,\sigma(x_i)(1 - \sigma(x_i))",
+    matches="``torch.nn.functional.binary_cross_entropy_with_logits`` (with ``pos_weight``)",
+    notes="Computed with one exp and one log1p per element, as PyTorch writes it "
+          "(``log_sigmoid(x) = min(x, 0) - log1p(exp(-|x|))``); ``y_true`` must lie in "
+          "[0, 1].",
+    example=">>> import fastloss\n>>> round(fastloss.binary_cross_entropy_with_logits("
+            "[1.0], [0.0]), 6)\n0.693147",
+))
+
+focal = register(PointwiseSpec(
+    name="focal", family="classification", scalar=focal_scalar, cost=6.0,
+    sample=sample_binary_logits, check_inputs=_unit("y_true", ""),
+    params=(
+        Param("alpha", 0.25, "a real number (< 0 turns the class weighting off)",
+              doc="Weight of the positive class; negative values disable it."),
+        Param("gamma", 2.0, ">= 0", lo=0.0, lo_open=False, doc="Focusing exponent."),
+    ),
+    summary="Sigmoid focal loss on logits (RetinaNet).",
+    formula=r"\ell_i = \alpha_t\,(1 - p_t)^\gamma\,\mathrm{bce}(x_i, y_i), \quad "
+            r"p_t = \sigma(x_i) y_i + (1 - \sigma(x_i))(1 - y_i), \quad "
+            r"\alpha_t = \alpha y_i + (1 - \alpha)(1 - y_i)",
+    grad_formula=r"\alpha_t\big[(\sigma - y)(1-p_t)^\gamma + \mathrm{bce}\,\gamma(1-p_t)^"
+                 r"{\gamma-1}(1 - 2y)\sigma(1 - \sigma)\big]",
+    hess_formula=r"\partial^2 \ell_i / \partial x_i^2 \text{ (closed form, finite where "
+                 r"} 1 - p_t = 0)",
+    matches="``torchvision.ops.sigmoid_focal_loss`` (``reduction='mean'`` averages over "
+            "elements)",
+))
+
+hinge = register(PointwiseSpec(
+    name="hinge", family="classification", scalar=hinge_scalar,
+    sample=sample_signs, check_inputs=_check_signs,
+    summary="Hinge loss on raw scores; labels in {-1, 1} or {0, 1} (0 is the negative class).",
+    formula=r"\ell_i = \max(0, 1 - t_i \hat y_i), \quad t_i = \pm 1",
+    grad_formula=r"-t_i \,\mathbb{1}[t_i \hat y_i < 1]",
+    hess_formula="0",
+    matches="``sklearn.metrics.hinge_loss`` (binary)",
+    example=">>> import fastloss\n>>> fastloss.hinge([1, 0], [0.5, 0.5])\n1.0",
+))
+
+squared_hinge = register(PointwiseSpec(
+    name="squared_hinge", family="classification", scalar=squared_hinge_scalar,
+    sample=sample_signs, check_inputs=_check_signs,
+    summary="Squared hinge loss on raw scores; labels in {-1, 1} or {0, 1}.",
+    formula=r"\ell_i = \max(0, 1 - t_i \hat y_i)^2, \quad t_i = \pm 1",
+    grad_formula=r"-2 t_i \max(0, 1 - t_i \hat y_i)",
+    hess_formula=r"2\,\mathbb{1}[t_i \hat y_i < 1]",
+    matches="``keras.losses.squared_hinge`` (the square of ``sklearn.metrics.hinge_loss``'s "
+            "terms)",
+))
+
+
+# ---------------------------------------------------------------------------------------
+# row functions
+
+
+@register_jitable(**_ROW_JIT)
+def cross_entropy_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace):
+    ii = prm[0]
+    eps = prm[1]
+    has_cw = prm[2] != 0.0
+    soft = prm[3] != 0.0
+    wsum = prm[4]
+    C = x.shape[0]
+    if (not soft) and lab == ii:  # ignored: no loss, no gradient
+        if wg:
+            for j in range(C):
+                g[j] = 0.0
+        if wh:
+            for j in range(C):
+                h[j] = 0.0
+        return 0.0
+    m, logs = lse_row(x)  # one pass, online log-sum-exp
+    # loss = sum_c a_c (lse - x_c) = A logs + sum_c a_c (m - x_c), A = sum_c a_c
+    if soft:
+        A = 0.0
+        B = 0.0
+        for c in range(C):
+            a = (1.0 - eps) * t[c] + eps / C
+            if has_cw:
+                a *= cw[c]
+            A += a
+            B += a * (m - x[c])
+        loss = B + A * logs
+    else:
+        wy = cw[lab] if has_cw else 1.0
+        A = (1.0 - eps) * wy
+        loss = A * ((m - x[lab]) + logs)
+        if eps > 0.0:
+            B = wsum_shift(cw, x, m) if has_cw else sum_shift(x, m)
+            loss += eps / C * (B + wsum * logs)
+            A += eps / C * wsum
+    if wh:  # gradient and Hessian diagonal: A p (1 - p)
+        mm = like(x[0], m)
+        ls = like(x[0], logs)
+        for j in range(C):
+            p = np.float64(fexp((x[j] - mm) - ls))
+            a = eps / C
+            if soft:
+                a += (1.0 - eps) * t[j]
+            elif j == lab:
+                a += 1.0 - eps
+            if has_cw:
+                a *= cw[j]
+            g[j] = gs * (A * p - a)
+            h[j] = gs * A * p * (1.0 - p)
+        return loss
+    if wg:
+        ca = gs * A
+        if soft:
+            for j in range(C):  # scalar loop: soft targets are the slow path
+                a = (1.0 - eps) * t[j] + eps / C
+                if has_cw:
+                    a *= cw[j]
+                src = g[j] if inplace else x[j]
+                g[j] = ca * fexp((np.float64(src) - m) - logs) - gs * a
+            return loss
+        cu = gs * eps / C
+        if has_cw:
+            if inplace:
+                softmax_grad_w_inplace(g, m, logs, ca, cu, cw)
+            else:
+                softmax_grad_w(x, g, m, logs, ca, cu, cw)
+        elif inplace:
+            softmax_grad_inplace(g, m, logs, ca, cu)
+        else:
+            softmax_grad(x, g, m, logs, ca, cu)
+        g[lab] -= gs * (1.0 - eps) * (cw[lab] if has_cw else 1.0)
+    return loss
+
+
+@register_jitable(fastmath={"contract", "nsz", "reassoc"}, error_model="numpy")
+def kl_divergence_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace):
+    C = x.shape[0]
+    loss = 0.0
+    for j in range(C):
+        p = np.float64(t[j])
+        term = p * (np.float64(flog(t[j])) - np.float64(flog(x[j])))
+        loss += 0.0 if p == 0.0 else term
+    if wg:
+        x0 = x[0]
+        ng = like(x0, -gs)
+        zero = like(x0, 0.0)
+        if inplace:
+            for j in range(C):
+                q = ng * t[j] / g[j]
+                g[j] = zero if t[j] == zero else q
+        else:
+            for j in range(C):
+                q = ng * t[j] / x[j]
+                g[j] = zero if t[j] == zero else q
+    return loss
+
+
+@register_jitable(**_ROW_JIT)
+def log_loss_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace):
+    C = x.shape[0]
+    x0 = x[0]
+    eps = like(x0, prm[0])
+    one = like(x0, 1.0)
+    if C == 1:  # probability of the positive class; sklearn stacks [1 - p, p]
+        q = x[0] if lab == 1 else one - x[0]
+        dq = -1.0 if lab == 1 else 1.0
+        j = 0
+    else:
+        q = x[lab]
+        dq = -1.0
+        j = lab
+    qc = min(max(q, eps), one - eps)
+    loss = -math.log(np.float64(qc))
+    if wg:
+        inside = (q >= eps) & (q <= one - eps)
+        gj = gs * dq / np.float64(q) if inside else 0.0 * np.float64(q)
+        for k in range(C):
+            g[k] = 0.0
+        g[j] = gj
+    return loss
+
+
+# ---------------------------------------------------------------------------------------
+# preparing the rows (validation; every message names the argument)
+
+
+def _as_rows(a, dtype):
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def _labels(y, n_rows, C, name, ignore_index=None, shape=None):
+    """int64 labels of shape ``(n_rows,)`` in [0, C) (``ignore_index`` excepted)."""
+    shape = (n_rows,) if shape is None else shape
+    if y.shape != shape:
+        raise ValueError(f"{name} has shape {y.shape}; expected integer labels of shape {shape}")
+    if y.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            integral = np.isfinite(y) & (y == np.floor(y))
+        if not integral.all():
+            i = int(np.argmin(integral.reshape(-1)))
+            raise ValueError(f"{name} must hold integer class labels; it holds "
+                             f"{y.reshape(-1)[i]!r} at position {i}")
+        if y.size and (np.abs(y) >= 2.0**62).any():
+            i = int(np.argmax((np.abs(y) >= 2.0**62).reshape(-1)))
+            raise ValueError(f"{name} holds {y.reshape(-1)[i]!r} at position {i}, "
+                             f"outside [0, {C})")
+    A.check_labels(y, C, name, ignore_index)
+    return np.ascontiguousarray(y, dtype=np.int64).reshape(n_rows)
+
+
+def _check_class_weight(cw, C):
+    if cw is None:
+        return None
+    w = A.as_array(cw, "class_weight")
+    if w.shape != (C,):
+        raise ValueError(f"class_weight must have one weight per class ({C}), got shape "
+                         f"{w.shape}")
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    if not np.all(np.isfinite(w)):
+        raise ValueError("class_weight must be finite")
+    if np.any(w < 0):
+        raise ValueError("class_weight must be non-negative")
+    return w
+
+
+def _check_ignore_index(v):
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"ignore_index must be an integer, got {v!r}")
+    try:
+        return operator.index(v)
+    except TypeError:
+        raise TypeError(f"ignore_index must be an integer, got {v!r}") from None
+
+
+def _prepare_cross_entropy(y_true, y_pred, params):
+    x = A.as_array(y_pred, "y_pred")
+    if x.ndim not in (1, 2):
+        raise ValueError(f"y_pred (logits) must have shape (N, C) or (C,), got {x.shape}")
+    unbatched = x.ndim == 1
+    x2 = x.reshape(1, -1) if unbatched else x
+    N, C = x2.shape
+    if C == 0:
+        raise ValueError("y_pred (logits) has no classes (C = 0)")
+    yt = A.as_array(y_true, "y_true")
+    ii = _check_ignore_index(params["ignore_index"])
+    eps = _LABEL_SMOOTHING.check(params["label_smoothing"])
+    cw = _check_class_weight(params["class_weight"], C)
+    soft = yt.dtype.kind == "f" and yt.shape == x.shape
+    if soft:
+        dtype = A.float_dtype(x, yt)
+        check_range(yt, 0.0, 1.0, "y_true", "target class probabilities")
+        t = _as_rows(yt.reshape(N, C), dtype)
+        lab, roww = None, None
+    else:
+        dtype = A.float_dtype(x)
+        t = None
+        lab = _labels(yt, N, C, "y_true", ii, shape=() if unbatched else (N,))
+        kept = lab != ii
+        if cw is None:
+            roww = None if kept.all() else kept.astype(np.float64)
+        else:
+            roww = np.where(kept, cw[np.where(kept, lab, 0)], 0.0)
+    wsum = float(C) if cw is None else float(np.sum(cw))
+    prm = (float(ii), eps, 0.0 if cw is None else 1.0, 1.0 if soft else 0.0, wsum)
+    return Rows(x=_as_rows(x2, dtype), t=t, lab=lab, cw=cw, prm=prm, roww=roww,
+                gshape=x.shape, vshape=() if unbatched else (N,))
+
+
+def _prepare_kl_divergence(y_true, y_pred, params):
+    p = A.as_array(y_true, "y_true")
+    q = A.as_array(y_pred, "y_pred")
+    if q.ndim != 2:
+        raise ValueError(f"y_pred must be rows of probabilities of shape (N, C), got {q.shape}"
+                         " (reshape a single distribution with q[None])")
+    if p.shape != q.shape:
+        raise ValueError(f"y_true has shape {p.shape}, which does not match y_pred's shape "
+                         f"{q.shape}")
+    if q.shape[1] == 0:
+        raise ValueError("y_pred has no classes (C = 0)")
+    dtype = A.float_dtype(p, q)
+    check_range(p, 0.0, 1.0, "y_true", "probabilities")
+    check_range(q, 0.0, 1.0, "y_pred", "probabilities")
+    return Rows(x=_as_rows(q, dtype), t=_as_rows(p, dtype),
+                gshape=q.shape, vshape=(q.shape[0],))
+
+
+def _prepare_log_loss(y_true, y_pred, params):
+    q = A.as_array(y_pred, "y_pred")
+    if q.ndim not in (1, 2):
+        raise ValueError(f"y_pred must be probabilities of shape (N,) or (N, C), got {q.shape}")
+    x2 = q.reshape(-1, 1) if q.ndim == 1 else q
+    N, C = x2.shape
+    if C == 0:
+        raise ValueError("y_pred has no classes (C = 0)")
+    dtype = A.float_dtype(q)
+    check_range(q, 0.0, 1.0, "y_pred", "probabilities")
+    yt = A.as_array(y_true, "y_true")
+    lab = _labels(yt, N, 2 if C == 1 else C, "y_true")
+    eps = float(np.finfo(dtype).eps)
+    return Rows(x=_as_rows(x2, dtype), lab=lab, prm=(eps,), gshape=q.shape,
+                vshape=(N,))
+
+
+_LABEL_SMOOTHING = Param("label_smoothing", 0.0, "in [0, 1]", lo=0.0, hi=1.0, lo_open=False,
+                         hi_open=False, doc="Mass moved from the target to the uniform "
+                                            "distribution.")
+
+cross_entropy = register(RowwiseSpec(
+    name="cross_entropy", family="classification", row=cross_entropy_row,
+    prepare=_prepare_cross_entropy, has_hess=True, cost=8.0, sample=sample_logits_labels,
+    params=(
+        Param("class_weight", None, "None or C non-negative weights", kind="array",
+              doc="One weight per class, as PyTorch's ``weight``."),
+        Param("ignore_index", -100, "an integer", kind="int",
+              doc="Rows whose label equals it have no loss and no gradient, and do not "
+                  "count in the mean (labels only)."),
+        _LABEL_SMOOTHING,
+    ),
+    summary="Softmax cross-entropy on logits ``(N, C)``, with integer labels ``(N,)`` or "
+            "target probabilities ``(N, C)``.",
+    formula=r"\ell_i = \sum_c a_{ic} \big(\operatorname{lse}(x_i) - x_{ic}\big), \quad "
+            r"a_{ic} = w_c\big((1-\varepsilon)\,t_{ic} + \varepsilon / C\big)",
+    grad_formula=r"A_i\,\operatorname{softmax}(x_i)_c - a_{ic}, \quad A_i = \sum_c a_{ic}",
+    hess_formula=r"A_i\,p_{ic}(1 - p_{ic}), \quad p_i = \operatorname{softmax}(x_i)",
+    matches="``torch.nn.functional.cross_entropy`` (``weight``, ``ignore_index``, "
+            "``label_smoothing``, probability targets, and their combinations)",
+    notes="With integer labels, ``t`` is one-hot and PyTorch's label smoothing gives "
+          "``a_ic = (1 - eps) w_{y_i} [c = y_i] + eps w_c / C``; ``mean`` divides by "
+          "``sum_i s_i w_{y_i}`` over rows not ignored (``s`` the sample weights; NaN if that "
+          "is 0, as PyTorch). With probability targets ``mean`` divides by ``sum_i s_i`` (N). "
+          "One pass over each row: an online log-sum-exp with one exp per logit, then one "
+          "more exp per logit for the gradient; ``out=y_pred`` computes it in place.",
+    example=">>> import fastloss\n>>> round(fastloss.cross_entropy([0], [[0.0, 0.0]]), 6)\n"
+            "0.693147",
+))
+
+kl_divergence = register(RowwiseSpec(
+    name="kl_divergence", family="classification", row=kl_divergence_row,
+    prepare=_prepare_kl_divergence, cost=8.0, sample=sample_distributions,
+    summary="Kullback-Leibler divergence KL(p || q) of rows of probabilities.",
+    formula=r"\ell_i = \sum_c p_{ic} \big(\log p_{ic} - \log q_{ic}\big), \quad 0 \log 0 = 0",
+    grad_formula=r"\partial \ell_i / \partial q_{ic} = -p_{ic} / q_{ic} \;(0 \text{ where } "
+                 r"p_{ic} = 0)",
+    matches="``torch.nn.functional.kl_div(log(q), p, reduction='batchmean')`` for ``mean`` "
+            "(``none`` gives one value per row)",
+    notes="Where ``p = 0`` the term is 0 whatever ``q`` (PyTorch gives NaN for p = q = 0).",
+))
+
+log_loss = register(RowwiseSpec(
+    name="log_loss", family="classification", row=log_loss_row,
+    prepare=_prepare_log_loss, cost=1.0, sample=sample_proba_labels,
+    summary="Log loss (negative log-likelihood) of predicted probabilities.",
+    formula=r"\ell_i = -\log \operatorname{clip}(q_{i, y_i}, \epsilon, 1 - \epsilon)",
+    grad_formula=r"-1 / q_{i, y_i} \text{ at the true class inside the clip, else } 0",
+    matches="``sklearn.metrics.log_loss`` (``labels=range(C)``; ``reduction='sum'`` is "
+            "``normalize=False``)",
+    notes="``y_pred`` is 1-D (the probability of class 1, labels in {0, 1}) or an ``(N, C)`` "
+          "matrix with integer labels in [0, C). ``eps`` is the machine epsilon of "
+          "``y_pred``'s dtype, as scikit-learn.",
+))

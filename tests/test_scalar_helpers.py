@@ -1,0 +1,192 @@
+"""The scalar helpers against NumPy/SciPy over the whole float range.
+
+Each helper runs inside a loop compiled with the house flags (``fastmath`` with
+``reassoc``), as the kernels run it. Inputs: random bit patterns (every exponent, both
+signs, subnormals, inf and NaN included), dense grids across the overflow and underflow
+thresholds, and hand-picked special values.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numba
+import numpy as np
+import pytest
+import scipy.special as ss
+
+from fastloss._kernels import scalar as S
+from fastloss._kernels.compile import FASTMATH, njit
+
+
+def _vectorised(helper):
+    def loop(x, o):
+        for i in range(x.shape[0]):
+            o[i] = helper(x[i])
+
+    loop.__name__ = f"loop_{helper.__name__}"
+    return njit(loop)
+
+
+def _vectorised2(helper):
+    def loop(x, y, o):
+        for i in range(x.shape[0]):
+            o[i] = helper(x[i], y[i])
+
+    loop.__name__ = f"loop2_{helper.__name__}"
+    return njit(loop)
+
+
+LOOPS = {name: _vectorised(getattr(S, name))
+         for name in ("fexp", "flog", "flog1p", "log1pexp", "log_sigmoid", "sigmoid", "sign")}
+LOOPS2 = {name: _vectorised2(getattr(S, name)) for name in ("xlogy", "fpow")}
+
+REFS = {"fexp": np.exp, "flog": np.log, "flog1p": np.log1p}
+ULP_BOUND = 2.0
+DTYPES = [np.float64, np.float32]
+
+
+def _run(name, x):
+    o = np.empty_like(x)
+    LOOPS[name](x, o)
+    return o
+
+
+def ulp_error(got, x, ref, dtype):
+    """|got - ref| in units of the dtype's spacing at the reference (ref in long double)."""
+    with np.errstate(all="ignore"):
+        r = ref(x.astype(np.longdouble))
+        rr = r.astype(dtype)
+        same = (got == rr) | (np.isnan(got) & np.isnan(rr))
+        spacing = np.spacing(np.abs(rr)).astype(np.longdouble)
+        err = np.abs(got.astype(np.longdouble) - r) / spacing
+    err[same] = 0
+    return err.astype(np.float64)
+
+
+def _random_bits(dtype, n, seed):
+    ib = np.int64 if dtype == np.float64 else np.int32
+    info = np.iinfo(ib)
+    return np.random.default_rng(seed).integers(info.min, info.max, n, dtype=ib).view(dtype)
+
+
+def _grid(name, dtype):
+    fi = np.finfo(dtype)
+    if name == "fexp":
+        lo = np.log(np.float64(fi.smallest_subnormal)) - 2
+        hi = np.log(np.float64(fi.max)) + 2
+        g = np.concatenate([np.linspace(lo, hi, 200_001), np.linspace(-1, 1, 20_001)])
+    else:
+        e = np.linspace(np.log(np.float64(fi.smallest_subnormal)), np.log(np.float64(fi.max)),
+                        200_001)
+        g = np.exp(e)
+        if name == "flog1p":
+            g = np.concatenate([g, -np.exp(np.linspace(-700, -1e-12, 100_001)), g - 1.0])
+    return g.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["fexp", "flog", "flog1p"])
+def test_within_two_ulp_of_numpy_over_every_float(name, dtype):
+    x = np.concatenate([_random_bits(dtype, 300_000, 1), _grid(name, dtype)])
+    got = _run(name, x)
+    assert got.dtype == dtype
+    err = ulp_error(got, x, REFS[name], dtype)
+    worst = int(np.argmax(err))
+    assert err[worst] <= ULP_BOUND, (name, x[worst], got[worst])
+    # NaN exactly where NumPy gives NaN
+    with np.errstate(all="ignore"):
+        ref = REFS[name](x)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+
+
+SPECIALS = {
+    "fexp": [(np.nan, np.nan), (np.inf, np.inf), (-np.inf, 0.0), (0.0, 1.0), (-0.0, 1.0),
+             (1e4, np.inf), (-1e4, 0.0), (800.0, np.inf), (-800.0, 0.0)],
+    "flog": [(np.nan, np.nan), (np.inf, np.inf), (-np.inf, np.nan), (0.0, -np.inf),
+             (-0.0, -np.inf), (-1.0, np.nan), (1.0, 0.0)],
+    "flog1p": [(np.nan, np.nan), (np.inf, np.inf), (-np.inf, np.nan), (-1.0, -np.inf),
+               (-2.0, np.nan), (0.0, 0.0), (1e-30, 1e-30), (-1e-30, -1e-30)],
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(SPECIALS))
+def test_special_values(name, dtype):
+    xs, want = zip(*SPECIALS[name], strict=True)
+    got = _run(name, np.array(xs, dtype))
+    np.testing.assert_array_equal(got, np.array(want, dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_exp_overflow_and_underflow_thresholds(dtype):
+    fi = np.finfo(dtype)
+    big = np.log(np.float64(fi.max))
+    small = np.log(np.float64(fi.smallest_subnormal))
+    x = np.array([np.nextafter(dtype(big), dtype(0)), dtype(big) + dtype(1),
+                  dtype(small) + dtype(0.5), dtype(small) - dtype(1)], dtype)
+    got = _run("fexp", x)
+    assert np.isfinite(got[0]) and got[0] > fi.max / 2
+    assert got[1] == np.inf
+    assert 0 < got[2] < fi.smallest_normal  # a subnormal result, not flushed
+    assert got[3] == 0.0
+    x = np.array([fi.smallest_subnormal, fi.smallest_normal, fi.max], dtype)
+    np.testing.assert_allclose(_run("flog", x), np.log(x.astype(np.float64)),
+                               rtol=2 * fi.eps)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_derived_helpers(dtype):
+    rng = np.random.default_rng(3)
+    bound = 1e4 if dtype == np.float64 else 80.0
+    x = np.concatenate([rng.standard_normal(50_000) * 10, np.linspace(-bound, bound, 20_001),
+                        [0.0, -0.0, 1e-30, -1e-30]]).astype(dtype)
+    xd = x.astype(np.float64)
+    rtol = 8e-16 if dtype == np.float64 else 4e-7
+    np.testing.assert_allclose(_run("log1pexp", x), np.logaddexp(0.0, xd), rtol=rtol)
+    np.testing.assert_allclose(_run("log_sigmoid", x), -np.logaddexp(0.0, -xd), rtol=rtol)
+    np.testing.assert_allclose(_run("sigmoid", x), ss.expit(xd), rtol=rtol, atol=1e-300)
+    np.testing.assert_array_equal(_run("sign", x), np.sign(xd))
+    sp = np.array([np.inf, -np.inf, np.nan], dtype)
+    np.testing.assert_array_equal(_run("log1pexp", sp), [np.inf, 0.0, np.nan])
+    np.testing.assert_array_equal(_run("sigmoid", sp), [1.0, 0.0, np.nan])
+    np.testing.assert_array_equal(_run("log_sigmoid", sp), [0.0, -np.inf, np.nan])
+    assert np.isnan(_run("sign", sp)[2])
+
+
+def test_xlogy_and_fpow():
+    rng = np.random.default_rng(4)
+    x = np.concatenate([rng.uniform(0, 3, 1000), [0.0, 0.0, 0.0, 1.0, 2.0]])
+    y = np.concatenate([rng.uniform(0, 3, 1000), [0.0, 5.0, np.nan, 0.0, 0.0]])
+    o = np.empty_like(x)
+    LOOPS2["xlogy"](x, y, o)
+    np.testing.assert_allclose(o, ss.xlogy(x, y), rtol=1e-15)
+    b = np.where(np.isnan(y), 0.5, y)
+    a = np.concatenate([rng.uniform(0, 4, 1000), [0.0, 0.0, 2.0, 0.5, 0.0]])
+    LOOPS2["fpow"](b, a, o)
+    np.testing.assert_allclose(o, np.power(b, a), rtol=1e-14)
+    assert o[-5] == 1.0 and o[-2] == 0.0  # 0 ** 0 = 1, 0 ** 2 = 0
+
+
+@pytest.mark.parametrize("name", ["fexp", "flog", "flog1p", "log1pexp", "sigmoid"])
+def test_loops_over_them_vectorise(name):
+    """The point of these helpers: LLVM turns the loop into SIMD code (no libm calls)."""
+    helper = getattr(S, name)
+
+    def loop(x, o):
+        for i in range(x.shape[0]):
+            o[i] = helper(x[i])
+
+    fresh = numba.njit(cache=False, fastmath=set(FASTMATH), error_model="numpy")(loop)
+    fresh(np.zeros(3), np.zeros(3))  # inspect_llvm says nothing useful about cached code
+    ir = fresh.inspect_llvm(fresh.signatures[0])
+    assert re.search(r"<\d+ x double>", ir), f"{name}: loop not vectorised"
+    for fn in ("@exp(", "@log(", "@log1p(", "@llvm.exp.f64", "@llvm.log.f64"):
+        assert fn not in ir, f"{name}: scalar libm call {fn} left in the loop"
+
+
+def test_python_fallbacks():
+    assert S.fexp(1e4) == np.inf and S.fexp(0.0) == 1.0
+    assert S.flog(0.0) == -np.inf and np.isnan(S.flog(-1.0)) and S.flog(np.e) == 1.0
+    assert S.flog1p(-1.0) == -np.inf and S.flog1p(1e-30) == 1e-30
+    assert set(S.PORTABLE) <= set(S.HELPERS)
