@@ -251,7 +251,7 @@ def _plot_key(spec) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
-_PLOT_STYLE = 3  # bump when plot_loss draws differently
+_PLOT_STYLE = 4  # bump when plot_loss draws differently
 
 
 def plot_loss(spec, loss, path: Path) -> None:
@@ -277,6 +277,14 @@ def plot_loss(spec, loss, path: Path) -> None:
         ax.plot(grid, h, label=r"$\partial^2\ell/\partial\hat y^2$", color="#3a9a4a",
                 lw=1.2, ls="--")
         ax.axhline(0.0, color="0.6", lw=0.6)
+        # scale to the value and the gradient: a Hessian that blows up near a domain edge
+        # (binary_cross_entropy at 0 and 1) runs off the top instead of flattening the rest
+        both = np.concatenate([np.asarray(value, float), np.asarray(g, float)])
+        both = both[np.isfinite(both)]
+        if both.size:
+            lo, hi = min(both.min(), 0.0), max(both.max(), 0.0)
+            pad = 0.08 * (hi - lo or 1.0)
+            ax.set_ylim(lo - pad, hi + pad)
         ax.set_xlabel(rf"$\hat y$ (prediction), $y = {y0:g}$")
         shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
         ax.set_title(f"{spec.name}({shown})" if shown else spec.name, loc="left")
