@@ -18,6 +18,7 @@ from ._backend import (  # noqa: E402
 )
 from ._loss import Loss, make_loss  # noqa: E402
 from ._spec import REGISTRY  # noqa: E402
+from .losses.penalties import prox_elastic_net, prox_l1  # noqa: E402
 
 for _name, _spec in REGISTRY.items():
     globals()[_name] = make_loss(_spec)
@@ -32,6 +33,8 @@ __all__ = [
     "REGISTRY",
     "get_backend",
     "info",
+    "prox_elastic_net",
+    "prox_l1",
     "set_backend",
     "use_backend",
     *LOSSES,

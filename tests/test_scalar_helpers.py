@@ -177,7 +177,7 @@ def test_loops_over_them_vectorise(name):
         for i in range(x.shape[0]):
             o[i] = helper(x[i])
 
-    fresh = numba.njit(cache=False, fastmath=set(FASTMATH), error_model="numpy")(loop)
+    fresh = numba.njit(cache=False, fastmath=FASTMATH, error_model="numpy")(loop)
     fresh(np.zeros(3), np.zeros(3))  # inspect_llvm says nothing useful about cached code
     ir = fresh.inspect_llvm(fresh.signatures[0])
     assert re.search(r"<\d+ x double>", ir), f"{name}: loop not vectorised"

@@ -1,5 +1,5 @@
 """Loss families; each module declares its losses once, with :func:`fastloss._spec.register`."""
 
-from . import classification, regression  # noqa: F401
+from . import adversarial, classification, contrastive, penalties, regression  # noqa: F401
 
-FAMILIES = ("regression", "classification")
+FAMILIES = ("regression", "classification", "adversarial", "contrastive", "penalties")
