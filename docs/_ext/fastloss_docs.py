@@ -64,21 +64,54 @@ def _check_docstrings() -> None:
 
 
 class OptionalTocTree(TocTree):
-    """A toctree whose entries that are not documents of this build are dropped."""
+    """A toctree whose entries that are not documents of this build are dropped.
+
+    Which entries existed is remembered per document, so that a document is read again
+    when one of its optional pages appears or goes (see :func:`_outdated_optional`)."""
 
     def run(self):
         found = self.env.found_docs
         base = os.path.dirname(self.env.docname)
-        kept = []
+        kept, seen = [], {}
         for line in self.content:
             entry = line.strip()
             m = re.match(r"^(.*?)\s*<(.+)>$", entry)
             target = m.group(2) if m else entry
             docname = os.path.normpath(os.path.join(base, target)).replace(os.sep, "/")
+            if entry and not target.startswith(("http:", "https:")):
+                seen[docname] = docname in found
             if not entry or docname in found or target.startswith(("http:", "https:")):
                 kept.append(line)
+        record = _optional_record(self.env)
+        record.setdefault(self.env.docname, {}).update(seen)
         self.content = StringList(kept, self.content.parent)
         return super().run()
+
+
+def _optional_record(env) -> dict:
+    if not hasattr(env, "fastloss_optional_toc"):
+        env.fastloss_optional_toc = {}
+    return env.fastloss_optional_toc
+
+
+def _outdated_optional(app, env, added, changed, removed):
+    """Documents whose optional toctree entries appeared or went since they were read."""
+    stale = []
+    for docname, seen in _optional_record(env).items():
+        if any((target in env.found_docs) != there for target, there in seen.items()):
+            stale.append(docname)
+    return stale
+
+
+def _purge_optional(app, env, docname):
+    _optional_record(env).pop(docname, None)
+
+
+def _merge_optional(app, env, docnames, other):
+    record = _optional_record(env)
+    for docname, seen in _optional_record(other).items():
+        if docname in docnames:
+            record[docname] = seen
 
 
 def _rst_to_nodes(directive: SphinxDirective, lines: list[str]):
@@ -171,6 +204,9 @@ def setup(app):
     app.add_role("doc-if", doc_if_role)
     app.connect("builder-inited", _on_builder_inited)
     app.add_directive("fastloss-toctree", OptionalTocTree)
+    app.connect("env-get-outdated", _outdated_optional)
+    app.connect("env-purge-doc", _purge_optional)
+    app.connect("env-merge-info", _merge_optional)
     app.add_directive("fastloss-conventions", ConventionsTable)
     app.add_directive("fastloss-costs", CostsTable)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
