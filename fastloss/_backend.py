@@ -183,18 +183,44 @@ if hasattr(os, "register_at_fork"):
 # CUDA availability (imports numba.cuda only when asked)
 
 
+_cuda_reason: list = []  # memo: [reason or None], once probed
+
+
 def cuda_unavailable_reason() -> str | None:
-    """None when a CUDA GPU (or the simulator) is usable, else why not."""
+    """None when a CUDA GPU (or the simulator) is usable, else why not.
+
+    Imports ``numba.cuda`` (up to 1 s) only when numba-cuda is installed; the answer is
+    memoised for the process.
+    """
+    if _cuda_reason:
+        return _cuda_reason[0]
+    reason = _probe_cuda()
+    _cuda_reason.append(reason)
+    return reason
+
+
+def _probe_cuda() -> str | None:
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("numba_cuda") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        return ("numba-cuda is not installed: pip install 'fastloss[cuda12]' or "
+                "'fastloss[cuda13]' (matching the CUDA driver's major version)")
     try:
         from numba import cuda
-    except Exception as exc:  # numba-cuda missing or broken
-        return f"numba.cuda cannot be imported ({exc}); install fastloss[cuda12] or [cuda13]"
+    except Exception as exc:  # numba-cuda broken
+        return f"numba.cuda cannot be imported ({exc}); reinstall fastloss[cuda12] or [cuda13]"
     try:
         if cuda.is_available():
             return None
+        err = cuda.cuda_error()
     except Exception as exc:
         return f"CUDA driver error: {exc}"
-    return "no CUDA GPU or driver found (numba.cuda.is_available() is False)"
+    detail = (": " + " ".join(str(err).split())) if err else ""
+    return f"no usable CUDA GPU or driver (numba.cuda.is_available() is False){detail}"
 
 
 def require_cuda() -> None:

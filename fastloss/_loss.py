@@ -66,7 +66,7 @@ class PointwiseLoss(Loss):
         if _is_dask(y_true, y_pred):
             return self._dask("grad", y_true, y_pred, dict(
                 reduction=reduction, sample_weight=sample_weight, axis=axis, backend=backend,
-                **params))
+                out=out, **params))
         pl = _pointwise.plan(self.spec, y_true, y_pred, reduction=reduction,
                              sample_weight=sample_weight, axis=axis, params=params)
         _, g, _ = _pointwise.run(self.spec, pl, backend, want_value=False, want_grad=True,
@@ -76,6 +76,10 @@ class PointwiseLoss(Loss):
     def value_and_grad(self, y_true, y_pred, *, reduction="mean", sample_weight=None,
                        axis=None, backend=None, out=None, **params):
         """``(value, grad)`` computed in one pass over the data."""
+        if _is_dask(y_true, y_pred):
+            return self._dask("value_and_grad", y_true, y_pred, dict(
+                reduction=reduction, sample_weight=sample_weight, axis=axis, backend=backend,
+                out=out, **params))
         pl = _pointwise.plan(self.spec, y_true, y_pred, reduction=reduction,
                              sample_weight=sample_weight, axis=axis, params=params)
         v, g, _ = _pointwise.run(self.spec, pl, backend, want_value=True, want_grad=True,
@@ -113,6 +117,10 @@ class RMSELoss(Loss):
                  backend=None, **params):
         pl = self._plan(y_true, y_pred, reduction, sample_weight, axis, params)
         v, _, _ = _pointwise.run(self.spec, pl, backend, want_value=True, want_grad=False)
+        if pl.rows and not isinstance(v, np.ndarray):  # per-row values on the device
+            from ._kernels import cuda_road
+
+            return cuda_road.rmse_finish(pl, v, None)
         return np.sqrt(v) if pl.rows else float(np.sqrt(v))
 
     def grad(self, y_true, y_pred, *, reduction="mean", sample_weight=None, axis=None,
@@ -126,6 +134,10 @@ class RMSELoss(Loss):
         pl = self._plan(y_true, y_pred, reduction, sample_weight, axis, params)
         msev, g, _ = _pointwise.run(self.spec, pl, backend, want_value=True, want_grad=True,
                                     out=out)
+        if not isinstance(g, np.ndarray):  # the gradient is on the device: rescale it there
+            from ._kernels import cuda_road
+
+            return cuda_road.rmse_finish(pl, msev, g), g
         # d sqrt(M) = dM / (2 sqrt(M)); 0 where M == 0 (a subgradient).
         r = np.sqrt(msev)
         with np.errstate(divide="ignore"):

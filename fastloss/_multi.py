@@ -195,9 +195,33 @@ def sample_weights(rng, shape, dtype):
 
 
 def float_arrays(arrays, names):
-    """``as_array`` each, and the common float dtype (NumPy promotion, as API.md says)."""
-    arrs = [A.as_array(a, nm) for a, nm in zip(arrays, names, strict=True)]
+    """``as_array`` each, and the common float dtype (NumPy promotion, as API.md says).
+    CUDA arrays stay on the device (as Numba device arrays)."""
+    if any(A.is_device_array(a) for a in arrays):
+        _backend.require_cuda()
+        from ._kernels import cuda_road
+
+        arrs = [cuda_road.as_input(a, nm) for a, nm in zip(arrays, names, strict=True)]
+    else:
+        arrs = [A.as_array(a, nm) for a, nm in zip(arrays, names, strict=True)]
     return arrs, A.float_dtype(*arrs)
+
+
+def host_arrays(spec, arrays, backend):
+    """For a loss without CUDA kernels: CUDA inputs raise BackendUnavailableError under
+    "auto"/"cuda" (saying so) and are copied to the host for a CPU backend named per call
+    or set; host arrays pass through."""
+    if not on_device(arrays):
+        return arrays
+    backend_for(spec, backend, 0, device=True)  # raises unless a CPU backend was asked for
+    from ._kernels import cuda_road
+
+    return [cuda_road.to_host(a) for a in arrays]
+
+
+def on_device(arrays) -> bool:
+    """Whether any of the (coerced) arrays is a CUDA array."""
+    return any(type(a) is not np.ndarray and A.is_device_array(a) for a in arrays)
 
 
 def contiguous(a: np.ndarray, dtype) -> np.ndarray:
@@ -205,8 +229,17 @@ def contiguous(a: np.ndarray, dtype) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=dtype)
 
 
-def grad_buffers(outs, shapes, dtype, names):
-    """The arrays gradients go into: ``outs`` checked (named ``out`` / ``out[i]``) or new."""
+def grad_buffers(outs, shapes, dtype, names, device: bool = False):
+    """The arrays gradients go into: ``outs`` checked (named ``out`` / ``out[i]``) or new
+    (on the device with ``device``: CUDA inputs give CUDA gradients)."""
+    if device:
+        from ._kernels import cuda_road
+
+        if outs is None:
+            return [cuda_road.cuda.device_array(s, dtype) for s in shapes]
+        for o, s in zip(outs, shapes, strict=True):
+            cuda_road._check_out_device(o, s, np.dtype(dtype))
+        return list(outs)
     if outs is None:
         return [np.empty(s, dtype) for s in shapes]
     many = len(shapes) > 1
@@ -217,10 +250,11 @@ def grad_buffers(outs, shapes, dtype, names):
     return res
 
 
-def backend_for(spec, backend, size, *, cuda: bool = False) -> str:
-    """"serial" | "parallel" | "cuda" for this call. Without a CUDA road for the loss
+def backend_for(spec, backend, size, *, cuda: bool = False, device: bool = False) -> str:
+    """"serial" | "parallel" | "cuda" for this call (``device``: the inputs are CUDA
+    arrays, which "auto" sends to "cuda"). Without a CUDA road for the loss
     (``cuda=False``), asking for "cuda" raises BackendUnavailableError saying why."""
-    name = _backend.resolve(backend, size, spec.cost)
+    name = _backend.resolve(backend, size, spec.cost, on_device=device)
     if name == "cuda":
         _backend.require_cuda()
         if not cuda:
@@ -250,10 +284,17 @@ def pointwise_pass(term, x: np.ndarray, dtype, prm: tuple, reduction: str, backe
     from ._pointwise import Plan, run
 
     N = int(x.size)
-    flat = A.as_flat(x, dtype)
-    pl = Plan(shape=x.shape, dtype=np.dtype(dtype), yt=flat, yp=flat, R=1, n=N, ybcast=False,
-              w=None, wmode=0, cp=None, prm=tuple(np.dtype(dtype).type(v) for v in prm),
-              rows=False, reduction=reduction, denom=float(N), params={})
+    device = type(x) is not np.ndarray and A.is_device_array(x)
+    if device:
+        from ._kernels import cuda_road
+
+        flat = cuda_road.as_flat(cuda_road.device_view(x), dtype)
+    else:
+        flat = A.as_flat(x, dtype)
+    pl = Plan(shape=tuple(x.shape), dtype=np.dtype(dtype), yt=flat, yp=flat, R=1, n=N,
+              ybcast=False, w=None, wmode=0, cp=None,
+              prm=tuple(np.dtype(dtype).type(v) for v in prm), rows=False,
+              reduction=reduction, denom=float(N), params={}, on_device=device)
     v, g, _ = run(term, pl, backend, want_value=want_value, want_grad=want_grad, out=out)
     return v, g
 

@@ -29,6 +29,7 @@ class Plan:
     reduction: str
     denom: float  # what "mean" divides by (per row when rows)
     params: dict
+    on_device: bool = False  # an input is a CUDA array: yt/yp may be device arrays
 
     @property
     def size(self) -> int:
@@ -45,8 +46,18 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, axis, params) -> Pla
     reduction = A.check_reduction(reduction)
     axis = A.check_axis(axis)
     params = check_params(spec.name, spec.params, params)
-    yt = A.as_array(y_true, "y_true")
-    yp = A.as_array(y_pred, "y_pred")
+    on_device = A.is_device_array(y_pred) or A.is_device_array(y_true)
+    if on_device:  # keep CUDA arrays on the device; plan from their shape and dtype
+        _backend.require_cuda()
+        from ._kernels import cuda_road as road
+
+        yt = road.as_input(y_true, "y_true")
+        yp = road.as_input(y_pred, "y_pred")
+        if A.is_device_array(sample_weight):
+            sample_weight = road.to_host(sample_weight)
+    else:
+        yt = A.as_array(y_true, "y_true")
+        yp = A.as_array(y_pred, "y_pred")
     dtype = A.float_dtype(yt, yp)
     shape = yp.shape
     if yp.ndim == 0:
@@ -62,9 +73,13 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, axis, params) -> Pla
             f"(it must be the same shape, or that of y_pred's last axis)"
         )
     if spec.check_inputs is not None:
-        spec.check_inputs(yt, yp, params)
+        if on_device and not getattr(spec.check_inputs, "device_ok", False):
+            # on host copies: correct for any check, at the cost of a copy
+            spec.check_inputs(road.to_host(yt), road.to_host(yp), params)
+        else:
+            spec.check_inputs(yt, yp, params)
 
-    n = yp.shape[-1]
+    n = yp.shape[yp.ndim - 1]
     R = int(np.prod(yp.shape[:-1], dtype=np.int64))
     rows = axis == -1 and reduction != "none"
     if rows and yp.ndim == 0:
@@ -74,6 +89,8 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, axis, params) -> Pla
     for p in spec.params:
         v = params[p.name]
         if p.kind == "float_or_array":  # a scalar goes in prm; an array in cp, prm gets NaN
+            if on_device and A.is_device_array(v):
+                v = road.to_host(v)
             val, cp = _column_param(p, v, n)
             prm.append(val)
         else:
@@ -103,11 +120,12 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, axis, params) -> Pla
         if w is not None and denom == 0.0 and R * n > 0:
             raise ValueError("sample_weight sums to zero: the weighted mean is undefined")
 
+    flat = road.as_flat if on_device else A.as_flat
     return Plan(
-        shape=shape,
+        shape=tuple(shape),
         dtype=dtype,
-        yt=A.as_flat(yt, dtype),
-        yp=A.as_flat(yp, dtype),
+        yt=flat(yt, dtype),
+        yp=flat(yp, dtype),
         R=R,
         n=n,
         ybcast=ybcast,
@@ -119,6 +137,7 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, axis, params) -> Pla
         reduction=reduction,
         denom=denom,
         params=params,
+        on_device=on_device,
     )
 
 
@@ -163,13 +182,16 @@ def run(spec, pl: Plan, backend, *, want_value: bool, want_grad: bool, want_hess
     shaped like ``y_pred``.
     """
     N = pl.size
-    name = _backend.resolve(backend, N, spec.cost)
-    if name == "cuda":
+    name = _backend.resolve(backend, N, spec.cost, on_device=pl.on_device)
+    if name == "cuda" or pl.on_device:
         _backend.require_cuda()
         from ._kernels import cuda_road
 
-        return cuda_road.run_pointwise(spec, pl, want_value=want_value, want_grad=want_grad,
-                                       want_hess=want_hess, out=out, grad_scale=grad_scale)
+        if name == "cuda":
+            return cuda_road.run_pointwise(spec, pl, want_value=want_value,
+                                           want_grad=want_grad, want_hess=want_hess, out=out,
+                                           grad_scale=grad_scale)
+        pl = cuda_road.plan_to_host(pl)  # CUDA inputs on a CPU backend asked for by name
     dt = pl.dtype
     elementwise = pl.reduction == "none"
     reduce = want_value and not elementwise
@@ -265,3 +287,38 @@ def finish_value(pl: Plan, res, lout):
         return v.astype(pl.dtype).reshape(pl.shape[:-1])
     total = float(res[0])
     return total / pl.denom if pl.reduction == "mean" else total
+
+
+def run_partials(spec, pl: Plan, backend, *, want_grad: bool = False, grad_scale: float = 1.0):
+    """The kernel's float64 partial sums of ``w*l`` instead of their total, and the gradient
+    (times ``grad_scale``) when asked, from one pass: ``(partials, grad or None)``.
+
+    One partial per chunk of ``cpu.CHUNK`` elements: shaped ``(R, kpr)`` with ``pl.rows``
+    (``kpr`` chunks per row), ``(nparts,)`` without. ``cpu.combine_partials`` adds them as
+    the kernel adds its own: the Dask integration adds the partials of many blocks in order
+    and gets the bits of one in-memory call. CPU backends only.
+    """
+    N = pl.size
+    name = _backend.resolve(backend, N, spec.cost)
+    if name == "cuda":
+        raise NotImplementedError("partial sums are computed by the CPU kernels only")
+    dt = pl.dtype
+    res = np.zeros(cpu.n_partials(N, pl.n, pl.rows), np.float64)
+    gout = np.empty(N, dt) if want_grad else _dummy(dt)
+    if N > 0:
+        kernel = cpu.pointwise_kernel(
+            spec.scalar, parallel=name == "parallel", reduce=True, rows=pl.rows,
+            write_l=False, write_g=want_grad, write_h=False, wmode=pl.wmode, ybcast=pl.ybcast,
+            has_cp=pl.cp is not None, partials=True,
+        )
+        args = (pl.yt, pl.yp, _W_DUMMY if pl.w is None else pl.w,
+                _W_DUMMY if pl.cp is None else pl.cp, pl.prm, grad_scale, pl.n, _dummy(dt),
+                gout, _dummy(dt), res)
+        if name == "parallel":
+            with _backend.parallel_launch():
+                kernel(*args)
+        else:
+            kernel(*args)
+    if pl.rows:
+        res = res.reshape(pl.R, -(-pl.n // cpu.CHUNK))
+    return res, (gout.reshape(pl.shape) if want_grad else None)

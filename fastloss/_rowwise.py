@@ -18,7 +18,7 @@ import numpy as np
 from . import _arrays as A
 from . import _backend, _kinds, _spec
 from ._kernels import rows
-from ._loss import Loss
+from ._loss import Loss, _is_dask
 from ._spec import LossSpec
 
 
@@ -56,6 +56,9 @@ class Plan:
     sw: np.ndarray | None
     reduction: str
     denom: float
+    on_device: bool = False  # an input is a CUDA array (validated on host copies)
+    dx: object = None  # y_pred on the device, flat, in the compute dtype
+    dt: object = None  # y_true on the device, flat (probability targets), or None
 
     @property
     def scale(self) -> float:
@@ -67,6 +70,16 @@ class Plan:
 def plan(spec, y_true, y_pred, *, reduction, sample_weight, params) -> Plan:
     reduction = A.check_reduction(reduction)
     params = _spec.check_params(spec.name, spec.params, params)
+    on_device = A.is_device_array(y_pred) or A.is_device_array(y_true)
+    if on_device:  # validate host copies; the kernel reads the device arrays
+        _backend.require_cuda()
+        from ._kernels import cuda_road as road
+
+        dev_p = road.as_input(y_pred, "y_pred") if A.is_device_array(y_pred) else None
+        dev_t = road.as_input(y_true, "y_true") if A.is_device_array(y_true) else None
+        y_pred, y_true, sample_weight = (road.to_host(v) for v in (y_pred, y_true,
+                                                                   sample_weight))
+        params = {k: road.to_host(v) if A.is_device_array(v) else v for k, v in params.items()}
     r = spec.prepare(y_true, y_pred, params)
     N, C = r.x.shape
     sw = None
@@ -81,7 +94,13 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, params) -> Plan:
         denom = float(N) if r.roww is None else float(np.sum(r.roww))
     else:
         denom = float(np.sum(sw)) if r.roww is None else float(np.sum(sw * r.roww))
-    return Plan(rows=r, dtype=r.x.dtype, N=N, C=C, sw=sw, reduction=reduction, denom=denom)
+    pl = Plan(rows=r, dtype=r.x.dtype, N=N, C=C, sw=sw, reduction=reduction, denom=denom)
+    if on_device:
+        pl.on_device = True
+        pl.dx = None if dev_p is None else road.as_flat(dev_p, pl.dtype)
+        if r.t is not None and dev_t is not None:
+            pl.dt = road.as_flat(dev_t, pl.dtype)
+    return pl
 
 
 _DUMMY: dict = {}
@@ -100,13 +119,35 @@ _LAB_DUMMY = np.full(1, -1, np.int64)
 def run(spec, pl: Plan, backend, *, want_value: bool, want_grad: bool, want_hess: bool = False,
         out=None):
     """One pass over the rows; returns (value or None, grad or None, hess or None)."""
+    if _backend.resolve(backend, pl.N * pl.C, spec.cost, on_device=pl.on_device) == "cuda":
+        _backend.require_cuda()
+        from ._kernels import cuda_road
+
+        return cuda_road.run_rows(spec, pl, want_value=want_value, want_grad=want_grad,
+                                  want_hess=want_hess, out=out)
+    lout, g, h = run_rows(spec, pl, backend, want_grad=want_grad, want_hess=want_hess, out=out)
+    value = None
+    if want_value:
+        if pl.reduction == "none":
+            value = lout.astype(pl.dtype).reshape(pl.rows.vshape)
+        elif pl.reduction == "sum":
+            value = float(np.sum(lout))
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                value = float(np.sum(lout) / np.float64(pl.denom))
+    return value, g, h
+
+
+def run_rows(spec, pl: Plan, backend, *, want_grad: bool, want_hess: bool = False, out=None):
+    """The kernel pass: ``(lout, grad or None, hess or None)``, ``lout`` the float64 value of
+    each row (times its weights) that every reduction adds with ``numpy.sum`` (the Dask
+    integration adds them across blocks the same way)."""
     r = pl.rows
     dt = pl.dtype
     N, C = pl.N, pl.C
-    name = _backend.resolve(backend, N * C, spec.cost)
+    name = _backend.resolve(backend, N * C, spec.cost, on_device=pl.on_device)
     if name == "cuda":
-        _backend.require_cuda()
-        raise NotImplementedError(f"{spec.name}: no CUDA row kernel yet; use the CPU backends")
+        raise ValueError("run_rows is the CPU pass; the cuda road goes through run()")
     lout = np.zeros(N, np.float64)
     inplace = False
     if want_grad:
@@ -138,22 +179,18 @@ def run(spec, pl: Plan, backend, *, want_value: bool, want_grad: bool, want_hess
                 kernel(*args)
         else:
             kernel(*args)
-    value = None
-    if want_value:
-        if pl.reduction == "none":
-            value = lout.astype(dt).reshape(r.vshape)
-        elif pl.reduction == "sum":
-            value = float(np.sum(lout))
-        else:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                value = float(np.sum(lout) / np.float64(pl.denom))
     g = (out if out is not None else gout.reshape(r.gshape)) if want_grad else None
     h = hout.reshape(r.gshape) if want_hess else None
-    return value, g, h
+    return lout, g, h
 
 
 class RowwiseLoss(Loss):
     """A loss of one term per row: ``y_pred`` of shape ``(N, C)``."""
+
+    def _dask(self, op, y_true, y_pred, **kw):
+        from .integrations import dask as fl_dask
+
+        return fl_dask.rowwise(self, op, y_true, y_pred, **kw)
 
     def _plan(self, y_true, y_pred, reduction, sample_weight, params):
         return plan(self.spec, y_true, y_pred, reduction=reduction,
@@ -161,16 +198,25 @@ class RowwiseLoss(Loss):
 
     def __call__(self, y_true, y_pred, *, reduction="mean", sample_weight=None, backend=None,
                  **params):
+        if _is_dask(y_true, y_pred):
+            return self._dask("value", y_true, y_pred, reduction=reduction,
+                              sample_weight=sample_weight, backend=backend, **params)
         pl = self._plan(y_true, y_pred, reduction, sample_weight, params)
         return run(self.spec, pl, backend, want_value=True, want_grad=False)[0]
 
     def grad(self, y_true, y_pred, *, reduction="mean", sample_weight=None, backend=None,
              out=None, **params):
+        if _is_dask(y_true, y_pred):
+            return self._dask("grad", y_true, y_pred, reduction=reduction,
+                              sample_weight=sample_weight, backend=backend, out=out, **params)
         pl = self._plan(y_true, y_pred, reduction, sample_weight, params)
         return run(self.spec, pl, backend, want_value=False, want_grad=True, out=out)[1]
 
     def value_and_grad(self, y_true, y_pred, *, reduction="mean", sample_weight=None,
                        backend=None, out=None, **params):
+        if _is_dask(y_true, y_pred):
+            return self._dask("value_and_grad", y_true, y_pred, reduction=reduction,
+                              sample_weight=sample_weight, backend=backend, out=out, **params)
         pl = self._plan(y_true, y_pred, reduction, sample_weight, params)
         v, g, _ = run(self.spec, pl, backend, want_value=True, want_grad=True, out=out)
         return v, g
@@ -179,6 +225,9 @@ class RowwiseLoss(Loss):
                   **params):
         if not self.spec.has_hess:
             return Loss.grad_hess(self)
+        if _is_dask(y_true, y_pred):
+            return self._dask("grad_hess", y_true, y_pred, reduction=reduction,
+                              sample_weight=sample_weight, backend=backend, **params)
         pl = self._plan(y_true, y_pred, reduction, sample_weight, params)
         _, g, h = run(self.spec, pl, backend, want_value=False, want_grad=True, want_hess=True)
         return g, h

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
+from .. import _arrays as A
 from .. import _backend
 from .compile import njit
 
@@ -40,7 +41,12 @@ _parallel = _make(True)
 
 
 def first_outside(a: np.ndarray, lo: float, hi: float) -> int:
-    """Flat index of the first element of ``a`` outside ``[lo, hi]``, or -1 (NaN passes)."""
+    """Flat index of the first element of ``a`` outside ``[lo, hi]``, or -1 (NaN passes).
+    A CUDA array is checked on the device."""
+    if type(a) is not np.ndarray and A.is_device_array(a):
+        from .cuda_road import first_outside as first_outside_device
+
+        return first_outside_device(a, lo, hi)
     flat = a.reshape(-1) if a.flags.c_contiguous else np.ravel(a)
     if flat.size == 0:
         return -1
@@ -61,6 +67,10 @@ def check_range(a: np.ndarray, lo: float, hi: float, name: str, what: str) -> No
     ``[lo, hi]``."""
     i = first_outside(a, lo, hi)
     if i >= 0:
+        if type(a) is not np.ndarray and A.is_device_array(a):  # the message needs values
+            from .cuda_road import to_host
+
+            a = to_host(a)
         pos = tuple(int(j) for j in np.unravel_index(i, a.shape)) if a.ndim else ()
         raise ValueError(f"{name} must be {what} in [{lo:g}, {hi:g}]; it holds "
                          f"{np.ravel(a)[i].item()!r} at position {pos}")

@@ -16,6 +16,7 @@ import threading
 
 import numpy as np
 from numba import prange
+from numba.extending import register_jitable
 
 from . import scalar as _scalar_mod
 from .compile import njit, source_hash
@@ -24,6 +25,17 @@ CHUNK = 4096
 
 _lock = threading.Lock()
 _kernels: dict = {}
+
+
+@register_jitable(fastmath=False)
+def ordered_sum(a, lo, hi):
+    """``((a[lo] + a[lo+1]) + ...) + a[hi-1]``, strictly in this order (no fastmath, so LLVM
+    cannot reassociate it whatever the caller's flags): how every kernel adds its partials,
+    and how :data:`combine_partials` adds partials computed apart (the same bits)."""
+    acc = 0.0
+    for q in range(lo, hi):
+        acc += a[q]
+    return acc
 
 
 def pointwise_kernel(
@@ -38,6 +50,7 @@ def pointwise_kernel(
     wmode: int,
     ybcast: bool,
     has_cp: bool,
+    partials: bool = False,
 ):
     """A kernel ``k(yt, yp, w, cp, prm, scale, n, lout, gout, hout, res)``.
 
@@ -45,9 +58,13 @@ def pointwise_kernel(
     1 one weight per column (``w[j]``), 2 one per row (``w[r]``). ``ybcast``: ``yt`` holds
     one row shared by all rows. ``cp``: a per-column parameter passed as ``c``.
     Writes ``w*l`` to ``lout``, ``w*scale*g`` to ``gout``, ``w*scale*h`` to ``hout``; the
-    sum of ``w*l`` (per row with ``rows``) goes to ``res``.
+    sum of ``w*l`` (per row with ``rows``) goes to ``res``. With ``partials`` (and
+    ``reduce``), ``res`` receives the per-chunk partial sums instead (:func:`n_partials` of
+    them, row-major with ``rows``), for callers that add them up later with
+    :data:`combine_partials` (the Dask integration), giving the same bits.
     """
-    key = (scalar, parallel, reduce, rows, write_l, write_g, write_h, wmode, ybcast, has_cp)
+    key = (scalar, parallel, reduce, rows, write_l, write_g, write_h, wmode, ybcast, has_cp,
+           partials)
     k = _kernels.get(key)
     if k is None:
         with _lock:
@@ -58,15 +75,15 @@ def pointwise_kernel(
 
 
 def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, wmode, ybcast,
-                    has_cp):
+                    has_cp, partials):
     f = scalar
     CH = CHUNK
     SRC = source_hash(scalar, _scalar_mod)  # noqa: F841 (edits invalidate the disk cache)
     # Numba's disk-cache key hashes the bytecode and closure cells, not the compile flags:
     # without PAR in the closure the serial and parallel kernels share one cache entry.
     PAR = parallel  # noqa: F841
-    REDUCE, ROWS, WL, WG, WH, WMODE, YB, HAS_CP = (
-        reduce, rows, write_l, write_g, write_h, wmode, ybcast, has_cp
+    REDUCE, ROWS, WL, WG, WH, WMODE, YB, HAS_CP, PARTIALS = (
+        reduce, rows, write_l, write_g, write_h, wmode, ybcast, has_cp, partials
     )
 
     def kernel(yt, yp, w, cp, prm, scale, n, lout, gout, hout, res):
@@ -80,7 +97,10 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
         else:
             kpr = 1
             nparts = (N + CH - 1) // CH
-        partials = np.empty(nparts, np.float64)
+        if PARTIALS:
+            partials = res
+        else:
+            partials = np.empty(nparts, np.float64)
         for q in prange(nparts):
             if ROWS:
                 rq = q // kpr
@@ -121,18 +141,31 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
                 pos += m
             partials[q] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + (
                 (acc[4] + acc[5]) + (acc[6] + acc[7]))
-        if REDUCE:
+        if REDUCE and not PARTIALS:
             if ROWS:
                 for r in prange(R):
-                    acc = 0.0
-                    for q in range(r * kpr, (r + 1) * kpr):
-                        acc += partials[q]
-                    res[r] = acc
+                    res[r] = ordered_sum(partials, r * kpr, (r + 1) * kpr)
             else:
-                acc = 0.0
-                for q in range(nparts):
-                    acc += partials[q]
-                res[0] = acc
+                res[0] = ordered_sum(partials, 0, nparts)
 
     kernel.__name__ = kernel.__qualname__ = f"pointwise_{scalar.__name__}"
     return njit(kernel, parallel=parallel)
+
+
+def n_partials(N: int, n: int, rows: bool) -> int:
+    """How many partials a kernel over ``N`` elements in rows of ``n`` writes."""
+    if N == 0:
+        return 0
+    if rows:
+        return (N // n) * ((n + CHUNK - 1) // CHUNK)
+    return (N + CHUNK - 1) // CHUNK
+
+
+def _combine_partials(partials, kpr, res):
+    for r in range(res.shape[0]):
+        res[r] = ordered_sum(partials, r * kpr, (r + 1) * kpr)
+
+
+#: ``combine_partials(partials, kpr, res)``: ``res[r]`` = the ordered sum of the ``r``-th run
+#: of ``kpr`` partials, added exactly as the kernels add theirs.
+combine_partials = njit(_combine_partials)

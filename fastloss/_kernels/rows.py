@@ -94,6 +94,24 @@ LANES = 32
 
 
 @register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
+def lse_row_serial(x):
+    """:func:`lse_row` in one lane: the online log-sum-exp of short rows, and the whole of
+    it on targets without local arrays (CUDA: see :data:`PORTABLE`)."""
+    ninf = like(x[0], -math.inf)
+    zero = like(x[0], 0.0)
+    m = ninf
+    s = 0.0
+    for j in range(x.shape[0]):
+        v = x[j]
+        d = v - m
+        d = zero if v == m else d
+        e = fexp(-abs(d))
+        s = s * e + 1.0 if v > m else s + e
+        m = max(m, v)
+    return np.float64(m), math.log(s)
+
+
+@register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
 def lse_row(x):
     """``(m, log s)`` with ``logsumexp(x) = m + log s``, ``m = max(x)``, in one pass.
 
@@ -104,19 +122,10 @@ def lse_row(x):
     NaN propagates; ``-inf`` entries count zero; a row of ``-inf`` gives ``m = -inf``.
     """
     C = x.shape[0]
+    if C < 2 * LANES:
+        return lse_row_serial(x)
     ninf = like(x[0], -math.inf)
     zero = like(x[0], 0.0)
-    if C < 2 * LANES:
-        m = ninf
-        s = 0.0
-        for j in range(C):
-            v = x[j]
-            d = v - m
-            d = zero if v == m else d
-            e = fexp(-abs(d))
-            s = s * e + 1.0 if v > m else s + e
-            m = max(m, v)
-        return np.float64(m), math.log(s)
     M = np.full(LANES, ninf)
     S = np.zeros(LANES, np.float64)
     nb = C // LANES
@@ -216,3 +225,8 @@ def softmax_grad_w_inplace(g, m, logs, ca, cu, w):
     a = like(x0, ca)
     for j in range(g.shape[0]):
         g[j] = a * fexp((g[j] - mm) - ls) - like(x0, cu * w[j])
+
+
+# Twins for targets where a body above does not compile (CUDA has no np.full/np.zeros in
+# device code): the CUDA factory rebinds these names to them.
+PORTABLE = {"lse_row": lse_row_serial}

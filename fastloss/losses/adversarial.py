@@ -45,6 +45,7 @@ from .._multi import (
     check_nonempty,
     float_arrays,
     grad_buffers,
+    on_device,
     pointwise_pass,
     sample_fake_logits,
     sample_logits,
@@ -118,10 +119,12 @@ def _compute(spec, arrays, params, reduction, backend, want_value, want_grad, ou
         terms = terms[params["kind"]]
     for a, nm in zip(arrs, names, strict=True):
         check_nonempty(a, nm, reduction)
-    gbufs = grad_buffers(outs, [a.shape for a in arrs], dtype, names) if want_grad else None
+    dev = on_device(arrs)
+    gbufs = grad_buffers(outs, [a.shape for a in arrs], dtype, names, device=dev) \
+        if want_grad else None
     values, grads = [], []
     for i, (a, term) in enumerate(zip(arrs, terms, strict=True)):
-        be = backend_for(spec, backend, a.size, cuda=True)
+        be = backend_for(spec, backend, a.size, cuda=True, device=dev)
         v, g = pointwise_pass(_TERM, a, dtype, term, reduction, be, want_value, want_grad,
                               out=gbufs[i] if want_grad else None)
         values.append(v)

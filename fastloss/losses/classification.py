@@ -121,6 +121,7 @@ def _unit(name, what):
         if name == "y_pred" or name == "both":
             check_range(y_pred, 0.0, 1.0, "y_pred", what)
 
+    check.device_ok = True  # check_range counts on the device: CUDA inputs stay there
     return check
 
 

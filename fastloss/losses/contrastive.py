@@ -31,6 +31,7 @@ import numpy as np
 from numba import prange
 from numba.extending import register_jitable
 
+from .. import _arrays as A_
 from .. import _backend
 from .._kernels import scalar as _scalar_mod
 from .._kernels.compile import njit, source_hash
@@ -45,6 +46,7 @@ from .._multi import (
     finish_rows,
     float_arrays,
     grad_buffers,
+    host_arrays,
     sample_pairs_labels,
     sample_triplets,
     sample_views,
@@ -452,8 +454,9 @@ def _launch(be, name, *args):
 # the losses
 
 
-def _embeddings(spec, arrays, names, reduction):
+def _embeddings(spec, arrays, names, reduction, backend=None):
     arrs, dtype = float_arrays(arrays, names)
+    arrs = host_arrays(spec, arrs, backend)
     ref = arrs[0]
     for a, nm in zip(arrs, names, strict=True):
         if a.ndim != 2:
@@ -469,7 +472,7 @@ def _embeddings(spec, arrays, names, reduction):
 
 
 def _compute_info_nce(spec, arrays, params, reduction, backend, want_value, want_grad, outs):
-    (q, k), dtype = _embeddings(spec, arrays, spec.inputs, reduction)
+    (q, k), dtype = _embeddings(spec, arrays, spec.inputs, reduction, backend)
     N, d = q.shape
     inv_t = 1.0 / params["temperature"]
     be = backend_for(spec, backend, N * N)
@@ -498,7 +501,7 @@ def _compute_info_nce(spec, arrays, params, reduction, backend, want_value, want
 
 
 def _compute_nt_xent(spec, arrays, params, reduction, backend, want_value, want_grad, outs):
-    (z1, z2), dtype = _embeddings(spec, arrays, spec.inputs, reduction)
+    (z1, z2), dtype = _embeddings(spec, arrays, spec.inputs, reduction, backend)
     N, d = z1.shape
     M = 2 * N
     inv_t = 1.0 / params["temperature"]
@@ -534,6 +537,7 @@ def _rows_1d(arrs):
 def _compute_triplet(spec, arrays, params, reduction, backend, want_value, want_grad, outs):
     names = spec.inputs
     arrs, dtype = float_arrays(arrays, names)
+    arrs = host_arrays(spec, arrs, backend)
     for a, nm in zip(arrs, names, strict=True):
         if a.ndim not in (1, 2):
             raise ValueError(f"{nm} must be (N, d) or (d,), got shape {a.shape}")
@@ -564,6 +568,11 @@ def _compute_cosine(spec, arrays, params, reduction, backend, want_value, want_g
     names = spec.inputs
     x1, x2, y = arrays
     (x1, x2), dtype = float_arrays([x1, x2], names[:2])
+    x1, x2 = host_arrays(spec, [x1, x2], backend)
+    if not isinstance(y, np.ndarray) and A_.is_device_array(y):
+        from .._kernels.cuda_road import to_host
+
+        y = to_host(y)
     from .. import _arrays as A
 
     y = A.as_array(y, "y")

@@ -35,6 +35,7 @@ from .._multi import (
     check_nonempty,
     float_arrays,
     grad_buffers,
+    on_device,
     pointwise_pass,
     sample_weights,
 )
@@ -76,8 +77,10 @@ def _coefs(spec, params):
 def _compute(spec, arrays, params, reduction, backend, want_value, want_grad, outs):
     (w,), dtype = float_arrays(arrays, spec.inputs)
     check_nonempty(w, "w", reduction)
-    out = grad_buffers(outs, [w.shape], dtype, spec.inputs)[0] if want_grad else None
-    be = backend_for(spec, backend, w.size, cuda=True)
+    dev = on_device([w])
+    out = grad_buffers(outs, [w.shape], dtype, spec.inputs, device=dev)[0] if want_grad \
+        else None
+    be = backend_for(spec, backend, w.size, cuda=True, device=dev)
     v, g = pointwise_pass(_TERM, w, dtype, _coefs(spec, params), reduction, be, want_value,
                           want_grad, out=out)
     return v, ([g] if want_grad else None)
@@ -204,16 +207,20 @@ def _prox(name, w, t, l1_ratio, out, backend):
     t = A.check_finite_scalar(t, "t")
     if t < 0:
         raise ValueError(f"t must be >= 0 (a step size times the penalty's weight), got {t!r}")
+    dev = on_device([wa])
+    be = _backend.resolve(backend, wa.size, 1.0, on_device=dev)
+    if be == "cuda" or dev:
+        _backend.require_cuda()
+        from .._kernels import cuda_road
+
+        if be == "cuda":
+            return cuda_road.prox(wa, dtype, t * l1_ratio, 1.0 + t * (1.0 - l1_ratio), out)
+        wa = cuda_road.to_host(wa)  # CUDA input, a CPU backend by name: a host result
     if out is not None:
         A.check_out(out, wa.shape, dtype)
     res = out if out is not None else np.empty(wa.shape, dtype)
     if wa.size == 0:
         return res
-    be = _backend.resolve(backend, wa.size, 1.0)
-    if be == "cuda":
-        _backend.require_cuda()
-        raise _backend.BackendUnavailableError(
-            f'{name} has no "cuda" kernel yet; use backend="serial" or "parallel"')
     flat = A.as_flat(wa, dtype)  # may be `out` itself (in place): each element is read first
     typ = np.dtype(dtype).type
     thr = typ(t * l1_ratio)
@@ -246,8 +253,8 @@ def prox_l1(w, t, *, out=None, backend=None):
     out : ndarray, optional
         Where to write the result (C-contiguous, shape and dtype of ``w``); may be ``w``
         itself: an in-place update that allocates nothing.
-    backend : {None, 'auto', 'serial', 'parallel'}
-        Overrides the current backend for this call (no CUDA kernel yet).
+    backend : {None, 'auto', 'serial', 'parallel', 'cuda'}
+        Overrides the current backend for this call (CUDA inputs go to ``'cuda'``).
 
     Returns
     -------
@@ -290,8 +297,8 @@ def prox_elastic_net(w, t, l1_ratio=0.5, *, out=None, backend=None):
         In ``[0, 1]``: 1 gives :func:`prox_l1`, 0 the ridge shrinkage ``w / (1 + t)``.
     out : ndarray, optional
         Where to write the result (C-contiguous, shape and dtype of ``w``); may be ``w``.
-    backend : {None, 'auto', 'serial', 'parallel'}
-        Overrides the current backend for this call (no CUDA kernel yet).
+    backend : {None, 'auto', 'serial', 'parallel', 'cuda'}
+        Overrides the current backend for this call (CUDA inputs go to ``'cuda'``).
 
     Returns
     -------

@@ -1,0 +1,1 @@
+"""asv benchmarks for fastloss, generated from the loss registry (see _common.py)."""

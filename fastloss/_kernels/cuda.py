@@ -1,0 +1,816 @@
+"""CUDA kernel factories, built from the same plain-Python scalar definitions as the CPU ones.
+
+Importing this module imports ``numba.cuda`` (up to 1 s): only the CUDA road does.
+
+**One definition.** A loss's scalar function (``scalar(y, p, prm, c) -> (l, dl, d2l)``) and the
+helpers of :mod:`fastloss._kernels.scalar` are plain Python functions registered with
+``register_jitable`` for the CPU. :func:`device_fn` makes a copy of such a function whose
+global names for other fastloss functions are rebound to their device versions, and wraps it
+with ``cuda.jit(device=True, inline="always")``. Inlined device functions are spliced into
+the kernel's IR before typing, so a kernel compiles to PTX (``numba.cuda.compile_ptx``) on a
+machine without a CUDA driver, and the GPU runs the very formula the CPU runs.
+
+**Deterministic reductions.** The data are cut into *tasks*: segments of ``SEG = BLOCK *
+ITEMS`` elements (with ``axis=-1`` each row is cut into its own segments). One block
+reduces one task: each thread sums its strided elements in float64, then a fixed shared-
+memory tree gives the task's partial. Blocks take tasks in a grid-stride loop, so the
+partials, and hence the result, depend only on the data shape and ``(BLOCK, ITEMS)``,
+never on the grid size or the device. A second small launch adds each row's partials in a
+fixed order (skipped when a row is a single task: batch evaluation of ``B`` rows of up to
+``SEG`` elements is one launch). No floating-point atomics anywhere.
+
+``BLOCK`` (threads per block, a power of two, default 256) and ``ITEMS`` (elements per
+thread and task, default 16) are tuned constants; set ``FASTLOSS_CUDA_BLOCK`` /
+``FASTLOSS_CUDA_ITEMS`` or call :func:`set_launch_config` to override them (results may
+then differ in the last bits, as with any other summation order).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import sys
+import threading
+import types
+
+import numpy as np
+from numba import cuda, float64
+from numba import types as nt
+from numba.np.numpy_support import from_dtype as _from_dtype
+
+from . import scalar as _scalar
+from .compile import source_hash
+
+DEFAULT_BLOCK = 256
+DEFAULT_ITEMS = 16
+DEFAULT_MAX_GRID = 65535  # blocks per launch at most; results do not depend on it
+# blocks per launch at least (idle blocks exit at once): Numba warns below 128 blocks
+MIN_GRID = 128
+
+_lock = threading.RLock()
+_device: dict = {}
+_kernels: dict = {}
+_config: dict = {}
+
+
+def _env_int(name: str, default: int) -> int:
+    v = os.environ.get(name)
+    if not v:
+        return default
+    try:
+        return int(v)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {v!r}") from None
+
+
+def _check_block(block: int) -> int:
+    if not isinstance(block, int) or block < 1 or block > 1024 or block & (block - 1):
+        raise ValueError(f"CUDA block size must be a power of two in [1, 1024], got {block!r}")
+    return block
+
+
+def _check_items(items: int, what: str = "CUDA items per thread") -> int:
+    if not isinstance(items, int) or items < 1:
+        raise ValueError(f"{what} must be a positive integer, got {items!r}")
+    return items
+
+
+def launch_config() -> tuple[int, int]:
+    """``(BLOCK, ITEMS)`` in use: :func:`set_launch_config`, else the environment, else the
+    defaults."""
+    block = _config.get("block") or _check_block(_env_int("FASTLOSS_CUDA_BLOCK", DEFAULT_BLOCK))
+    items = _config.get("items") or _check_items(_env_int("FASTLOSS_CUDA_ITEMS", DEFAULT_ITEMS))
+    return block, items
+
+
+def set_launch_config(block: int | None = None, items: int | None = None,
+                      max_grid: int | None = None) -> None:
+    """Override the threads per block, the elements per thread and the most blocks a launch
+    uses (None: back to the environment or the default)."""
+    _config["block"] = None if block is None else _check_block(block)
+    _config["items"] = None if items is None else _check_items(items)
+    _config["max_grid"] = None if max_grid is None else _check_items(max_grid, "max_grid")
+
+
+def grid_for(work: int) -> int:
+    """Blocks for a launch with ``work`` tasks (or blocks' worth of elements): between
+    :data:`MIN_GRID` and :func:`max_grid`."""
+    return max(1, min(max_grid(), max(work, MIN_GRID)))
+
+
+def max_grid() -> int:
+    """The most blocks one launch uses (``FASTLOSS_CUDA_MAX_GRID``, default 65535). Blocks
+    take tasks in a grid-stride loop, so this changes the speed, never the result."""
+    return _config.get("max_grid") or _check_items(
+        _env_int("FASTLOSS_CUDA_MAX_GRID", DEFAULT_MAX_GRID), "FASTLOSS_CUDA_MAX_GRID")
+
+
+# ---------------------------------------------------------------------------
+# device functions from the shared scalar definitions
+
+
+def _is_fastloss_function(obj) -> bool:
+    return isinstance(obj, types.FunctionType) and (
+        getattr(obj, "__module__", "") or ""
+    ).startswith("fastloss")
+
+
+def device_fn(pyfunc):
+    """The CUDA device version of a plain-Python scalar function.
+
+    Global names the function uses that refer to other fastloss Python functions (the
+    helpers of :data:`fastloss._kernels.scalar.HELPERS`, or a family's own helpers) are
+    rebound, recursively, to their device versions in a copy of the function's globals;
+    ``math`` and constants stay as they are. Memoised per function.
+    """
+    d = _device.get(pyfunc)
+    if d is not None:
+        return d
+    with _lock:
+        d = _device.get(pyfunc)
+        if d is None:
+            d = _device[pyfunc] = _make_device_fn(pyfunc)
+    return d
+
+
+def _portable_twin(obj):
+    """The plain-``math`` twin that ``obj``'s module declares for targets where its CPU body
+    does not compile (a module-level ``PORTABLE`` dict keyed by function name), or None."""
+    mod = sys.modules.get(getattr(obj, "__module__", "") or "")
+    twin = getattr(mod, "PORTABLE", {}).get(getattr(obj, "__name__", None))
+    return twin if twin is not None and twin is not obj else None
+
+
+def _make_device_fn(pyfunc):
+    helpers = {id(f): f for f in _scalar.HELPERS.values()}
+    g = dict(pyfunc.__globals__)
+    for name in pyfunc.__code__.co_names:
+        obj = g.get(name)
+        if obj is not None and (id(obj) in helpers or _is_fastloss_function(obj)):
+            if obj is pyfunc:
+                raise ValueError(f"{pyfunc.__name__} is recursive; device functions cannot be")
+            twin = _portable_twin(obj)
+            g[name] = device_fn(twin if twin is not None else obj)
+    f2 = types.FunctionType(pyfunc.__code__, g, pyfunc.__name__, pyfunc.__defaults__,
+                            pyfunc.__closure__)
+    f2.__qualname__ = pyfunc.__qualname__
+    f2.__doc__ = pyfunc.__doc__
+    return cuda.jit(device=True, inline="always")(f2)
+
+
+def _memo(key, make):
+    k = _kernels.get(key)
+    if k is None:
+        with _lock:
+            k = _kernels.get(key)
+            if k is None:
+                k = _kernels[key] = make()
+    return k
+
+
+def _jit(fn, name: str):
+    fn.__name__ = fn.__qualname__ = name
+    return cuda.jit(fn)
+
+
+# ---------------------------------------------------------------------------
+# pointwise: one scalar function of one element
+
+
+def task_shape(N: int, n: int, rows: bool, block: int, items: int) -> tuple[int, int, int]:
+    """``(seg, G, kpr)``: elements per task, threads per task, tasks per row (per array
+    without ``rows``), from the sizes alone, so that the summation order (and the bits of
+    every result) depends on the shape and ``(BLOCK, ITEMS)`` only.
+
+    Long rows (and ``axis=None``) are cut into tasks of ``BLOCK * ITEMS`` elements, one per
+    block. A row of ``n <= BLOCK * ITEMS`` elements is one task of ``G`` threads, ``G`` the
+    power of two nearest above ``n / ITEMS``: a block of ``BLOCK`` threads then evaluates
+    ``BLOCK / G`` short rows at once (batch evaluation of many short rows, one launch).
+    """
+    seg = block * items
+    if rows and n <= seg:
+        G = 1
+        while G * items < n and G < block:
+            G *= 2
+        return max(n, 1), G, 1
+    kpr = (n + seg - 1) // seg if rows else (N + seg - 1) // seg
+    return seg, block, kpr
+
+
+def pointwise_kernel(
+    scalar,
+    *,
+    value: bool,
+    write_g: bool,
+    write_h: bool,
+    wmode: int,
+    ybcast: bool,
+    has_cp: bool,
+    block: int | None = None,
+):
+    """A kernel ``k[grid, BLOCK](yt, yp, w, cp, prm, scale, n, seg, rows, G, red, wl, lout,
+    gout, hout, partials, res64, resdt, denom)`` with the semantics of
+    :func:`fastloss._kernels.cpu.pointwise_kernel`.
+
+    ``value``: the kernel evaluates the loss (and, as the runtime flags ``red`` and ``wl``
+    say, reduces it and/or writes ``w*l`` to ``lout``): one kernel serves every reduction.
+    ``seg`` is the task length and ``G`` the threads per task (see :func:`task_shape`);
+    ``rows`` (0 or 1, a runtime argument, unlike on the CPU: it only changes integer task
+    arithmetic) cuts each row of ``n`` elements into its own tasks. With ``red``, the sum
+    of ``w*l`` of each task goes to ``partials[task]``; where a row (or, without ``rows``,
+    the whole array) is one task, the kernel writes the final sum directly to
+    ``res64[row]`` and ``resdt[row] = sum / denom`` (``denom <= 0``: no division) in the
+    output dtype. Runtime flags are the same for every thread: their branches cost nothing.
+    """
+    if block is None:
+        block = launch_config()[0]
+    key = ("pointwise", scalar, value, write_g, write_h, wmode, ybcast, has_cp, block)
+    return _memo(key, lambda: _make_pointwise(scalar, value, write_g, write_h, wmode, ybcast,
+                                              has_cp, block))
+
+
+def _make_pointwise(scalar, value, write_g, write_h, wmode, ybcast, has_cp, block):
+    f = device_fn(scalar)
+    SRC = source_hash(scalar)  # noqa: F841 (kernels are named and keyed by their source)
+    BLOCK = block
+    VALUE, WG, WH, WMODE, YB, HAS_CP = (value, write_g, write_h, wmode, ybcast, has_cp)
+    # the column (and row) index is tracked only where a kernel needs it
+    NEED_C = YB or WMODE == 1 or HAS_CP
+    NEED_R = WMODE == 2
+
+    def kernel(yt, yp, w, cp, prm, scale, n, seg, rows, G, red, wl, lout, gout, hout,
+               partials, res64, resdt, denom):
+        sh = cuda.shared.array(BLOCK, float64)
+        tid = cuda.threadIdx.x
+        lane = tid % G  # G threads (a power of two dividing BLOCK) work on one task
+        gpb = BLOCK // G
+        N = yp.shape[0]
+        if rows:
+            nrows = N // n
+            kpr = (n + seg - 1) // seg
+        else:
+            nrows = 1
+            kpr = (N + seg - 1) // seg
+        ntasks = nrows * kpr
+        base = cuda.blockIdx.x * gpb
+        while base < ntasks:  # the same trip count for every thread of the block
+            task = base + tid // G
+            start = 0
+            end = 0
+            r0 = 0
+            if task < ntasks:
+                if rows:
+                    r0 = task // kpr
+                    q = task - r0 * kpr
+                    start = r0 * n + q * seg
+                    end = r0 * n + min(n, (q + 1) * seg)
+                else:
+                    start = task * seg
+                    end = min(N, start + seg)
+            i = start + lane
+            r = 0
+            c = 0
+            if NEED_C or NEED_R:
+                r = i // n
+                c = i - r * n
+            s = 0.0
+            while i < end:
+                wi = 1.0
+                if WMODE == 1:
+                    wi = w[c]
+                elif WMODE == 2:
+                    wi = w[r]
+                cc = 0.0
+                if HAS_CP:
+                    cc = cp[c]
+                if YB:
+                    y = yt[c]
+                else:
+                    y = yt[i]
+                lv, gv, hv = f(y, yp[i], prm, cc)
+                if VALUE:
+                    if red:
+                        s += wi * lv
+                    if wl:
+                        lout[i] = wi * lv
+                if WG:
+                    gout[i] = (wi * scale) * gv
+                if WH:
+                    hout[i] = (wi * scale) * hv
+                i += G
+                if NEED_C or NEED_R:
+                    c += G
+                    while c >= n:
+                        c -= n
+                        r += 1
+            if VALUE and red:
+                sh[tid] = s
+                cuda.syncthreads()
+                stride = G // 2
+                while stride > 0:
+                    if lane < stride:
+                        sh[tid] += sh[tid + stride]
+                    cuda.syncthreads()
+                    stride //= 2
+                if lane == 0 and task < ntasks:
+                    acc = sh[tid]
+                    if kpr == 1:
+                        res64[r0] = acc
+                        resdt[r0] = acc / denom if denom > 0.0 else acc
+                    else:
+                        partials[task] = acc
+                cuda.syncthreads()
+            base += cuda.gridDim.x * gpb
+
+    return _jit(kernel, f"pointwise_{scalar.__name__}_{SRC}")
+
+
+# ---------------------------------------------------------------------------
+# row-wise: one row function per loss (cross_entropy, kl_divergence, log_loss on matrices)
+
+
+def row_kernel(
+    row,
+    *,
+    write_g: bool,
+    write_h: bool,
+    has_t: bool,
+    has_lab: bool,
+    has_sw: bool,
+    block: int | None = None,
+):
+    """A kernel ``k[grid, BLOCK](X, T, LAB, CW, SW, prm, scale, C, red, wl, lout, gout, hout,
+    partials, res64, inplace)`` with the semantics of the CPU ``rows.row_kernel``: the same
+    row function ``row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace) -> float64`` runs one
+    row per thread on zero-based row views. The runtime flags ``red`` and ``wl`` ask for the
+    sum of ``sw * loss`` and for the per-row values in ``lout``.
+
+    Tasks are runs of ``BLOCK`` consecutive rows; a block reduces its task's ``sw * loss``
+    through a fixed shared-memory tree into ``partials[task]`` (or ``res64[0]`` when there is
+    one task); :func:`finalize_kernel` adds the partials in order. Blocks take tasks in a
+    grid-stride loop: the result does not depend on the grid.
+    """
+    if block is None:
+        block = launch_config()[0]
+    key = ("rows", row, write_g, write_h, has_t, has_lab, has_sw, block)
+    return _memo(key, lambda: _make_rows(row, write_g, write_h, has_t, has_lab, has_sw,
+                                         block))
+
+
+def _make_rows(row, write_g, write_h, has_t, has_lab, has_sw, block):
+    f = device_fn(row)
+    SRC = source_hash(row)
+    BLOCK = block
+    WG, WH, HAS_T, HAS_LAB, HAS_SW = (write_g, write_h, has_t, has_lab, has_sw)
+
+    def kernel(X, T, LAB, CW, SW, prm, scale, C, red, wl, lout, gout, hout, partials, res64,
+               inplace):
+        sh = cuda.shared.array(BLOCK, float64)
+        tid = cuda.threadIdx.x
+        N = X.shape[0] // C
+        ntasks = (N + BLOCK - 1) // BLOCK
+        task = cuda.blockIdx.x
+        while task < ntasks:
+            r = task * BLOCK + tid
+            v = 0.0
+            if r < N:
+                a = r * C
+                x = X[a:a + C]
+                t = T[a:a + C] if HAS_T else T[0:1]
+                lab = LAB[r] if HAS_LAB else -1
+                sw = SW[r] if HAS_SW else 1.0
+                g = gout[a:a + C] if WG else gout[0:1]
+                h = hout[a:a + C] if WH else hout[0:1]
+                lv = f(x, t, lab, CW, prm, sw * scale, g, h, WG, WH, inplace)
+                if wl:
+                    lout[r] = sw * lv
+                v = sw * lv
+            if red:
+                sh[tid] = v
+                cuda.syncthreads()
+                stride = BLOCK // 2
+                while stride > 0:
+                    if tid < stride:
+                        sh[tid] += sh[tid + stride]
+                    cuda.syncthreads()
+                    stride //= 2
+                if tid == 0:
+                    if ntasks == 1:
+                        res64[0] = sh[0]
+                    else:
+                        partials[task] = sh[0]
+                cuda.syncthreads()
+            task += cuda.gridDim.x
+
+    return _jit(kernel, f"rows_{row.__name__}_{SRC}")
+
+
+def row_signature(dtype, nprm: int, prm_types=None):
+    """The argument types of :func:`row_kernel` for ``dtype`` rows and ``nprm`` float
+    parameters (``prm_types``: the parameter tuple's numba type, if not floats of
+    ``dtype``)."""
+    dt = _nbtype(dtype)
+    a = nt.Array(dt, 1, "C")
+    f = nt.Array(nt.float64, 1, "C")
+    prm = prm_types if prm_types is not None else nt.UniTuple(dt, max(1, nprm))
+    return (a, a, nt.Array(nt.int64, 1, "C"), f, f, prm, nt.float64, nt.int64, nt.int64,
+            nt.int64, a, a, a, f, f, nt.boolean)
+
+
+def finalize_kernel(block: int | None = None):
+    """``k[grid, BLOCK](partials, kpr, nrows, res64, resdt, denom)``: row ``r``'s sum of
+    ``partials[r*kpr:(r+1)*kpr]`` in a fixed order (strided per thread, then a fixed tree),
+    to ``res64[r]`` and ``resdt[r] = sum / denom`` (no division when ``denom <= 0``)."""
+    if block is None:
+        block = launch_config()[0]
+    return _memo(("finalize", block), lambda: _make_finalize(block))
+
+
+def _make_finalize(block):
+    BLOCK = block
+
+    def finalize(partials, kpr, nrows, res64, resdt, denom):
+        sh = cuda.shared.array(BLOCK, float64)
+        tid = cuda.threadIdx.x
+        r = cuda.blockIdx.x
+        while r < nrows:
+            s = 0.0
+            q = tid
+            while q < kpr:
+                s += partials[r * kpr + q]
+                q += BLOCK
+            sh[tid] = s
+            cuda.syncthreads()
+            stride = BLOCK // 2
+            while stride > 0:
+                if tid < stride:
+                    sh[tid] += sh[tid + stride]
+                cuda.syncthreads()
+                stride //= 2
+            if tid == 0:
+                acc = sh[0]
+                res64[r] = acc
+                resdt[r] = acc / denom if denom > 0.0 else acc
+            cuda.syncthreads()
+            r += cuda.gridDim.x
+
+    return _jit(finalize, "finalize_rows")
+
+
+# ---------------------------------------------------------------------------
+# small maps: copy/cast to a contiguous array, scale rows
+
+
+def copy_kernel(ndim: int):
+    """``k[grid, BLOCK](src, dst)``: ``dst`` (1-D, C order) = ``src`` (any strides, any
+    numeric dtype) cast to ``dst``'s dtype. Generated per number of dimensions."""
+    return _memo(("copy", ndim), lambda: _make_copy(ndim))
+
+
+def _make_copy(ndim):
+    idx = ", ".join(f"i{k}" for k in range(ndim))
+    lines = [
+        "def copy_nd(src, dst):",
+        "    t = cuda.grid(1)",
+        "    step = cuda.gridsize(1)",
+        "    while t < dst.shape[0]:",
+        "        rem = t",
+    ]
+    for k in range(ndim - 1, 0, -1):
+        lines += [f"        i{k} = rem % src.shape[{k}]", f"        rem = rem // src.shape[{k}]"]
+    lines += ["        i0 = rem", f"        dst[t] = src[{idx}]", "        t += step"]
+    ns = {"cuda": cuda}
+    exec("\n".join(lines), ns)  # noqa: S102 (generated index arithmetic only)
+    return _jit(ns["copy_nd"], f"copy_{ndim}d")
+
+
+def scale_rows_kernel():
+    """``k[grid, BLOCK](g, f, n)``: ``g[i] *= f[i // n]`` (``f`` per row, in ``g``'s dtype)."""
+    return _memo(("scale_rows",), _make_scale_rows)
+
+
+def _make_scale_rows():
+    def scale_rows(g, f, n):
+        t = cuda.grid(1)
+        step = cuda.gridsize(1)
+        while t < g.shape[0]:
+            g[t] = g[t] * f[t // n]
+            t += step
+
+    return _jit(scale_rows, "scale_rows")
+
+
+def count_outside_kernel():
+    """``k[grid, BLOCK](a, lo, hi, count)``: ``count[0] +=`` how many of ``a`` (1-D) lie
+    below ``lo`` or above ``hi`` (NaN is not counted). Integer atomics: exact, whatever the
+    order."""
+    return _memo(("count_outside",), _make_count_outside)
+
+
+def _make_count_outside():
+    def count_outside(a, lo, hi, count):
+        t = cuda.grid(1)
+        step = cuda.gridsize(1)
+        c = 0
+        while t < a.shape[0]:
+            v = a[t]
+            if v < lo or v > hi:
+                c += 1
+            t += step
+        if c:
+            cuda.atomic.add(count, 0, c)
+
+    return _jit(count_outside, "count_outside")
+
+
+def prox_kernel():
+    """``k[grid, BLOCK](w, thr, den, out)``: ``out = soft_threshold(w, thr) / den``, the line
+    of :mod:`fastloss.losses.penalties`' CPU kernel, with the same helper."""
+    return _memo(("prox",), _make_prox)
+
+
+def _make_prox():
+    from ..losses.penalties import soft_threshold
+
+    st = device_fn(soft_threshold)
+
+    def prox(w, thr, den, out):
+        t = cuda.grid(1)
+        step = cuda.gridsize(1)
+        while t < w.shape[0]:
+            out[t] = st(w[t], thr) / den
+            t += step
+
+    return _jit(prox, "prox_soft_threshold")
+
+
+def rmse_rows_kernel():
+    """``k[grid, BLOCK](m, r, f)``: ``r = sqrt(m)``, ``f = 0.5 / r`` (0 where ``r == 0``)."""
+    return _memo(("rmse_rows",), _make_rmse_rows)
+
+
+def _make_rmse_rows():
+    def rmse_rows(m, r, f):
+        t = cuda.grid(1)
+        step = cuda.gridsize(1)
+        while t < m.shape[0]:
+            v = math.sqrt(m[t])
+            r[t] = v
+            f[t] = 0.5 / r[t] if r[t] > 0 else 0.0
+            t += step
+
+    return _jit(rmse_rows, "rmse_rows")
+
+
+def fill_kernel():
+    """``k[grid, BLOCK](a, value)``: ``a[:] = value``."""
+    return _memo(("fill",), _make_fill)
+
+
+def _make_fill():
+    def fill(a, value):
+        t = cuda.grid(1)
+        step = cuda.gridsize(1)
+        while t < a.shape[0]:
+            a[t] = value
+            t += step
+
+    return _jit(fill, "fill")
+
+
+# ---------------------------------------------------------------------------
+# signatures: the argument types the road launches each kernel with (for compile_ptx)
+
+
+def _nbtype(dtype):
+    return _from_dtype(np.dtype(dtype))
+
+
+def pointwise_signature(dtype, nprm: int):
+    """The argument types of :func:`pointwise_kernel` for ``dtype`` inputs and ``nprm``
+    parameters, as the road passes them."""
+    dt = _nbtype(dtype)
+    a = nt.Array(dt, 1, "C")
+    f = nt.Array(nt.float64, 1, "C")
+    return (a, a, f, f, nt.UniTuple(dt, max(1, nprm)), nt.float64, nt.int64, nt.int64,
+            nt.int64, nt.int64, nt.int64, nt.int64, a, a, a, f, f, a, nt.float64)
+
+
+def finalize_signature(dtype):
+    f = nt.Array(nt.float64, 1, "C")
+    return (f, nt.int64, nt.int64, f, nt.Array(_nbtype(dtype), 1, "C"), nt.float64)
+
+
+# the kernel each call launches: (value, write_g, write_h); every reduction shares it
+OPS = {
+    "value": (True, False, False),
+    "grad": (False, True, False),
+    "value_and_grad": (True, True, False),
+    "grad_hess": (False, True, True),
+}
+DTYPES = ("float32", "float64")
+
+
+def kernel_catalog(specs=None, block: int | None = None):
+    """Every kernel the CUDA road launches for the registered losses, as
+    ``(label, python_function, argument_types)`` for ``numba.cuda.compile_ptx``.
+
+    Pointwise: each distinct scalar function x :data:`OPS` x float32/float64,
+    unweighted (and value_and_grad with a per-column parameter array where the loss takes
+    one); the sample-weight and broadcast-target layouts (their indexing does not depend on
+    the loss) for one loss. Row-wise: each row function x the same write patterns x dtype,
+    for each target layout its ``prepare`` gives (labels, probability targets); sample
+    weights for one loss. Then the finalize, copy/cast, scale and fill kernels.
+    """
+    from .._spec import REGISTRY
+
+    if specs is None:
+        specs = list(REGISTRY.values())
+    block = block or launch_config()[0]
+    out = []
+    seen = set()
+    pointwise = [s for s in specs if s.kind == "pointwise"]
+    for spec in specs:  # losses of several arrays that run a pointwise term (GAN, penalties)
+        term = term_spec(spec)
+        if term is not None and spec.kind != "pointwise":
+            pointwise.append(_Named(term, spec.name))
+    for spec in pointwise:
+        key = (spec.scalar, len(spec.params))
+        if key in seen:
+            continue
+        seen.add(key)
+        takes_cp = any(getattr(p, "kind", "") == "float_or_array" for p in spec.params)
+        for op, (val, wg, wh) in OPS.items():
+            if wh and not spec.has_hess:
+                continue
+            for has_cp in ((False, True) if takes_cp and op == "value_and_grad" else (False,)):
+                k = pointwise_kernel(spec.scalar, value=val, write_g=wg, write_h=wh, wmode=0,
+                                     ybcast=False, has_cp=has_cp, block=block)
+                for dt in DTYPES:
+                    out.append((f"{spec.name}.{op}{'.cp' if has_cp else ''}.{dt}", k.py_func,
+                                pointwise_signature(dt, len(spec.params))))
+    for i, spec in enumerate(s for s in specs if s.kind == "rowwise"):
+        out.extend(_row_catalog(spec, block, with_sw=i == 0))
+    if pointwise:
+        spec = pointwise[0]
+        for wmode, yb in ((1, False), (2, False), (0, True), (1, True)):
+            k = pointwise_kernel(spec.scalar, value=True, write_g=True, write_h=False,
+                                 wmode=wmode, ybcast=yb, has_cp=True, block=block)
+            for dt in DTYPES:
+                out.append((f"{spec.name}.value_and_grad.w{wmode}.yb{int(yb)}.cp.{dt}",
+                            k.py_func, pointwise_signature(dt, len(spec.params))))
+    for dt in DTYPES:
+        out.append((f"finalize.{dt}", finalize_kernel(block).py_func, finalize_signature(dt)))
+        a = nt.Array(_nbtype(dt), 1, "C")
+        out.append((f"scale_rows.{dt}", scale_rows_kernel().py_func, (a, a, nt.int64)))
+        out.append((f"rmse_rows.{dt}", rmse_rows_kernel().py_func, (a, a, a)))
+    out.append(("fill.float64", fill_kernel().py_func,
+                (nt.Array(nt.float64, 1, "C"), nt.float64)))
+    for dt in DTYPES:
+        a = nt.Array(_nbtype(dt), 1, "C")
+        out.append((f"prox.{dt}", prox_kernel().py_func, (a, _nbtype(dt), _nbtype(dt), a)))
+    for dt in DTYPES + ("int64",):
+        out.append((f"count_outside.{dt}", count_outside_kernel().py_func,
+                    (nt.Array(_nbtype(dt), 1, "C"), nt.float64, nt.float64,
+                     nt.Array(nt.int64, 1, "C"))))
+    casts = (("float32", "float32"), ("float64", "float64"), ("float64", "float32"),
+             ("int64", "float64"), ("bool", "float64"))
+    for ndim in (1, 2, 3):
+        for src, dst in casts:
+            out.append((f"copy_{ndim}d.{src}->{dst}", copy_kernel(ndim).py_func,
+                        (nt.Array(_nbtype(src), ndim, "A"),
+                         nt.Array(_nbtype(dst), 1, "C"))))
+    return out
+
+
+class _Named:
+    """A term spec under the name of the loss that runs it (for catalog labels)."""
+
+    has_hess = False  # the losses of several arrays offer no grad_hess
+
+    def __init__(self, spec, name):
+        import inspect
+
+        self._spec = spec
+        self.name = name
+        # its family passes the term's parameters itself: as many as the scalar reads
+        idx = [int(k) for k in re.findall(r"\bprm\[(\d+)\]", inspect.getsource(spec.scalar))]
+        self.params = (None,) * (max(idx) + 1 if idx else 0)
+
+    def __getattr__(self, attr):
+        return getattr(self._spec, attr)
+
+
+def term_spec(spec):
+    """The pointwise term spec a loss of several arrays runs through the pointwise kernels
+    (its family module's ``_TERM``), or None."""
+    if spec.kind in ("pointwise", "rowwise"):
+        return None
+    mod = sys.modules.get(getattr(spec.compute, "__module__", "") or "")
+    term = getattr(mod, "_TERM", None)
+    return term if getattr(term, "scalar", None) is not None else None
+
+
+def cuda_function(spec):
+    """The scalar or row function a loss runs on the device, or None where it has no CUDA
+    kernels."""
+    if spec.kind == "pointwise":
+        return spec.scalar
+    if spec.kind == "rowwise":
+        return spec.row
+    term = term_spec(spec)
+    return None if term is None else term.scalar
+
+
+def _row_layouts(spec, dtype):
+    """``(has_t, has_lab, prm numba type)`` of each target layout the spec's ``prepare``
+    accepts: its own sample (labels or probabilities), and probability targets of the
+    predictions' shape where it takes those too."""
+    import numba
+
+    rng = np.random.default_rng(0)
+    (y, p), params = spec.sample(rng, (4, 3), np.dtype(dtype))
+    defaults = {q.name: q.default for q in spec.params}
+    defaults.update(params)
+    found = {}
+    tries = [y]
+    if np.ndim(p) == 2 and np.shape(y) != np.shape(p):
+        tries.append(rng.dirichlet(np.ones(p.shape[1]), p.shape[0]).astype(dtype))
+    for yt in tries:
+        try:
+            r = spec.prepare(yt, p, defaults)
+        except (ValueError, TypeError):
+            continue
+        key = (r.t is not None, r.lab is not None)
+        found.setdefault(key, numba.typeof(tuple(r.prm)))
+    return [(t, lab, prm) for (t, lab), prm in found.items()]
+
+
+def _row_catalog(spec, block, with_sw):
+    out = []
+    for dt in DTYPES:
+        for has_t, has_lab, prm in _row_layouts(spec, dt):
+            lay = ("t" if has_t else "") + ("lab" if has_lab else "")
+            # a row kernel always evaluates the loss: grad and value_and_grad share one
+            for op, (wg, wh) in (("value", (False, False)),
+                                 ("grad.value_and_grad", (True, False)),
+                                 ("grad_hess", (True, True))):
+                if wh and not spec.has_hess:
+                    continue
+                for has_sw in ((False, True) if with_sw and wg and not wh else (False,)):
+                    k = row_kernel(spec.row, write_g=wg, write_h=wh, has_t=has_t,
+                                   has_lab=has_lab, has_sw=has_sw, block=block)
+                    out.append((f"{spec.name}.{op}.{lay}{'.sw' if has_sw else ''}.{dt}",
+                                k.py_func, row_signature(dt, 0, prm_types=prm)))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# PTX without a GPU
+
+
+def compile_ptx_ccs(pyfunc, sig, ccs=((8, 0), (9, 0))) -> dict:
+    """``{cc: ptx}`` for a kernel: typed and lowered once, as ``numba.cuda.compile_ptx``
+    does, then PTX from NVVM for each compute capability (the PTX that ``compile_ptx(...,
+    cc=cc)`` gives, up to unique ids in symbol names). Needs no GPU or driver. Falls back to
+    ``compile_ptx`` per cc where numba-cuda's internals differ."""
+    try:
+        from numba.cuda.compiler import _compile_pyfunc_with_fixup
+    except ImportError:  # pragma: no cover - another numba-cuda
+        return {cc: cuda.compile_ptx(pyfunc, sig, cc=cc)[0] for cc in ccs}
+    lib, _ = _compile_pyfunc_with_fixup(pyfunc, sig, device=False, abi="numba", cc=ccs[0])
+    out = {}
+    for cc in ccs:
+        codes = lib.get_asm_strs(cc=cc)
+        if len(codes) != 1:
+            raise RuntimeError(f"{pyfunc.__name__}: {len(codes)} PTX modules for cc {cc}")
+        out[cc] = codes[0]
+    return out
+
+
+
+FLOAT_ATOMIC = re.compile(r"\b(atom|red)\.[\w.]*\.f(32|64)\b")  # a float atomic in PTX
+
+
+def ptx_report(labels=None, ccs=((8, 0), (9, 0))) -> dict:
+    """Compile the :func:`kernel_catalog` kernels named in ``labels`` (all by default) to
+    PTX; ``{label: {cc: {"target": bool, "entry": bool, "float_atomics": bool, "bytes":
+    int}}}`` or ``{label: "error text"}`` (what the PTX compile test asserts on; runs in
+    worker processes)."""
+    pat = FLOAT_ATOMIC
+    wanted = None if labels is None else set(labels)
+    out = {}
+    for label, fn, sig in kernel_catalog():
+        if wanted is not None and label not in wanted:
+            continue
+        try:
+            ptx = compile_ptx_ccs(fn, sig, ccs)
+        except Exception as exc:  # reported per kernel by the caller
+            out[label] = f"{type(exc).__name__}: {exc}"
+            continue
+        out[label] = {cc: {"target": f".target sm_{cc[0]}{cc[1]}" in code,
+                           "entry": ".visible .entry" in code,
+                           "float_atomics": bool(pat.search(code)),
+                           "bytes": len(code)} for cc, code in ptx.items()}
+    return out

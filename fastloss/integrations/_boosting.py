@@ -1,0 +1,201 @@
+"""What the XGBoost and LightGBM objectives share: per-sample gradients and Hessians of a
+fastloss loss, with a choice of Hessian convention."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _arrays as A
+
+HESSIANS = ("auto", "exact", "constant")
+
+# Losses whose exact Hessian is 0 wherever (or, for huber and smooth_l1, far from the
+# target where) the gradient is not: a Newton step there divides by (nearly) nothing.
+# "auto" gives them a constant Hessian, as XGBoost and LightGBM do for their own
+# absolute-error, quantile (and, in LightGBM, Huber) objectives.
+FLAT_HESSIAN = frozenset({"mae", "quantile", "huber", "smooth_l1", "hinge"})
+
+# XGBoost floors the Hessians of binary:logistic and multi:softprob at 1e-16.
+XGB_EPS = 1e-16
+
+
+def resolve_any_loss(loss):
+    """A fastloss loss object from the object or its name."""
+    import fastloss
+
+    if isinstance(loss, str):
+        if loss not in fastloss.REGISTRY:
+            raise ValueError(f"loss: unknown fastloss loss {loss!r}")
+        loss = getattr(fastloss, loss)
+    if not isinstance(loss, fastloss.Loss):
+        raise TypeError(f"loss must be a fastloss loss or its name, got {loss!r}")
+    return loss
+
+
+def resolve_loss(loss):
+    """A fastloss loss object from the object or its name; ValueError when the loss has
+    no per-sample Hessian (it cannot drive Newton boosting)."""
+    loss = resolve_any_loss(loss)
+    spec = loss.spec
+    if not (spec.has_hess and (spec.kind == "pointwise" or spec.name == "cross_entropy")):
+        raise ValueError(
+            f"loss: {spec.name} has no per-sample gradient and Hessian; boosting objectives "
+            f"take a pointwise loss (mse, huber, quantile, ...) or cross_entropy"
+        )
+    return loss
+
+
+class BoostingObjective:
+    """A custom objective: per-sample gradient and Hessian of ``loss`` at the raw scores.
+
+    Call it the way the library calls a custom objective: ``obj(preds, data)`` with the
+    library's training data object (labels and weights read from it), or
+    ``obj(y_true, y_pred, sample_weight)`` as the scikit-learn wrappers do.
+    """
+
+    library = ""
+
+    def __init__(self, loss, *, hessian="auto", min_hessian=None, backend=None, **params):
+        from .._spec import check_params
+
+        self.loss = resolve_loss(loss)
+        spec = self.loss.spec
+        if not isinstance(hessian, str) or hessian not in HESSIANS:
+            raise ValueError(f"hessian must be one of {HESSIANS}, got {hessian!r}")
+        self.hessian = hessian
+        self.min_hessian = None
+        if min_hessian is not None:
+            m = A.check_finite_scalar(min_hessian, "min_hessian")
+            if m < 0:
+                raise ValueError(f"min_hessian must be >= 0, got {min_hessian!r}")
+            self.min_hessian = m
+        self.backend = backend
+        if backend is not None:
+            from .._backend import _check_name
+
+            _check_name(backend)
+        given = check_params(spec.name, spec.params, params)
+        for p in spec.params:  # scalar domains checked now, not in the first round
+            v = given[p.name]
+            if p.kind != "float_or_array" or (v is not None and np.ndim(v) == 0):
+                if v is not None:
+                    p.check(v)
+        self.params = params
+        self.multiclass = spec.name == "cross_entropy"
+        self.mode, self.factor, self.floor = self._convention()
+
+    # -- conventions
+
+    def _convention(self):
+        """(mode, Hessian factor, Hessian floor per unit weight) for this library."""
+        name = self.loss.spec.name
+        mode, factor, floor = self.hessian, 1.0, 0.0
+        if mode == "auto":
+            mode = "constant" if name in FLAT_HESSIAN else "exact"
+            factor, floor = self._library_hessian(name)
+        if self.min_hessian is not None:
+            floor = max(floor, self.min_hessian)
+        return mode, factor, floor
+
+    def _library_hessian(self, name):
+        """(factor, floor) of the library's own objective for this loss; the factor may be
+        a function of the number of classes. Overridden per library."""
+        return 1.0, 0.0
+
+    # -- the call
+
+    def __repr__(self):
+        opts = "".join(f", {k}={v!r}" for k, v in self.params.items())
+        return (f"<fastloss {self.library} objective {self.loss.spec.name}{opts}, "
+                f"hessian={self.hessian!r}>")
+
+    def __call__(self, a, b, sample_weight=None):
+        if hasattr(b, "get_label"):  # the native API: (preds, training data)
+            preds, data = a, b
+            labels = data.get_label()
+            weights = data.get_weight()
+            if weights is not None and np.size(weights) == 0:
+                weights = None
+        else:  # the scikit-learn wrappers: (y_true, y_pred, sample_weight)
+            labels, preds, weights = a, b, sample_weight
+        return self.gradient_hessian(labels, preds, weights)
+
+    def gradient_hessian(self, y_true, y_pred, sample_weight=None):
+        """Per-sample ``(grad, hess)`` of the loss at the raw scores ``y_pred``, each
+        multiplied by the sample's weight, in ``y_pred``'s layout."""
+        if A.is_device_array(y_pred) or A.is_device_array(y_true):
+            from . import _device
+
+            return _device.gradient_hessian(self, y_true, y_pred, sample_weight)
+        preds = np.asarray(y_pred)
+        labels = np.asarray(y_true)
+        w = None if sample_weight is None else np.asarray(sample_weight)
+        preds2, restore = self._layout(preds, labels)
+        y = self._targets(labels, preds2)
+        g, h = self._compute(y, preds2, w)
+        return restore(g), restore(h)
+
+    def _targets(self, labels, preds):
+        if self.multiclass:  # float labels (XGBoost, LightGBM) are checked and cast there
+            return labels.reshape(-1)
+        if labels.size == preds.size and labels.shape != preds.shape:
+            return labels.reshape(preds.shape)  # multi-output: labels come flat
+        return labels
+
+    #: how an old-style flat multiclass score vector is laid out: "row" ((N, C) in C
+    #: order: XGBoost < 2.1) or "class" (class-major, all samples of class 0 first:
+    #: LightGBM < 4.0)
+    flat_layout = "row"
+
+    def _layout(self, preds, labels):
+        """Scores as the loss takes them, and how to give gradients back in the caller's
+        layout: multiclass scores come as (N, C), or flat from older library versions."""
+        if not self.multiclass or preds.ndim == 2:
+            if self.multiclass and preds.shape[0] != np.size(labels):
+                raise ValueError(f"y_pred has {preds.shape[0]} rows for {np.size(labels)} "
+                                 f"labels")
+            return preds, _same
+        n = np.size(labels)
+        if preds.ndim != 1 or n == 0 or preds.size % n or preds.size // n < 2:
+            raise ValueError(
+                f"y_pred: multiclass scores must be (n_samples, n_classes) or a flat vector "
+                f"of n_samples * n_classes; got shape {preds.shape} for {n} labels"
+            )
+        c = preds.size // n
+        if self.flat_layout == "class":
+            return preds.reshape(c, n).T, _class_major
+        return preds.reshape(n, c), _flat
+
+    def _compute(self, y, p, w):
+        kw = dict(reduction="sum", sample_weight=w, backend=self.backend, **self.params)
+        if self.mode == "constant":
+            g = self.loss.grad(y, p, **kw)
+            h = np.ones_like(g) if w is None else _per_sample(w, g)
+        else:
+            g, h = self.loss.grad_hess(y, p, **kw)
+            factor = self.factor(p.shape[-1]) if callable(self.factor) else self.factor
+            if factor != 1.0:
+                h *= factor
+        if self.floor > 0.0:
+            np.maximum(h, self.floor if w is None else self.floor * _per_sample(w, h), out=h)
+        return g, h
+
+
+def _same(x):
+    return x
+
+
+def _flat(x):
+    return x.reshape(-1)
+
+
+def _class_major(x):
+    return np.ascontiguousarray(x.T).reshape(-1)
+
+
+def _per_sample(w, like):
+    """The weights (one per sample, axis 0) broadcast to ``like``'s shape and dtype."""
+    w = np.asarray(w, dtype=like.dtype)
+    if like.ndim > 1:
+        w = w.reshape((-1,) + (1,) * (like.ndim - 1))
+    return np.broadcast_to(w, like.shape).copy()
