@@ -77,7 +77,7 @@ html_css_files = ["fastloss.css"]
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
-    "header_links_before_dropdown": 10,
+    "header_links_before_dropdown": 11,
     "navbar_persistent": ["search-button"],  # an icon: the page links fit on one line
     "secondary_sidebar_items": ["page-toc"],
     "footer_start": ["copyright"],
