@@ -168,6 +168,7 @@ smooth_l1 = register(PointwiseSpec(
     grad_formula=r"\operatorname{clip}(d_i, -\beta, \beta)/\beta",
     hess_formula=r"\mathbb{1}[|d_i| < \beta]/\beta",
     matches="``torch.nn.functional.smooth_l1_loss``",
+    example=">>> import fastloss\n>>> fastloss.smooth_l1([0.0, 0.0], [0.5, 3.0], beta=1.0)\n1.3125",
 ))
 
 log_cosh = register(PointwiseSpec(
@@ -178,6 +179,8 @@ log_cosh = register(PointwiseSpec(
     grad_formula=r"\tanh d_i",
     hess_formula=r"1 - \tanh^2 d_i",
     matches="``keras.losses.log_cosh`` (averaged over all elements)",
+    example=">>> import fastloss\n>>> round(fastloss.log_cosh([0.0, 0.0], [1.0, -1.0]), 12)\n"
+            "0.433780830483",
 ))
 
 quantile = register(PointwiseSpec(
@@ -190,6 +193,7 @@ quantile = register(PointwiseSpec(
     grad_formula=r"-q \text{ if } y_i \ge \hat y_i \text{ else } 1 - q",
     hess_formula="0",
     matches="``sklearn.metrics.mean_pinball_loss(alpha=quantile)``",
+    example=">>> import fastloss\n>>> fastloss.quantile([1.0, 1.0], [0.0, 2.0], quantile=0.9)\n0.5",
 ))
 
 poisson_nll = register(PointwiseSpec(
@@ -209,6 +213,7 @@ poisson_nll = register(PointwiseSpec(
     grad_formula=r"e^{\hat y_i} - y_i \text{ or } 1 - y_i/(\hat y_i + \epsilon)",
     hess_formula=r"e^{\hat y_i} \text{ or } y_i/(\hat y_i + \epsilon)^2",
     matches="``torch.nn.functional.poisson_nll_loss``",
+    example=">>> import fastloss\n>>> fastloss.poisson_nll([1.0, 2.0], [0.0, 0.0])\n1.0",
 ))
 
 tweedie = register(PointwiseSpec(
@@ -223,4 +228,5 @@ tweedie = register(PointwiseSpec(
     hess_formula=r"(2-\rho)e^{(2-\rho)\hat y_i} - (1-\rho) y_i e^{(1-\rho)\hat y_i}",
     matches="``sklearn._loss.HalfTweedieLoss(power).loss`` (terms constant in y_pred dropped;"
             " rho = 0, 1, 2 give half squared error of exp, Poisson and Gamma)",
+    example=">>> import fastloss\n>>> fastloss.tweedie([1.0, 2.0], [0.0, 0.0], power=1.5)\n5.0",
 ))
