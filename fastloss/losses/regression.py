@@ -8,7 +8,7 @@ import math
 import numpy as np
 from numba.extending import register_jitable
 
-from .._kernels.scalar import fexp, flog, log1pexp, sign
+from .._kernels.scalar import log1pexp, sign
 from .._spec import Param, PointwiseSpec, register, sample_counts
 
 LOG2 = math.log(2.0)
@@ -70,11 +70,11 @@ def poisson_nll_scalar(y, p, prm, c):
     full = prm[1]
     eps = prm[2]
     if log_input != 0.0:
-        e = fexp(p)
+        e = math.exp(p)
         lv, g, h = e - y * p, e - y, e
     else:
         q = p + eps
-        lv, g, h = p - y * flog(q), 1.0 - y / q, y / (q * q)
+        lv, g, h = p - y * math.log(q), 1.0 - y / q, y / (q * q)
     if full != 0.0 and y > 1.0:
         lv += y * math.log(y) - y + 0.5 * math.log(2.0 * math.pi * y)
     return lv, g, h
@@ -84,16 +84,16 @@ def poisson_nll_scalar(y, p, prm, c):
 def tweedie_scalar(y, p, prm, c):
     rho = prm[0]
     if rho == 0.0:
-        m = fexp(p)
+        m = math.exp(p)
         return 0.5 * (m - y) * (m - y), (m - y) * m, (2.0 * m - y) * m
     if rho == 1.0:
-        m = fexp(p)
+        m = math.exp(p)
         return m - y * p, m - y, m
     if rho == 2.0:
-        e = y * fexp(-p)
+        e = y * math.exp(-p)
         return p + e, 1.0 - e, e
-    a = fexp((1.0 - rho) * p)
-    b = fexp((2.0 - rho) * p)
+    a = math.exp((1.0 - rho) * p)
+    b = math.exp((2.0 - rho) * p)
     return b / (2.0 - rho) - y * a / (1.0 - rho), b - y * a, (2.0 - rho) * b - (1.0 - rho) * y * a
 
 
