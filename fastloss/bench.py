@@ -776,7 +776,7 @@ def machine_info() -> dict:
     except OSError:
         pass
     try:
-        load = os.getloadavg()
+        load = tuple(round(x, 2) for x in os.getloadavg())
     except OSError:
         load = None
     info = fastloss.info()
