@@ -319,8 +319,8 @@ def _sklearn_refs():
 # --------------------------------------------------------------------------- timing
 
 
-def _calibrate(fn: Callable, min_time: float) -> int:
-    """Calls per sample: enough to last ``min_time``, from the fastest of a few single calls
+def _calibrate(fn: Callable, min_time: float) -> tuple[int, float]:
+    """Calls per sample (enough to last ``min_time``) and the fastest of a few single calls
     (one call can stall for milliseconds waking a thread pool on a loaded machine)."""
     best = math.inf
     spent = 0.0
@@ -331,7 +331,7 @@ def _calibrate(fn: Callable, min_time: float) -> int:
         best, spent = min(best, dt), spent + dt
         if spent > min_time:
             break
-    return max(1, int(math.ceil(min_time / max(best, 1e-7))))
+    return max(1, int(math.ceil(min_time / max(best, 1e-7)))), best
 
 
 def _sample(fn: Callable, number: int) -> float:
@@ -347,7 +347,8 @@ def _sample(fn: Callable, number: int) -> float:
             gc.enable()
 
 
-def time_interleaved(cands: dict, repeat: int, min_time: float, group=None) -> dict:
+def time_interleaved(cands: dict, repeat: int, min_time: float, group=None,
+                     max_call: float = math.inf) -> dict:
     """Best-of-``repeat`` seconds per call for each candidate, sampled round-robin.
 
     A candidate is a callable, or ``(callable, context_factory)`` where the context (a
@@ -357,7 +358,8 @@ def time_interleaved(cands: dict, repeat: int, min_time: float, group=None) -> d
     whose idle worker threads (spinning, or slow to wake on a loaded machine) would
     otherwise slow whatever runs next (measured: a serial kernel 1.8x slower right after a
     2-thread PyTorch call). Before each sample of a short call, one untimed call wakes the
-    candidate's thread pool.
+    candidate's thread pool. A candidate whose first call takes longer than ``max_call``
+    seconds is timed by that one call (after its warm-up call).
     """
     out: dict = {}
     groups: dict = {}
@@ -372,14 +374,16 @@ def time_interleaved(cands: dict, repeat: int, min_time: float, group=None) -> d
                 if ctx is not None:
                     with ctx():
                         fn()
-                        number = _calibrate(fn, min_time)
+                        number, one = _calibrate(fn, min_time)
                 else:
                     fn()  # warm (compile, caches)
-                    number = _calibrate(fn, min_time)
-                prepared[name] = (fn, ctx, number)
-                out[name] = math.inf
+                    number, one = _calibrate(fn, min_time)
             except Exception as exc:  # the reference cannot run this input
                 out[name] = exc
+                continue
+            out[name] = one
+            if one <= max_call:  # else too slow to repeat: that timed call is its number
+                prepared[name] = (fn, ctx, number)
         for _ in range(repeat):
             for name, (fn, ctx, number) in prepared.items():
                 if ctx is not None:
@@ -588,7 +592,10 @@ def run(config: BenchConfig, progress: Progress | None = None) -> list[Row]:
             cands: dict = {}
             for b in backends:
                 if b == "cuda":
+                    from ._kernels import cuda_road
+
                     cands[("fastloss", b)] = _cuda_wrap(call_op, args)(loss, op, params)
+                    cands[("roof", b)] = cuda_road.device_roofline_call(bytes_in, bytes_out)
                 else:
                     cands[("fastloss", b)] = call_op(loss, op, args, params, b)
                     cands[("roof", b)] = roofline_call(bytes_in, bytes_out, b)
@@ -608,7 +615,8 @@ def run(config: BenchConfig, progress: Progress | None = None) -> list[Row]:
                         cands[(lib, b)] = (_bind(fn, args, params), lambda th=th: _threads(th))
                     else:
                         cands[(lib, b)] = _bind(fn, args, params)
-            times = time_interleaved(cands, config.repeat, config.min_time, _thread_group)
+            times = time_interleaved(cands, config.repeat, config.min_time, _thread_group,
+                                     max_call=config.max_call)
             for b in backends:
                 t = times.get(("fastloss", b))
                 row = Row(name, op, b, dtype, n, shape, bytes=bytes_in + bytes_out)
