@@ -63,6 +63,27 @@ def as_array(x, name: str) -> np.ndarray:
     return a
 
 
+def as_any(x, name: str):
+    """A CUDA array as a C-contiguous device array (copied on the device only where it is
+    strided), anything else through :func:`as_array`. For checks that read shapes and dtypes
+    (and count on the device where they read values)."""
+    if not is_device_array(x):
+        return as_array(x, name)
+    from ._kernels import cuda_road
+
+    d = cuda_road.as_input(x, name)
+    return d if d.is_c_contiguous() else cuda_road.as_flat(d, d.dtype).reshape(d.shape)
+
+
+def on_host(x):
+    """``x`` itself, or a NumPy copy of a CUDA array (checks of small arrays: labels)."""
+    if not is_device_array(x):
+        return x
+    from ._kernels import cuda_road
+
+    return cuda_road.to_host(x)
+
+
 def float_dtype(*arrays) -> np.dtype:
     """NumPy promotion over the float arrays; integer/bool ones do not take part, and with
     no float array at all the result is float64. float16 computes as float32."""

@@ -10,6 +10,7 @@ the backend, and the shapes of what comes back.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,6 +40,7 @@ class Rows:
 
     x: np.ndarray  # (N, C) C-contiguous, the differentiable input in the compute dtype
     t: np.ndarray | None = None  # (N, C) target probabilities, same dtype
+    # (x and t are CUDA device arrays where the inputs were; everything else is on the host)
     lab: np.ndarray | None = None  # (N,) int64 labels
     cw: np.ndarray | None = None  # (C,) float64 class weights
     prm: tuple = (0.0,)
@@ -56,9 +58,7 @@ class Plan:
     sw: np.ndarray | None
     reduction: str
     denom: float
-    on_device: bool = False  # an input is a CUDA array (validated on host copies)
-    dx: object = None  # y_pred on the device, flat, in the compute dtype
-    dt: object = None  # y_true on the device, flat (probability targets), or None
+    on_device: bool = False  # an input is a CUDA array (rows.x / rows.t may be on the device)
 
     @property
     def scale(self) -> float:
@@ -71,14 +71,11 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, params) -> Plan:
     reduction = A.check_reduction(reduction)
     params = _spec.check_params(spec.name, spec.params, params)
     on_device = A.is_device_array(y_pred) or A.is_device_array(y_true)
-    if on_device:  # validate host copies; the kernel reads the device arrays
+    if on_device:  # prepare keeps CUDA matrices on the device (labels and weights: host)
         _backend.require_cuda()
         from ._kernels import cuda_road as road
 
-        dev_p = road.as_input(y_pred, "y_pred") if A.is_device_array(y_pred) else None
-        dev_t = road.as_input(y_true, "y_true") if A.is_device_array(y_true) else None
-        y_pred, y_true, sample_weight = (road.to_host(v) for v in (y_pred, y_true,
-                                                                   sample_weight))
+        sample_weight = road.to_host(sample_weight)
         params = {k: road.to_host(v) if A.is_device_array(v) else v for k, v in params.items()}
     r = spec.prepare(y_true, y_pred, params)
     N, C = r.x.shape
@@ -97,9 +94,6 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, params) -> Plan:
     pl = Plan(rows=r, dtype=r.x.dtype, N=N, C=C, sw=sw, reduction=reduction, denom=denom)
     if on_device:
         pl.on_device = True
-        pl.dx = None if dev_p is None else road.as_flat(dev_p, pl.dtype)
-        if r.t is not None and dev_t is not None:
-            pl.dt = road.as_flat(dev_t, pl.dtype)
     return pl
 
 
@@ -125,6 +119,11 @@ def run(spec, pl: Plan, backend, *, want_value: bool, want_grad: bool, want_hess
 
         return cuda_road.run_rows(spec, pl, want_value=want_value, want_grad=want_grad,
                                   want_hess=want_hess, out=out)
+    if pl.on_device:  # CUDA inputs on a CPU backend asked for by name
+        from ._kernels.cuda_road import to_host
+
+        pl = dataclasses.replace(pl, rows=dataclasses.replace(
+            pl.rows, x=to_host(pl.rows.x), t=to_host(pl.rows.t)), on_device=False)
     lout, g, h = run_rows(spec, pl, backend, want_grad=want_grad, want_hess=want_hess, out=out)
     value = None
     if want_value:

@@ -9,10 +9,10 @@ where the inputs came from the host).
   (CuPy and PyTorch take them without a copy: ``cupy.asarray(g)``, ``torch.as_tensor(g,
   device="cuda")``); a reduction is a Python float. Host inputs sent to ``"cuda"`` are copied
   over and their results come back as NumPy arrays.
-* Input-domain checks: range checks (``checks.check_range``: probabilities in [0, 1]) count
-  on the device; other checks (tweedie's ``y_true >= 0``, hinge's labels, the row-wise
-  losses' ``prepare``: labels, shapes) run on host copies of the inputs: correct for every
-  check, at the cost of one copy.
+* Input-domain checks count on the device where they are range checks
+  (``checks.first_outside``: probabilities in [0, 1], tweedie's ``y_true >= 0``); the others
+  read host copies of what they check, never of ``y_pred``: hinge's ``y_true`` labels, the
+  row-wise losses' integer labels (one per row).
 
 Importing this module imports ``numba.cuda``; nothing else in fastloss does, except
 :func:`fastloss._backend.cuda_unavailable_reason`.
@@ -340,11 +340,8 @@ def run_rows(spec, pl, *, want_value: bool, want_grad: bool, want_hess: bool = F
     block = K.launch_config()[0]
     elementwise = pl.reduction == "none"
     reduce = want_value and not elementwise
-    X = pl.dx if pl.dx is not None else cuda.to_device(r.x.reshape(-1))
-    if r.t is None:
-        T = _dummy(dt)
-    else:
-        T = pl.dt if pl.dt is not None else cuda.to_device(r.t.reshape(-1))
+    X = to_device(r.x.reshape(-1))
+    T = _dummy(dt) if r.t is None else to_device(r.t.reshape(-1))
     LAB = _lab_dummy() if r.lab is None else cuda.to_device(r.lab)
     CW = _dummy(np.float64) if r.cw is None else cuda.to_device(r.cw)
     SW = _dummy(np.float64) if pl.sw is None else cuda.to_device(pl.sw)

@@ -407,11 +407,18 @@ def log_loss_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace):
 
 
 def _as_rows(a, dtype):
+    """C-contiguous in ``dtype``: a CUDA array stays on the device (cast there if need be)."""
+    if A.is_device_array(a):
+        from .._kernels import cuda_road
+
+        return cuda_road.as_flat(a, dtype).reshape(a.shape)
     return np.ascontiguousarray(a, dtype=dtype)
 
 
 def _labels(y, n_rows, C, name, ignore_index=None, shape=None):
-    """int64 labels of shape ``(n_rows,)`` in [0, C) (``ignore_index`` excepted)."""
+    """int64 labels of shape ``(n_rows,)`` in [0, C) (``ignore_index`` excepted), on the
+    host (CUDA labels are copied: one value per row)."""
+    y = A.on_host(y)
     shape = (n_rows,) if shape is None else shape
     if y.shape != shape:
         raise ValueError(f"{name} has shape {y.shape}; expected integer labels of shape {shape}")
@@ -455,7 +462,7 @@ def _check_ignore_index(v):
 
 
 def _prepare_cross_entropy(y_true, y_pred, params):
-    x = A.as_array(y_pred, "y_pred")
+    x = A.as_any(y_pred, "y_pred")
     if x.ndim not in (1, 2):
         raise ValueError(f"y_pred (logits) must have shape (N, C) or (C,), got {x.shape}")
     unbatched = x.ndim == 1
@@ -463,7 +470,7 @@ def _prepare_cross_entropy(y_true, y_pred, params):
     N, C = x2.shape
     if C == 0:
         raise ValueError("y_pred (logits) has no classes (C = 0)")
-    yt = A.as_array(y_true, "y_true")
+    yt = A.as_any(y_true, "y_true")
     ii = _check_ignore_index(params["ignore_index"])
     eps = _LABEL_SMOOTHING.check(params["label_smoothing"])
     cw = _check_class_weight(params["class_weight"], C)
@@ -489,8 +496,8 @@ def _prepare_cross_entropy(y_true, y_pred, params):
 
 
 def _prepare_kl_divergence(y_true, y_pred, params):
-    p = A.as_array(y_true, "y_true")
-    q = A.as_array(y_pred, "y_pred")
+    p = A.as_any(y_true, "y_true")
+    q = A.as_any(y_pred, "y_pred")
     if q.ndim != 2:
         raise ValueError(f"y_pred must be rows of probabilities of shape (N, C), got {q.shape}"
                          " (reshape a single distribution with q[None])")
@@ -507,7 +514,7 @@ def _prepare_kl_divergence(y_true, y_pred, params):
 
 
 def _prepare_log_loss(y_true, y_pred, params):
-    q = A.as_array(y_pred, "y_pred")
+    q = A.as_any(y_pred, "y_pred")
     if q.ndim not in (1, 2):
         raise ValueError(f"y_pred must be probabilities of shape (N,) or (N, C), got {q.shape}")
     x2 = q.reshape(-1, 1) if q.ndim == 1 else q
@@ -516,7 +523,7 @@ def _prepare_log_loss(y_true, y_pred, params):
         raise ValueError("y_pred has no classes (C = 0)")
     dtype = A.float_dtype(q)
     check_range(q, 0.0, 1.0, "y_pred", "probabilities")
-    yt = A.as_array(y_true, "y_true")
+    yt = A.as_any(y_true, "y_true")
     lab = _labels(yt, N, 2 if C == 1 else C, "y_true")
     eps = float(np.finfo(dtype).eps)
     return Rows(x=_as_rows(x2, dtype), lab=lab, prm=(eps,), gshape=q.shape,

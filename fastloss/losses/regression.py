@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba.extending import register_jitable
 
+from .._kernels.checks import first_outside
 from .._kernels.scalar import log1pexp, sign
 from .._spec import Param, PointwiseSpec, register, sample_counts
 
@@ -99,11 +99,14 @@ def tweedie_scalar(y, p, prm, c):
 
 def _check_tweedie(y_true, y_pred, params):
     rho = params["power"]
-    yt = np.asarray(y_true)
-    if 1.0 <= rho < 2.0 and np.any(yt < 0):
+    if 1.0 <= rho < 2.0 and first_outside(y_true, 0.0, math.inf) >= 0:
         raise ValueError(f"y_true must be >= 0 for tweedie with power={rho}")
-    if rho >= 2.0 and np.any(yt <= 0):
+    # the least positive double: y > 0 for any float dtype (denormals included)
+    if rho >= 2.0 and first_outside(y_true, 5e-324, math.inf) >= 0:
         raise ValueError(f"y_true must be > 0 for tweedie with power={rho}")
+
+
+_check_tweedie.device_ok = True  # first_outside counts CUDA arrays on the device
 
 
 class _TweediePower(Param):

@@ -11,6 +11,7 @@ from numba import cuda
 
 import fastloss
 from fastloss._kernels import cuda as K
+from fastloss._spec import REGISTRY
 
 from ._common import ITEMS, N_FLAT, ROWS, SEG, close, host, is_dev, rng_for
 
@@ -233,3 +234,47 @@ def test_bench_helpers_run():
                              copy_gbs=gbs)
     assert r["n"] == 256 and r["bytes"] == (256 + 64 + 256 + 4) * 4
     assert r["fraction"] == pytest.approx(r["gbs"] / gbs)
+
+
+def test_no_host_copy_of_predictions(monkeypatch):
+    """tweedie's y_true >= 0 counts on the device, and the row-wise losses keep their
+    (N, C) matrices there: only integer labels (one per row) are copied to the host."""
+    from fastloss._kernels import cuda_road
+
+    rng = rng_for("no-copy")
+    copied = []
+    real = cuda_road.to_host
+
+    def spy(a):
+        if a is not None and not isinstance(a, np.ndarray):
+            copied.append(tuple(a.shape))
+        return real(a)
+
+    y = rng.poisson(2.0, (6, 50)).astype(np.float64)
+    p = rng.normal(0.0, 0.3, (6, 50))
+    (lab, z), _ = REGISTRY["cross_entropy"].sample(rng, (40, 9), np.dtype(np.float32))
+    (t, q), _ = REGISTRY["kl_divergence"].sample(rng, (40, 9), np.dtype(np.float64))
+    cases = [
+        (fastloss.tweedie, y, p, {"power": 1.5}, []),
+        (fastloss.tweedie, y + 1.0, p, {"power": 2.5}, []),
+        (fastloss.cross_entropy, lab, z, {}, [(40,)]),
+        (fastloss.cross_entropy, lab, z, {"class_weight": np.arange(1.0, 10.0)}, [(40,)]),
+        (fastloss.kl_divergence, t, q, {}, []),
+    ]
+    for loss, a, b, kw, want in cases:
+        ref = loss.value_and_grad(a, b, backend="serial", **kw)
+        da, db = cuda.to_device(a), cuda.to_device(b)
+        copied.clear()
+        with monkeypatch.context() as m:
+            m.setattr(cuda_road, "to_host", spy)
+            got = loss.value_and_grad(da, db, **kw)
+        assert copied == want, (loss.__name__, kw, copied)
+        close(got[0], ref[0], b.dtype, loss.__name__)
+        assert is_dev(got[1])
+        close(got[1], ref[1], b.dtype, loss.__name__)
+    y[2, 3] = 0.0
+    with pytest.raises(ValueError, match="y_true must be > 0"):
+        fastloss.tweedie(cuda.to_device(y), cuda.to_device(p), power=2.5)
+    y[2, 3] = -1.0
+    with pytest.raises(ValueError, match="y_true must be >= 0"):
+        fastloss.tweedie(cuda.to_device(y), cuda.to_device(p), power=1.0)
