@@ -207,18 +207,6 @@ def float_arrays(arrays, names):
     return arrs, A.float_dtype(*arrs)
 
 
-def host_arrays(spec, arrays, backend):
-    """For a loss without CUDA kernels: CUDA inputs raise BackendUnavailableError under
-    "auto"/"cuda" (saying so) and are copied to the host for a CPU backend named per call
-    or set; host arrays pass through."""
-    if not on_device(arrays):
-        return arrays
-    backend_for(spec, backend, 0, device=True)  # raises unless a CPU backend was asked for
-    from ._kernels import cuda_road
-
-    return [cuda_road.to_host(a) for a in arrays]
-
-
 def on_device(arrays) -> bool:
     """Whether any of the (coerced) arrays is a CUDA array."""
     return any(type(a) is not np.ndarray and A.is_device_array(a) for a in arrays)
@@ -250,16 +238,13 @@ def grad_buffers(outs, shapes, dtype, names, device: bool = False):
     return res
 
 
-def backend_for(spec, backend, size, *, cuda: bool = False, device: bool = False) -> str:
+def backend_for(spec, backend, size, *, device: bool = False) -> str:
     """"serial" | "parallel" | "cuda" for this call (``device``: the inputs are CUDA
-    arrays, which "auto" sends to "cuda"). Without a CUDA road for the loss
-    (``cuda=False``), asking for "cuda" raises BackendUnavailableError saying why."""
+    arrays, which "auto" sends to "cuda"); BackendUnavailableError saying why where
+    "cuda" is asked for and not usable."""
     name = _backend.resolve(backend, size, spec.cost, on_device=device)
     if name == "cuda":
         _backend.require_cuda()
-        if not cuda:
-            raise _backend.BackendUnavailableError(
-                f'{spec.name} has no "cuda" kernels yet; use backend="serial" or "parallel"')
         try:
             from ._kernels import cuda_road  # noqa: F401
         except ImportError as exc:

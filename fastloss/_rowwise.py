@@ -241,6 +241,6 @@ _spec._COMMON_DOC.setdefault("rowwise", [
     "    One non-negative weight per row (sample).",
     "out : ndarray, optional (``grad``, ``value_and_grad``)",
     "    Where to write the gradient; may be ``y_pred`` itself (in place, no allocation).",
-    "backend : {None, 'auto', 'serial', 'parallel'}",
+    "backend : {None, 'auto', 'serial', 'parallel', 'cuda'}",
     "    Overrides the current backend for this call.",
 ])

@@ -49,9 +49,12 @@ def test_cuda_simulator_parity_sweep(capsys):
     rowwise = sum(1 for s in REGISTRY.values() if s.kind == "rowwise")
     sweep = pointwise * 4 * 2 * 2  # loss x op x dtype x axis
     row_sweep = rowwise * 4 * 2 * 2  # loss x op x dtype x (tall, wide)
-    assert passed > sweep + row_sweep, (passed, sweep, row_sweep)
+    contrastive = sum(1 for s in REGISTRY.values() if s.kind == "contrastive")
+    con_sweep = contrastive * 3 * 2  # loss x op x dtype (each: every reduction and option)
+    assert passed > sweep + row_sweep + con_sweep, (passed, sweep, row_sweep, con_sweep)
     with capsys.disabled():
         print(f"\n[cuda simulator] {passed} CUDA-vs-CPU cases passed in {took:.0f} s "
               f"(parity sweeps: {pointwise} pointwise losses x 4 ops x 2 dtypes x 2 axes = "
               f"{sweep}, {rowwise} row-wise losses x 4 ops x 2 dtypes x 2 shapes = "
-              f"{row_sweep}; the rest: options, device arrays, dispatch, determinism)")
+              f"{row_sweep}, {contrastive} contrastive losses x 3 ops x 2 dtypes = {con_sweep}; "
+              f"the rest: options, device arrays, dispatch, determinism)")

@@ -45,8 +45,10 @@ from .compile import source_hash
 DEFAULT_BLOCK = 256
 DEFAULT_ITEMS = 16
 DEFAULT_MAX_GRID = 65535  # blocks per launch at most; results do not depend on it
-# blocks per launch at least (idle blocks exit at once): Numba warns below 128 blocks
-MIN_GRID = 128
+# blocks per launch at least (idle blocks exit at once): Numba warns below 128 blocks on a
+# GPU; the simulator (NUMBA_ENABLE_CUDASIM=1) runs every thread of every block in Python
+SIMULATOR = not hasattr(cuda, "as_cuda_array")
+MIN_GRID = 1 if SIMULATOR else 128
 
 _lock = threading.RLock()
 _device: dict = {}
@@ -459,6 +461,88 @@ def _make_finalize(block):
 
 
 # ---------------------------------------------------------------------------
+# row bodies (the contrastive losses): body(i, *args) for each row i, one row per thread
+
+
+def rows_kernel(body):
+    """``k[grid, BLOCK](M, *args)``: ``body(i, *args)`` for ``i`` in ``range(M)``, one row per
+    thread in a grid-stride loop. ``body`` is the plain-Python row function the CPU kernels
+    run in a ``prange`` (see :mod:`fastloss.losses.contrastive`), compiled for the device."""
+    return _memo(("rows_of", body), lambda: _make_rows_of(body))
+
+
+def _make_rows_of(body):
+    f = device_fn(body)
+    args = ", ".join(f"a{k}" for k in range(body.__code__.co_argcount - 1))
+    src = "\n".join([
+        f"def rows_of(M, {args}):",
+        "    i = cuda.grid(1)",
+        "    step = cuda.gridsize(1)",
+        "    while i < M:",
+        f"        f(i, {args})",
+        "        i += step",
+    ])
+    ns = {"cuda": cuda, "f": f}
+    exec(src, ns)  # noqa: S102 (the body's argument list only)
+    return _jit(ns["rows_of"], f"rows_of_{body.__name__}_{source_hash(body)}")
+
+
+MM_TILE = 16  # a (MM_TILE, MM_TILE) block computes one tile of the product
+
+
+def matmul_kernel(dtype):
+    """``k[grid, (MM_TILE, MM_TILE)](a, b, c, ta, tb)``: ``c = op(a) @ op(b)``, ``op``
+    transposing where ``ta`` / ``tb``, for 2-D arrays of ``dtype``; products accumulate in
+    ``dtype`` (as BLAS does) in a fixed order: the same bits for any grid. Blocks take tiles
+    of ``c`` in a grid-stride loop, staging tiles of ``a`` and ``b`` in shared memory."""
+    dtype = np.dtype(dtype)
+    return _memo(("matmul", dtype), lambda: _make_matmul(dtype))
+
+
+def _make_matmul(dtype):
+    DT = _nbtype(dtype)
+    T = MM_TILE
+
+    def matmul(a, b, c, ta, tb):
+        sa = cuda.shared.array((T, T), DT)
+        sb = cuda.shared.array((T, T), DT)
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        M = c.shape[0]
+        N = c.shape[1]
+        K = a.shape[0] if ta else a.shape[1]
+        tn = (N + T - 1) // T
+        ntiles = ((M + T - 1) // T) * tn
+        zero = DT(0)
+        tile = cuda.blockIdx.x
+        while tile < ntiles:  # the same trip count for every thread of the block
+            bi = tile // tn
+            row = bi * T + ty
+            col = (tile - bi * tn) * T + tx
+            acc = zero
+            for k0 in range(0, K, T):
+                ka = k0 + tx
+                if row < M and ka < K:
+                    sa[ty, tx] = a[ka, row] if ta else a[row, ka]
+                else:
+                    sa[ty, tx] = zero
+                kb = k0 + ty
+                if kb < K and col < N:
+                    sb[ty, tx] = b[col, kb] if tb else b[kb, col]
+                else:
+                    sb[ty, tx] = zero
+                cuda.syncthreads()
+                for kk in range(T):
+                    acc += sa[ty, kk] * sb[kk, tx]
+                cuda.syncthreads()
+            if row < M and col < N:
+                c[row, col] = acc
+            tile += cuda.gridDim.x
+
+    return _jit(matmul, f"matmul_{dtype.name}")
+
+
+# ---------------------------------------------------------------------------
 # small maps: copy/cast to a contiguous array, scale rows
 
 
@@ -678,6 +762,7 @@ def kernel_catalog(specs=None, block: int | None = None):
                                 pointwise_signature(dt, len(spec.params))))
     for i, spec in enumerate(s for s in specs if s.kind == "rowwise"):
         out.extend(_row_catalog(spec, block, with_sw=i == 0))
+    out.extend(_body_catalog(specs))
     if pointwise:
         spec = pointwise[0]
         for wmode, yb in ((1, False), (2, False), (0, True), (1, True)):
@@ -740,14 +825,35 @@ def term_spec(spec):
 
 
 def cuda_function(spec):
-    """The scalar or row function a loss runs on the device, or None where it has no CUDA
-    kernels."""
+    """The scalar, row or row-body function a loss runs on the device, or None where it has
+    no CUDA kernels."""
     if spec.kind == "pointwise":
         return spec.scalar
     if spec.kind == "rowwise":
         return spec.row
+    body = getattr(spec, "extra", {}).get("device_body")
+    if body is not None:
+        return body
     term = term_spec(spec)
     return None if term is None else term.scalar
+
+
+def _body_catalog(specs):
+    """The row-body and matrix-product kernels of the losses that declare them (a spec's
+    ``extra["device_kernels"](dtype)``: ``(op labels, kernel name, python function,
+    argument types)``, one kernel serving the ops its label names); each kernel once,
+    under the first loss that runs it."""
+    out, seen = [], set()
+    for spec in specs:
+        make = getattr(spec, "extra", {}).get("device_kernels")
+        if make is None:
+            continue
+        for dt in DTYPES:
+            for ops, kname, fn, sig in make(dt):
+                if (kname, dt) not in seen:
+                    seen.add((kname, dt))
+                    out.append((f"{spec.name}.{ops}.{kname}.{dt}", fn, sig))
+    return out
 
 
 def _row_layouts(spec, dtype):

@@ -124,7 +124,7 @@ def _compute(spec, arrays, params, reduction, backend, want_value, want_grad, ou
         if want_grad else None
     values, grads = [], []
     for i, (a, term) in enumerate(zip(arrs, terms, strict=True)):
-        be = backend_for(spec, backend, a.size, cuda=True, device=dev)
+        be = backend_for(spec, backend, a.size, device=dev)
         v, g = pointwise_pass(_TERM, a, dtype, term, reduction, be, want_value, want_grad,
                               out=gbufs[i] if want_grad else None)
         values.append(v)

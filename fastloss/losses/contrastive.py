@@ -8,7 +8,8 @@ embeddings; everything else is fused Numba kernels, one row per task:
 2. one pass per row of the similarity matrix: the exponentials (``fexp``, which vectorises,
    shifted by ``1/t``, the largest a cosine over ``t`` can be), their sum in float64 in a
    fixed order (the log-sum-exp), the loss of the row, and, when a gradient is wanted, the
-   softmax written over the similarity matrix in place (no second ``N x N`` buffer);
+   softmax: the exponentials are stored over the row (in its dtype) and scaled in place
+   (no second ``N x N`` buffer);
 3. ``nt_xent`` only: the similarity matrix is symmetric, so the gradient with respect to the
    normalised embeddings is ``(P + P^T) Z / t``; ``P + P^T`` is formed in place, tile by
    tile, and needs one BLAS product instead of two;
@@ -19,7 +20,10 @@ Rows are independent and each row's sums run in a fixed order, so the serial and
 kernels give the same bits. ``triplet_margin`` and ``cosine_embedding`` are row-wise: one
 fused kernel computes the distances, the loss and every gradient of a row.
 
-No CUDA kernels yet: ``backend="cuda"`` raises ``fastloss.BackendUnavailableError``.
+On CUDA (device inputs under "auto", or ``backend="cuda"``) every kernel above runs its
+row body (the same Python function) one row per thread, and the products are a tiled
+shared-memory kernel (``fastloss._kernels.cuda.matmul_kernel``); the per-row losses come
+back to the host to be summed as on the CPU, gradients stay on the device.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from .._multi import (
     finish_rows,
     float_arrays,
     grad_buffers,
-    host_arrays,
+    on_device,
     sample_pairs_labels,
     sample_triplets,
     sample_views,
@@ -68,10 +72,10 @@ TILE = 64
 
 @register_jitable
 def sum8(x, n):
-    """``x[0] + ... + x[n-1]`` in a fixed order: eight interleaved partial sums, added as a
-    fixed tree, then the tail. Without ``reassoc`` (the house compiles strict) it still
-    vectorises (the eight chains are independent), and every build (serial, parallel, fresh
-    or from the disk cache) gives the same bits."""
+    """``x[0] + ... + x[n-1]`` in float64 in a fixed order: eight interleaved partial sums,
+    added as a fixed tree, then the tail. Without ``reassoc`` (the house compiles strict) it
+    still vectorises (the eight chains are independent), and every build (serial, parallel,
+    fresh or from the disk cache) gives the same bits."""
     a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
     nb = n // 8
     for b in range(nb):
@@ -90,23 +94,128 @@ def sum8(x, n):
     return s
 
 
+# Row bodies: the maths of every kernel below, one row ``i`` at a time. The CPU kernels run
+# them in a ``prange`` over the rows; the CUDA kernels (``fastloss._kernels.cuda.rows_kernel``)
+# run the same functions one row per thread, compiled for the device.
+
+
+@register_jitable(forceinline=True)
+def normalize_row(i, x, eps, xn, norm):
+    """``xn[i] = x[i] / max(||x[i]||, eps)`` (the norm in float64, kept in ``norm[i]``)."""
+    d = x.shape[1]
+    s = 0.0
+    for k in range(d):
+        v = 1.0 * x[i, k]
+        s += v * v
+    nrm = math.sqrt(s)
+    norm[i] = nrm
+    den = max(nrm, eps)
+    for k in range(d):
+        xn[i, k] = x[i, k] / den
+
+
+@register_jitable(forceinline=True)
+def normalize_back_row(i, gy, y, norm, eps, coef, g):
+    """``g[i] = coef * d<gy[i], y[i]>/dx[i]`` for ``y = x / max(||x||, eps)`` (torch's
+    clamp_min passes the gradient through the norm where ``||x|| >= eps``)."""
+    d = gy.shape[1]
+    nrm = norm[i]
+    if nrm >= eps:
+        dot = 0.0
+        for k in range(d):
+            dot += (1.0 * gy[i, k]) * y[i, k]
+        c = coef / nrm
+        for k in range(d):
+            g[i, k] = c * (gy[i, k] - dot * y[i, k])
+    else:
+        c = coef / eps
+        for k in range(d):
+            g[i, k] = c * gy[i, k]
+
+
+@register_jitable(forceinline=True)
+def similarity_row(i, S, inv_t, half, coef, nt, write, loss, dpos):
+    """Row ``i``: ``loss_i = logsumexp_j(S_ij / t) - S_i,pos(i) / t`` over ``j`` (``j != i``
+    and ``pos(i) = i +- half`` for nt_xent, ``pos(i) = i`` for info_nce). With ``write``:
+    info_nce writes ``coef * (softmax - onehot)`` over the row; nt_xent writes the softmax
+    (0 on the diagonal) and keeps ``softmax_pos - 1`` in ``dpos[i]`` for the symmetrisation.
+
+    The rows of ``S`` are cosines (at most 1, up to rounding), so ``1/t`` bounds
+    ``S_ij / t`` and serves as the log-sum-exp shift, which keeps the loop free of branches
+    (it vectorises); only where ``exp(-2/t)`` could underflow (t < 1/300) is the row
+    maximum taken instead."""
+    r = S[i]
+    C = r.shape[0]
+    if nt:
+        p = i + half if i < half else i - half
+    else:
+        p = i
+    xp = r[p] * inv_t
+    if nt:
+        r[i] = -math.inf  # self-pair: exp gives 0
+    if inv_t <= 300.0:
+        mt = inv_t
+    else:
+        m = -math.inf
+        for j in range(C):
+            if r[j] > m:
+                m = r[j]
+        mt = m * inv_t
+    for j in range(C):  # the exponentials over the row (in its dtype), then their sum
+        r[j] = fexp(r[j] * inv_t - mt)
+    s = sum8(r, C)
+    loss[i] = mt + math.log(s) - xp
+    if write:
+        e_pos = fexp(xp - mt)
+        inv = 1.0 / s
+        dp = -(s - e_pos) * inv  # softmax_pos - 1, without cancellation near 1
+        if nt:
+            for j in range(C):
+                r[j] = r[j] * inv
+            r[i] = 0.0
+            dpos[i] = dp
+        else:
+            c = coef * inv
+            for j in range(C):
+                r[j] = r[j] * c
+            r[i] = coef * dp
+
+
+@register_jitable
+def sym_pair(a, b, coef):
+    """One mirrored pair of ``coef * (P + P^T)``."""
+    return coef * (1.0 * a + b)
+
+
+@register_jitable
+def sym_positive(dpos, i, half, coef):
+    """``coef * ((P_i,pos - 1) + (P_pos,i - 1))`` at a positive pair ``(i, i + half)``."""
+    return coef * (dpos[i] + dpos[i + half])
+
+
+@register_jitable(forceinline=True)
+def symmetrize_row(i, P, dpos, coef, half):
+    """Row ``i`` of :func:`symmetrize` by pairs: the pairs ``(i, j)``, ``j > i``, each read
+    and written by this row alone (the CUDA form: one row per thread)."""
+    M = P.shape[0]
+    P[i, i] = 0.0
+    for j in range(i + 1, M):
+        h = sym_pair(P[i, j], P[j, i], coef)
+        P[i, j] = h
+        P[j, i] = h
+    if i < half:
+        h = sym_positive(dpos, i, half, coef)
+        P[i, i + half] = h
+        P[i + half, i] = h
+
+
 def _make_normalize(parallel):
     PAR = parallel
 
     def normalize(x, eps, xn, norm):
         PAR  # noqa: B018
-        M = x.shape[0]
-        d = x.shape[1]
-        for i in prange(M):
-            s = 0.0
-            for k in range(d):
-                v = 1.0 * x[i, k]
-                s += v * v
-            nrm = math.sqrt(s)
-            norm[i] = nrm
-            den = max(nrm, eps)
-            for k in range(d):
-                xn[i, k] = x[i, k] / den
+        for i in prange(x.shape[0]):
+            normalize_row(i, x, eps, xn, norm)
 
     return normalize
 
@@ -115,101 +224,38 @@ def _make_normalize_back(parallel):
     PAR = parallel
 
     def normalize_back(gy, y, norm, eps, coef, g):
-        # y = x / max(||x||, eps); g = coef * d/dx of <gy, y>  (torch's clamp_min passes the
-        # gradient through the norm where ||x|| >= eps)
         PAR  # noqa: B018
-        M = gy.shape[0]
-        d = gy.shape[1]
-        for i in prange(M):
-            nrm = norm[i]
-            if nrm >= eps:
-                dot = 0.0
-                for k in range(d):
-                    dot += (1.0 * gy[i, k]) * y[i, k]
-                c = coef / nrm
-                for k in range(d):
-                    g[i, k] = c * (gy[i, k] - dot * y[i, k])
-            else:
-                c = coef / eps
-                for k in range(d):
-                    g[i, k] = c * gy[i, k]
+        for i in prange(gy.shape[0]):
+            normalize_back_row(i, gy, y, norm, eps, coef, g)
 
     return normalize_back
 
 
-def _make_rows(parallel, nt, write):
+def _make_similarity(parallel):
     PAR = parallel
-    NT = nt
-    WRITE = write
     SRC = source_hash(_scalar_mod, sum8)
-    RB = 8  # rows per task (they share one float64 scratch row)
 
-    def rows(S, inv_t, half, coef, loss, dpos):
-        """Row ``i``: ``loss_i = logsumexp_j(S_ij / t) - S_i,pos(i) / t`` over ``j`` (``j != i``
-        for nt_xent). With ``WRITE``: info_nce writes ``coef * (softmax - onehot)`` over the
-        row; nt_xent writes the softmax (0 on the diagonal) and keeps ``softmax_pos - 1``
-        for :func:`symmetrize`.
-
-        The rows of ``S`` are cosines (at most 1, up to rounding), so ``1/t`` bounds
-        ``S_ij / t`` and serves as the log-sum-exp shift, which keeps the loops free of
-        branches (they vectorise); only where ``exp(-2/t)`` could underflow (t < 1/300) is the
-        row maximum taken instead."""
+    def similarity(S, inv_t, half, coef, nt, write, loss, dpos):
         PAR  # noqa: B018
         SRC  # noqa: B018
-        M = S.shape[0]
-        C = S.shape[1]
-        nb = (M + RB - 1) // RB
-        for b in prange(nb):
-            buf = np.empty(C, np.float64)
-            for i in range(b * RB, min(M, (b + 1) * RB)):
-                r = S[i]
-                if NT:
-                    p = i + half if i < half else i - half
-                else:
-                    p = i
-                xp = r[p] * inv_t
-                if NT:
-                    r[i] = -np.inf  # self-pair: exp gives 0
-                if inv_t <= 300.0:
-                    mt = inv_t
-                else:
-                    m = -np.inf
-                    for j in range(C):
-                        if r[j] > m:
-                            m = r[j]
-                    mt = m * inv_t
-                for j in range(C):
-                    buf[j] = fexp(r[j] * inv_t - mt)
-                s = sum8(buf, C)
-                loss[i] = mt + math.log(s) - xp
-                if WRITE:
-                    e_pos = fexp(xp - mt)
-                    inv = 1.0 / s
-                    dp = -(s - e_pos) * inv  # softmax_pos - 1, without cancellation near 1
-                    if NT:
-                        for j in range(C):
-                            r[j] = buf[j] * inv
-                        r[i] = 0.0
-                        dpos[i] = dp
-                    else:
-                        c = coef * inv
-                        for j in range(C):
-                            r[j] = buf[j] * c
-                        r[i] = coef * dp
+        for i in prange(S.shape[0]):
+            # (prange may index with uint64, and uint64 +- int64 types as float64)
+            similarity_row(np.int64(i), S, inv_t, half, coef, nt, write, loss, dpos)
 
-    return rows
+    return similarity
 
 
 def _make_symmetrize(parallel):
     PAR = parallel
 
-    def symmetrize(P, dpos, coef, half, tb):
+    def symmetrize(P, dpos, coef, half):
         """``P <- coef * (P + P^T)`` in place, tile pair by tile pair (each pair of mirrored
         elements is read and written by one task; the mirrored tile goes through a
         transposed copy in a small buffer, so every loop over memory is contiguous); then the
         positives get ``coef * ((P_i,pos - 1) + (P_pos,i - 1))`` and the diagonal 0."""
         PAR  # noqa: B018
         M = P.shape[0]
+        tb = TILE
         T = (M + tb - 1) // tb
         npairs = T * (T + 1) // 2
         ti = np.empty(npairs, np.int64)
@@ -229,7 +275,7 @@ def _make_symmetrize(parallel):
                 for i in range(i0, i1):
                     P[i, i] = 0.0
                     for j in range(i + 1, i1):
-                        h = coef * (1.0 * P[i, j] + P[j, i])
+                        h = sym_pair(P[i, j], P[j, i], coef)
                         P[i, j] = h
                         P[j, i] = h
             else:
@@ -244,7 +290,7 @@ def _make_symmetrize(parallel):
                     row = P[i0 + a, j0:j1]
                     bv = buf[a]
                     for b in range(nj):
-                        h = coef * (1.0 * row[b] + bv[b])
+                        h = sym_pair(row[b], bv[b], coef)
                         row[b] = h
                         bv[b] = h
                 for b in range(nj):
@@ -252,7 +298,7 @@ def _make_symmetrize(parallel):
                     for a in range(ni):
                         dst[a] = buf[a, b]
         for i in prange(half):
-            h = coef * (dpos[i] + dpos[i + half])
+            h = sym_positive(dpos, i, half, coef)
             P[i, i + half] = h
             P[i + half, i] = h
 
@@ -269,97 +315,144 @@ def _dnorm(u, P):
     return math.copysign(abs(u) ** (P - 1.0), u) if u == u else u
 
 
+@register_jitable(forceinline=True)
+def triplet_row(i, a, p, n, margin, P, eps, swap, coef, write, loss, ga, gp, gn):
+    """Triplet ``i``: the three distances, the loss and (``write``) every gradient."""
+    d = a.shape[1]
+    sap = 0.0
+    san = 0.0
+    spn = 0.0
+    for k in range(d):
+        u = (1.0 * a[i, k] - p[i, k]) + eps
+        v = (1.0 * a[i, k] - n[i, k]) + eps
+        w = (1.0 * p[i, k] - n[i, k]) + eps
+        if P == 2.0:
+            sap += u * u
+            san += v * v
+            spn += w * w
+        elif P == 1.0:
+            sap += abs(u)
+            san += abs(v)
+            spn += abs(w)
+        else:
+            sap += abs(u) ** P
+            san += abs(v) ** P
+            spn += abs(w) ** P
+    if P == 2.0:
+        dap = math.sqrt(sap)
+        dan = math.sqrt(san)
+        dpn = math.sqrt(spn)
+    elif P == 1.0:
+        dap = sap
+        dan = san
+        dpn = spn
+    else:
+        dap = sap ** (1.0 / P)
+        dan = san ** (1.0 / P)
+        dpn = spn ** (1.0 / P)
+    wan = 1.0
+    wpn = 0.0
+    neg = dan
+    if swap:
+        if dpn < dan:
+            neg = dpn
+            wan = 0.0
+            wpn = 1.0
+        elif dpn == dan:  # torch.min splits the gradient at a tie
+            wan = 0.5
+            wpn = 0.5
+    z = margin + dap - neg
+    active = z >= 0.0
+    if active or z != z:
+        loss[i] = z
+    else:
+        loss[i] = 0.0
+    if write and not active:
+        for k in range(d):
+            ga[i, k] = 0.0
+            gp[i, k] = 0.0
+            gn[i, k] = 0.0
+    elif write:
+        # d||u||_P / du_k = sign(u_k) |u_k|^(P-1) / ||u||^(P-1), 0 where ||u|| = 0
+        cap = 0.0
+        can = 0.0
+        cpn = 0.0
+        if dap > 0.0:
+            cap = 1.0 / dap if P == 2.0 else (1.0 if P == 1.0 else dap ** (1.0 - P))
+        if dan > 0.0:
+            can = wan / dan if P == 2.0 else wan * (
+                1.0 if P == 1.0 else dan ** (1.0 - P))
+        if dpn > 0.0:
+            cpn = wpn / dpn if P == 2.0 else wpn * (
+                1.0 if P == 1.0 else dpn ** (1.0 - P))
+        cap *= coef
+        can *= coef
+        cpn *= coef
+        for k in range(d):
+            u = (1.0 * a[i, k] - p[i, k]) + eps
+            v = (1.0 * a[i, k] - n[i, k]) + eps
+            w = (1.0 * p[i, k] - n[i, k]) + eps
+            if P != 2.0:
+                u = _dnorm(u, P)
+                v = _dnorm(v, P)
+                w = _dnorm(w, P)
+            gu = cap * u
+            gv = can * v
+            gw = cpn * w
+            ga[i, k] = gu - gv
+            gp[i, k] = -gu - gw
+            gn[i, k] = gv + gw
+
+
+@register_jitable(forceinline=True)
+def cosine_row(i, x1, x2, y, margin, eps, coef, write, loss, g1, g2):
+    """Pair ``i``: the cosine, the loss and (``write``) both gradients."""
+    d = x1.shape[1]
+    dot = 0.0
+    m1 = 0.0
+    m2 = 0.0
+    for k in range(d):
+        a = 1.0 * x1[i, k]
+        b = 1.0 * x2[i, k]
+        dot += a * b
+        m1 += a * a
+        m2 += b * b
+    m1 += eps
+    m2 += eps
+    den = math.sqrt(m1 * m2)
+    cos = dot / den
+    if y[i] > 0.0:
+        loss[i] = 1.0 - cos
+        c = -coef
+    else:
+        z = cos - margin
+        if z >= 0.0:
+            loss[i] = z
+            c = coef
+        elif z < 0.0:
+            loss[i] = 0.0
+            c = 0.0
+        else:
+            loss[i] = z
+            c = 0.0
+    if write:
+        ca = c / den
+        c1 = c * cos / m1
+        c2 = c * cos / m2
+        for k in range(d):
+            a = 1.0 * x1[i, k]
+            b = 1.0 * x2[i, k]
+            g1[i, k] = ca * b - c1 * a
+            g2[i, k] = ca * a - c2 * b
+
+
 def _make_triplet(parallel):
     PAR = parallel
 
     def triplet(a, p, n, margin, P, eps, swap, coef, write, loss, ga, gp, gn):
         PAR  # noqa: B018
-        N = a.shape[0]
-        d = a.shape[1]
-        for i in prange(N):
-            sap = 0.0
-            san = 0.0
-            spn = 0.0
-            for k in range(d):
-                u = (1.0 * a[i, k] - p[i, k]) + eps
-                v = (1.0 * a[i, k] - n[i, k]) + eps
-                w = (1.0 * p[i, k] - n[i, k]) + eps
-                if P == 2.0:
-                    sap += u * u
-                    san += v * v
-                    spn += w * w
-                elif P == 1.0:
-                    sap += abs(u)
-                    san += abs(v)
-                    spn += abs(w)
-                else:
-                    sap += abs(u) ** P
-                    san += abs(v) ** P
-                    spn += abs(w) ** P
-            if P == 2.0:
-                dap = math.sqrt(sap)
-                dan = math.sqrt(san)
-                dpn = math.sqrt(spn)
-            elif P == 1.0:
-                dap = sap
-                dan = san
-                dpn = spn
-            else:
-                dap = sap ** (1.0 / P)
-                dan = san ** (1.0 / P)
-                dpn = spn ** (1.0 / P)
-            wan = 1.0
-            wpn = 0.0
-            neg = dan
-            if swap:
-                if dpn < dan:
-                    neg = dpn
-                    wan = 0.0
-                    wpn = 1.0
-                elif dpn == dan:  # torch.min splits the gradient at a tie
-                    wan = 0.5
-                    wpn = 0.5
-            z = margin + dap - neg
-            active = z >= 0.0
-            if active or z != z:
-                loss[i] = z
-            else:
-                loss[i] = 0.0
-            if write and not active:
-                for k in range(d):
-                    ga[i, k] = 0.0
-                    gp[i, k] = 0.0
-                    gn[i, k] = 0.0
-            elif write:
-                # d||u||_P / du_k = sign(u_k) |u_k|^(P-1) / ||u||^(P-1), 0 where ||u|| = 0
-                cap = 0.0
-                can = 0.0
-                cpn = 0.0
-                if dap > 0.0:
-                    cap = 1.0 / dap if P == 2.0 else (1.0 if P == 1.0 else dap ** (1.0 - P))
-                if dan > 0.0:
-                    can = wan / dan if P == 2.0 else wan * (
-                        1.0 if P == 1.0 else dan ** (1.0 - P))
-                if dpn > 0.0:
-                    cpn = wpn / dpn if P == 2.0 else wpn * (
-                        1.0 if P == 1.0 else dpn ** (1.0 - P))
-                cap *= coef
-                can *= coef
-                cpn *= coef
-                for k in range(d):
-                    u = (1.0 * a[i, k] - p[i, k]) + eps
-                    v = (1.0 * a[i, k] - n[i, k]) + eps
-                    w = (1.0 * p[i, k] - n[i, k]) + eps
-                    if P != 2.0:
-                        u = _dnorm(u, P)
-                        v = _dnorm(v, P)
-                        w = _dnorm(w, P)
-                    gu = cap * u
-                    gv = can * v
-                    gw = cpn * w
-                    ga[i, k] = gu - gv
-                    gp[i, k] = -gu - gw
-                    gn[i, k] = gv + gw
+        for i in prange(a.shape[0]):
+            triplet_row(i, a, p, n, margin, P, eps, swap, coef, write, loss, ga, gp, gn)
 
     return triplet
 
@@ -369,45 +462,8 @@ def _make_cosine(parallel):
 
     def cosine(x1, x2, y, margin, eps, coef, write, loss, g1, g2):
         PAR  # noqa: B018
-        N = x1.shape[0]
-        d = x1.shape[1]
-        for i in prange(N):
-            dot = 0.0
-            m1 = 0.0
-            m2 = 0.0
-            for k in range(d):
-                a = 1.0 * x1[i, k]
-                b = 1.0 * x2[i, k]
-                dot += a * b
-                m1 += a * a
-                m2 += b * b
-            m1 += eps
-            m2 += eps
-            den = math.sqrt(m1 * m2)
-            cos = dot / den
-            if y[i] > 0.0:
-                loss[i] = 1.0 - cos
-                c = -coef
-            else:
-                z = cos - margin
-                if z >= 0.0:
-                    loss[i] = z
-                    c = coef
-                elif z < 0.0:
-                    loss[i] = 0.0
-                    c = 0.0
-                else:
-                    loss[i] = z
-                    c = 0.0
-            if write:
-                ca = c / den
-                c1 = c * cos / m1
-                c2 = c * cos / m2
-                for k in range(d):
-                    a = 1.0 * x1[i, k]
-                    b = 1.0 * x2[i, k]
-                    g1[i, k] = ca * b - c1 * a
-                    g2[i, k] = ca * a - c2 * b
+        for i in prange(x1.shape[0]):
+            cosine_row(i, x1, x2, y, margin, eps, coef, write, loss, g1, g2)
 
     return cosine
 
@@ -415,20 +471,27 @@ def _make_cosine(parallel):
 _FACTORIES = {
     "normalize": _make_normalize,
     "normalize_back": _make_normalize_back,
-    "rows_info": lambda par: _make_rows(par, False, False),
-    "rows_info_grad": lambda par: _make_rows(par, False, True),
-    "rows_nt": lambda par: _make_rows(par, True, False),
-    "rows_nt_grad": lambda par: _make_rows(par, True, True),
+    "similarity": _make_similarity,
     "symmetrize": _make_symmetrize,
     "triplet": _make_triplet,
     "cosine": _make_cosine,
+}
+# the row body each kernel runs: the CUDA kernel of a name runs its body one row per thread
+# (symmetrize: by rows of pairs, where the CPU goes tile by tile for its caches)
+BODIES = {
+    "normalize": normalize_row,
+    "normalize_back": normalize_back_row,
+    "similarity": similarity_row,
+    "symmetrize": symmetrize_row,
+    "triplet": triplet_row,
+    "cosine": cosine_row,
 }
 _lock = threading.Lock()
 _kernels: dict = {}
 
 
 def kernel(name: str, parallel: bool):
-    """The compiled kernel ``name`` (serial or parallel), built once per process."""
+    """The compiled CPU kernel ``name`` (serial or parallel), built once per process."""
     key = (name, parallel)
     k = _kernels.get(key)
     if k is None:
@@ -441,7 +504,22 @@ def kernel(name: str, parallel: bool):
     return k
 
 
+# ---------------------------------------------------------------------------
+# where the work runs: "serial" / "parallel" (these kernels and NumPy's BLAS) or "cuda" (the
+# same row bodies one row per thread, and a tiled matrix product): one road per loss below
+
+
 def _launch(be, name, *args):
+    """Kernel ``name`` over the rows of its first argument."""
+    if be == "cuda":
+        from .._kernels import cuda as K
+        from .._kernels import cuda_road
+
+        M = args[0].shape[0]
+        if M:
+            block = K.launch_config()[0]
+            K.rows_kernel(BODIES[name])[cuda_road._grid(M, block), block](M, *args)
+        return
     k = kernel(name, be == "parallel")
     if be == "parallel":
         with _backend.parallel_launch():
@@ -450,163 +528,260 @@ def _launch(be, name, *args):
         k(*args)
 
 
+def _matmul(be, a, b, out=None, ta=False, tb=False):
+    """``op(a) @ op(b)`` (``op`` transposes where asked), into ``out`` or a new array."""
+    if be == "cuda":
+        from .._kernels import cuda as K
+        from .._kernels import cuda_road
+
+        m = a.shape[1] if ta else a.shape[0]
+        n = b.shape[0] if tb else b.shape[1]
+        if out is None:
+            out = cuda_road.cuda.device_array((m, n), a.dtype)
+        if m and n:
+            T = K.MM_TILE
+            tiles = ((m + T - 1) // T) * ((n + T - 1) // T)
+            K.matmul_kernel(a.dtype)[K.grid_for(tiles), (T, T)](a, b, out, ta, tb)
+        return out
+    b = np.ascontiguousarray(b.T) if tb else b
+    return np.matmul(a.T if ta else a, b, out=out)
+
+
+def _empty(be, shape, dtype):
+    if be == "cuda":
+        from .._kernels import cuda_road
+
+        return cuda_road.cuda.device_array(shape, dtype)
+    return np.empty(shape, dtype)
+
+
+def _placed(arrs, dtype, be, dev):
+    """The inputs, C-contiguous in ``dtype``, where backend ``be`` reads them (CUDA inputs on
+    a CPU backend named in the call are copied to the host; host inputs sent to "cuda" are
+    copied to the device)."""
+    if be == "cuda" or dev:
+        from .._kernels import cuda_road
+
+        if be == "cuda":
+            return [cuda_road.as_flat(a, dtype).reshape(a.shape) if cuda_road.is_device(a)
+                    else cuda_road.to_device(contiguous(a, dtype)) for a in arrs]
+        arrs = [cuda_road.to_host(a) for a in arrs]
+    return [contiguous(a, dtype) for a in arrs]
+
+
+class _Grads:
+    """The gradient arrays: ``out`` (checked) or new ones, where the caller gets them; on
+    "cuda" with host inputs the kernels write device buffers, copied back by :meth:`done`."""
+
+    def __init__(self, outs, shapes, dtype, names, be, dev):
+        self.user = grad_buffers(outs, shapes, dtype, names, device=dev)
+        self.copy = be == "cuda" and not dev
+        self.bufs = [_empty(be, sh, dtype) for sh in shapes] if self.copy else self.user
+
+    def done(self):
+        if self.copy:
+            for d, h in zip(self.bufs, self.user, strict=True):
+                if h.size:
+                    d.copy_to_host(h)
+        return self.user
+
+
+def _losses(be, n):
+    """The float64 per-row losses (every entry is written by a kernel)."""
+    return _empty(be, n, np.float64) if n else np.zeros(0, np.float64)
+
+
+def _value(loss, reduction, dtype, dev, scalar=False):
+    """The value from the per-row float64 losses (:func:`finish_rows`, on the host: the same
+    sum for every backend); with CUDA inputs, ``"none"`` stays on the device."""
+    if type(loss) is not np.ndarray:
+        if reduction == "none" and dev:
+            from .._kernels import cuda_road
+
+            out = cuda_road.as_flat(loss, dtype)
+            return out.reshape(()) if scalar else out
+        loss = loss.copy_to_host()
+    value = finish_rows(loss, reduction, dtype)
+    if scalar and reduction == "none":
+        value = value.reshape(())
+    return value
+
+
+def _dummy(be, dtype, ndim=1):
+    return _empty(be, (1,) * ndim, dtype)
+
+
 # ---------------------------------------------------------------------------
 # the losses
 
 
-def _embeddings(spec, arrays, names, reduction, backend=None):
+def _embeddings(spec, arrays, names, reduction, backend, work, ndims=(2,)):
+    """The inputs checked (same shape, ``ndims`` dimensions), the dtype, the backend (``work``
+    from the shape) and whether the caller gave CUDA arrays; arrays placed for the backend."""
     arrs, dtype = float_arrays(arrays, names)
-    arrs = host_arrays(spec, arrs, backend)
     ref = arrs[0]
     for a, nm in zip(arrs, names, strict=True):
-        if a.ndim != 2:
-            raise ValueError(f"{nm} must be a 2-D array of embeddings (N, d), got shape "
-                             f"{a.shape}")
+        if a.ndim not in ndims:
+            want = "a 2-D array of embeddings (N, d)" if ndims == (2,) else "(N, d) or (d,)"
+            raise ValueError(f"{nm} must be {want}, got shape {tuple(a.shape)}")
         if a.shape != ref.shape:
-            raise ValueError(f"{nm} has shape {a.shape}, which does not match {names[0]}'s "
-                             f"shape {ref.shape}")
-        if a.shape[1] == 0 and a.shape[0] > 0:
+            raise ValueError(f"{nm} has shape {tuple(a.shape)}, which does not match "
+                             f"{names[0]}'s shape {tuple(ref.shape)}")
+        if ndims == (2,) and a.shape[1] == 0 and a.shape[0] > 0:
             raise ValueError(f"{nm} has embeddings of dimension 0")
         check_nonempty(a, nm, reduction)
-    return [contiguous(a, dtype) for a in arrs], dtype
+    dev = on_device(arrs)
+    be = backend_for(spec, backend, work(ref.shape), device=dev)
+    return _placed(arrs, dtype, be, dev), dtype, be, dev and be == "cuda"
 
 
 def _compute_info_nce(spec, arrays, params, reduction, backend, want_value, want_grad, outs):
-    (q, k), dtype = _embeddings(spec, arrays, spec.inputs, reduction, backend)
+    (q, k), dtype, be, dev = _embeddings(spec, arrays, spec.inputs, reduction, backend,
+                                         lambda sh: sh[0] * sh[0])
     N, d = q.shape
     inv_t = 1.0 / params["temperature"]
-    be = backend_for(spec, backend, N * N)
-    gbufs = grad_buffers(outs, [q.shape, k.shape], dtype, spec.inputs) if want_grad else None
-    loss = np.zeros(N, np.float64)
+    g = _Grads(outs, [q.shape, k.shape], dtype, spec.inputs, be, dev) if want_grad else None
+    loss = _losses(be, N)
     if N:
-        qn = np.empty_like(q)
-        kn = np.empty_like(k)
-        qnorm = np.empty(N, np.float64)
-        knorm = np.empty(N, np.float64)
+        qn, kn = _empty(be, (N, d), dtype), _empty(be, (N, d), dtype)
+        qnorm, knorm = _empty(be, N, np.float64), _empty(be, N, np.float64)
         _launch(be, "normalize", q, NORM_EPS, qn, qnorm)
         _launch(be, "normalize", k, NORM_EPS, kn, knorm)
-        S = np.empty((N, N), dtype)
-        np.matmul(qn, np.ascontiguousarray(kn.T), out=S)
+        S = _matmul(be, qn, kn, _empty(be, (N, N), dtype), tb=True)
         coef = 1.0 / N if reduction == "mean" else 1.0
-        _launch(be, "rows_info_grad" if want_grad else "rows_info", S, inv_t, 0, coef, loss,
-                np.empty(1, np.float64))
+        _launch(be, "similarity", S, inv_t, 0, coef, False, want_grad, loss,
+                _dummy(be, np.float64))
         if want_grad:
-            dq = np.matmul(S, kn)  # S now holds dL/d(logits)
-            dk = np.matmul(S.T, qn)
+            dq = _matmul(be, S, kn)  # S now holds dL/d(logits)
+            dk = _matmul(be, S, qn, ta=True)
             del S
-            _launch(be, "normalize_back", dq, qn, qnorm, NORM_EPS, inv_t, gbufs[0])
-            _launch(be, "normalize_back", dk, kn, knorm, NORM_EPS, inv_t, gbufs[1])
-    value = finish_rows(loss, reduction, dtype) if want_value else None
-    return value, gbufs
+            _launch(be, "normalize_back", dq, qn, qnorm, NORM_EPS, inv_t, g.bufs[0])
+            _launch(be, "normalize_back", dk, kn, knorm, NORM_EPS, inv_t, g.bufs[1])
+    value = _value(loss, reduction, dtype, dev) if want_value else None
+    return value, g.done() if want_grad else None
 
 
 def _compute_nt_xent(spec, arrays, params, reduction, backend, want_value, want_grad, outs):
-    (z1, z2), dtype = _embeddings(spec, arrays, spec.inputs, reduction, backend)
+    (z1, z2), dtype, be, dev = _embeddings(spec, arrays, spec.inputs, reduction, backend,
+                                           lambda sh: 4 * sh[0] * sh[0])
     N, d = z1.shape
     M = 2 * N
     inv_t = 1.0 / params["temperature"]
-    be = backend_for(spec, backend, M * M)
-    gbufs = grad_buffers(outs, [z1.shape, z2.shape], dtype, spec.inputs) if want_grad else None
-    loss = np.zeros(M, np.float64)
+    g = _Grads(outs, [z1.shape, z2.shape], dtype, spec.inputs, be, dev) if want_grad else None
+    loss = _losses(be, M)
     if N:
-        zn = np.empty((M, d), dtype)
-        norm = np.empty(M, np.float64)
+        zn = _empty(be, (M, d), dtype)
+        norm = _empty(be, M, np.float64)
         _launch(be, "normalize", z1, NORM_EPS, zn[:N], norm[:N])
         _launch(be, "normalize", z2, NORM_EPS, zn[N:], norm[N:])
-        S = np.empty((M, M), dtype)
-        np.matmul(zn, np.ascontiguousarray(zn.T), out=S)
+        S = _matmul(be, zn, zn, _empty(be, (M, M), dtype), tb=True)
         coef = 1.0 / M if reduction == "mean" else 1.0
-        dpos = np.empty(M, np.float64)
-        _launch(be, "rows_nt_grad" if want_grad else "rows_nt", S, inv_t, N, coef, loss, dpos)
+        dpos = _empty(be, M, np.float64)
+        _launch(be, "similarity", S, inv_t, N, coef, True, want_grad, loss, dpos)
         if want_grad:
-            _launch(be, "symmetrize", S, dpos, coef, N, TILE)
-            dz = np.matmul(S, zn)
+            _launch(be, "symmetrize", S, dpos, coef, N)
+            dz = _matmul(be, S, zn)
             del S
-            _launch(be, "normalize_back", dz[:N], zn[:N], norm[:N], NORM_EPS, inv_t, gbufs[0])
-            _launch(be, "normalize_back", dz[N:], zn[N:], norm[N:], NORM_EPS, inv_t, gbufs[1])
-    value = finish_rows(loss, reduction, dtype) if want_value else None
-    return value, gbufs
+            _launch(be, "normalize_back", dz[:N], zn[:N], norm[:N], NORM_EPS, inv_t, g.bufs[0])
+            _launch(be, "normalize_back", dz[N:], zn[N:], norm[N:], NORM_EPS, inv_t, g.bufs[1])
+    value = _value(loss, reduction, dtype, dev) if want_value else None
+    return value, g.done() if want_grad else None
 
 
-def _rows_1d(arrs):
+def _as_rows2(arrs):
     """(d,) inputs are one sample: view them as (1, d)."""
-    one = arrs[0].ndim == 1
-    return one, [a.reshape(1, -1) if one else a for a in arrs]
+    return [a.reshape(1, -1) if a.ndim == 1 else a for a in arrs]
 
 
 def _compute_triplet(spec, arrays, params, reduction, backend, want_value, want_grad, outs):
     names = spec.inputs
-    arrs, dtype = float_arrays(arrays, names)
-    arrs = host_arrays(spec, arrs, backend)
-    for a, nm in zip(arrs, names, strict=True):
-        if a.ndim not in (1, 2):
-            raise ValueError(f"{nm} must be (N, d) or (d,), got shape {a.shape}")
-        if a.shape != arrs[0].shape:
-            raise ValueError(f"{nm} has shape {a.shape}, which does not match anchor's shape "
-                             f"{arrs[0].shape}")
-        check_nonempty(a, nm, reduction)
+    arrs, dtype, be, dev = _embeddings(spec, arrays, names, reduction, backend,
+                                       lambda sh: math.prod(sh), ndims=(1, 2))
     shape = arrs[0].shape
-    one, arrs = _rows_1d([contiguous(a, dtype) for a in arrs])
-    N = arrs[0].shape[0]
-    be = backend_for(spec, backend, arrs[0].size)
-    gbufs = grad_buffers(outs, [shape] * 3, dtype, names) if want_grad else None
-    loss = np.zeros(N, np.float64)
+    a, p, n = _as_rows2(arrs)
+    N = a.shape[0]
+    g = _Grads(outs, [shape] * 3, dtype, names, be, dev) if want_grad else None
+    loss = _losses(be, N)
     coef = 1.0 / N if reduction == "mean" else 1.0
     if N:
-        g = [b.reshape(N, -1) for b in gbufs] if want_grad else [np.empty((1, 1), dtype)] * 3
-        _launch(be, "triplet", *arrs, params["margin"], params["p"], params["eps"],
-                params["swap"] != 0.0, coef, want_grad, loss, *g)
-    value = None
-    if want_value:
-        value = finish_rows(loss, reduction, dtype)
-        if one and reduction == "none":
-            value = value.reshape(())
-    return value, gbufs
+        gs = _as_rows2(g.bufs) if want_grad else [_dummy(be, dtype, 2)] * 3
+        _launch(be, "triplet", a, p, n, params["margin"], params["p"], params["eps"],
+                params["swap"] != 0.0, coef, want_grad, loss, *gs)
+    value = _value(loss, reduction, dtype, dev, len(shape) == 1) if want_value else None
+    return value, g.done() if want_grad else None
 
 
 def _compute_cosine(spec, arrays, params, reduction, backend, want_value, want_grad, outs):
     names = spec.inputs
     x1, x2, y = arrays
-    (x1, x2), dtype = float_arrays([x1, x2], names[:2])
-    x1, x2 = host_arrays(spec, [x1, x2], backend)
-    if not isinstance(y, np.ndarray) and A_.is_device_array(y):
-        from .._kernels.cuda_road import to_host
-
-        y = to_host(y)
-    from .. import _arrays as A
-
-    y = A.as_array(y, "y")
-    for a, nm in ((x1, "x1"), (x2, "x2")):
-        if a.ndim not in (1, 2):
-            raise ValueError(f"{nm} must be (N, d) or (d,), got shape {a.shape}")
-    if x2.shape != x1.shape:
-        raise ValueError(f"x2 has shape {x2.shape}, which does not match x1's shape "
-                         f"{x1.shape}")
-    if y.shape != x1.shape[:-1]:
-        raise ValueError(f"y has shape {y.shape}, expected {x1.shape[:-1]} (one label per "
-                         f"row of x1)")
+    y = A_.as_array(A_.on_host(y), "y")  # one label per row: checked on the host
+    (x1, x2), dtype, be, dev = _embeddings(spec, [x1, x2], names[:2], reduction, backend,
+                                           lambda sh: math.prod(sh), ndims=(1, 2))
+    if y.shape != tuple(x1.shape[:-1]):
+        raise ValueError(f"y has shape {y.shape}, expected {tuple(x1.shape[:-1])} (one label "
+                         f"per row of x1)")
     yf = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
     if not np.all((yf == 1.0) | (yf == -1.0)):
         bad = yf[(yf != 1.0) & (yf != -1.0)][0]
         raise ValueError(f"y must hold 1 (similar) or -1 (dissimilar), got {bad}")
-    check_nonempty(x1, "x1", reduction)
     shape = x1.shape
-    one, (x1, x2) = _rows_1d([contiguous(x1, dtype), contiguous(x2, dtype)])
+    x1, x2 = _as_rows2([x1, x2])
     N = x1.shape[0]
-    be = backend_for(spec, backend, x1.size)
-    gbufs = grad_buffers(outs, [shape] * 2, dtype, names) if want_grad else None
-    loss = np.zeros(N, np.float64)
+    g = _Grads(outs, [shape] * 2, dtype, names, be, dev) if want_grad else None
+    loss = _losses(be, N)
     coef = 1.0 / N if reduction == "mean" else 1.0
     if N:
-        g = [b.reshape(N, -1) for b in gbufs] if want_grad else [np.empty((1, 1), dtype)] * 2
+        if be == "cuda":
+            from .._kernels.cuda_road import to_device
+
+            yf = to_device(yf)
+        gs = _as_rows2(g.bufs) if want_grad else [_dummy(be, dtype, 2)] * 2
         _launch(be, "cosine", x1, x2, yf, params["margin"], COS_EPS, coef, want_grad, loss,
-                *g)
-    value = None
-    if want_value:
-        value = finish_rows(loss, reduction, dtype)
-        if one and reduction == "none":
-            value = value.reshape(())
-    return value, gbufs
+                *gs)
+    value = _value(loss, reduction, dtype, dev, len(shape) == 1) if want_value else None
+    return value, g.done() if want_grad else None
+
+
+def _signatures(dtype):
+    """The argument types each CUDA kernel is launched with (for ``compile_ptx``)."""
+    from numba import types as nt
+    from numba.np.numpy_support import from_dtype
+
+    a2 = nt.Array(from_dtype(np.dtype(dtype)), 2, "C")
+    f1 = nt.Array(nt.float64, 1, "C")
+    f, i, b = nt.float64, nt.int64, nt.boolean
+    return {
+        "normalize": (i, a2, f, a2, f1),
+        "normalize_back": (i, a2, a2, f1, f, f, a2),
+        "similarity": (i, a2, f, i, f, b, b, f1, f1),
+        "symmetrize": (i, a2, f1, f, i),
+        "triplet": (i, a2, a2, a2, f, f, f, b, f, b, f1, a2, a2, a2),
+        "cosine": (i, a2, a2, f1, f, f, f, b, f1, a2, a2),
+        "matmul": (a2, a2, a2, b, b),
+    }
+
+
+_ALL, _GRAD = "value.grad.value_and_grad", "grad.value_and_grad"
+
+
+def _device_kernels(*uses):
+    """``extra["device_kernels"]`` of a spec: the CUDA kernels its calls launch, for the
+    kernel catalog (``fastloss._kernels.cuda.kernel_catalog``); ``uses`` are ``(ops, name)``
+    pairs, the runtime flags of one kernel serving the ops named."""
+
+    def make(dtype):
+        from .._kernels import cuda as K
+
+        sig = _signatures(dtype)
+        return [(ops, name, (K.matmul_kernel(dtype) if name == "matmul"
+                             else K.rows_kernel(BODIES[name])).py_func, sig[name])
+                for ops, name in uses]
+
+    return make
+
+
+_SIM_KERNELS = ((_ALL, "normalize"), (_ALL, "matmul"), (_ALL, "similarity"),
+                (_GRAD, "normalize_back"))
 
 
 BASES["contrastive"] = MultiLoss
@@ -634,8 +809,9 @@ info_nce = register(MultiSpec(
                 "``(grad_query, grad_key)``.",
     matches="``F.cross_entropy(F.normalize(q) @ F.normalize(k).T / t, arange(N))``; rows are "
             "normalised as ``F.normalize`` does (``x / max(||x||, 1e-12)``)",
-    notes="Memory: one N x N matrix of the input's dtype. CUDA: not yet (raises "
-          "BackendUnavailableError).",
+    notes="Memory: one N x N matrix of the input's dtype. On CUDA the products are a tiled "
+          "kernel of fastloss's own (deterministic, not cuBLAS).",
+    extra={"device_body": similarity_row, "device_kernels": _device_kernels(*_SIM_KERNELS)},
     references=(
         "A. van den Oord, Y. Li and O. Vinyals, *Representation Learning with Contrastive "
         "Predictive Coding*, arXiv:1807.03748, 2018, eq. (4).",
@@ -672,7 +848,10 @@ nt_xent = register(MultiSpec(
             "``F.normalize`` does",
     notes="Memory: one 2N x 2N matrix of the input's dtype, reused for the gradient. The "
           "similarity matrix is symmetric, so the gradient needs one N x N x d product "
-          "fewer than autograd's. CUDA: not yet (raises BackendUnavailableError).",
+          "fewer than autograd's. On CUDA the products are a tiled kernel of fastloss's own "
+          "(deterministic, not cuBLAS).",
+    extra={"device_body": similarity_row,
+           "device_kernels": _device_kernels(*_SIM_KERNELS, (_GRAD, "symmetrize"))},
     references=(
         "T. Chen, S. Kornblith, M. Norouzi and G. Hinton, *A Simple Framework for "
         "Contrastive Learning of Visual Representations*, ICML 2020, eq. (1).",
@@ -686,6 +865,7 @@ nt_xent = register(MultiSpec(
 triplet_margin = register(MultiSpec(
     name="triplet_margin", family="contrastive", kind="contrastive",
     sample=sample_triplets, compute=_compute_triplet,
+    extra={"device_body": triplet_row, "device_kernels": _device_kernels((_ALL, "triplet"))},
     cost=2.0, inputs=("anchor", "positive", "negative"),
     diff_inputs=("anchor", "positive", "negative"),
     input_docs=(("anchor", "Anchor embeddings (N, d) or one embedding (d,)."),
@@ -727,7 +907,9 @@ triplet_margin = register(MultiSpec(
 cosine_embedding = register(MultiSpec(
     name="cosine_embedding", family="contrastive", kind="contrastive",
     sample=sample_pairs_labels,
-    compute=_compute_cosine, cost=2.0, inputs=("x1", "x2", "y"), diff_inputs=("x1", "x2"),
+    compute=_compute_cosine, cost=2.0,
+    extra={"device_body": cosine_row, "device_kernels": _device_kernels((_ALL, "cosine"))},
+    inputs=("x1", "x2", "y"), diff_inputs=("x1", "x2"),
     input_docs=(("x1", "Embeddings (N, d) or one embedding (d,)."),
                 ("x2", "Embeddings, same shape as x1."),
                 ("y", "Labels (N,) (a scalar for 1-D inputs): 1 for a similar pair, -1 for a "

@@ -80,7 +80,7 @@ def _compute(spec, arrays, params, reduction, backend, want_value, want_grad, ou
     dev = on_device([w])
     out = grad_buffers(outs, [w.shape], dtype, spec.inputs, device=dev)[0] if want_grad \
         else None
-    be = backend_for(spec, backend, w.size, cuda=True, device=dev)
+    be = backend_for(spec, backend, w.size, device=dev)
     v, g = pointwise_pass(_TERM, w, dtype, _coefs(spec, params), reduction, be, want_value,
                           want_grad, out=out)
     return v, ([g] if want_grad else None)

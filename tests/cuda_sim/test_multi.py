@@ -1,6 +1,6 @@
 """Losses of several arrays on the CUDA backend: the GAN losses and the penalties (their
 pointwise terms on the device kernels) equal the CPU ones for every kind, op and dtype; the
-proximal operators; and the contrastive losses, which have no CUDA kernels yet, say so."""
+proximal operators. (The contrastive losses: test_contrastive.py.)"""
 
 from __future__ import annotations
 
@@ -9,14 +9,12 @@ import pytest
 from numba import cuda
 
 import fastloss
-from fastloss._kernels import cuda as K
 from fastloss._spec import REGISTRY
 
 from ._common import N_FLAT, close, is_dev, rng_for
 
 MULTI = sorted(n for n, s in REGISTRY.items()
-               if s.kind not in ("pointwise", "rowwise") and K.cuda_function(s) is not None)
-NO_CUDA = sorted(n for n, s in REGISTRY.items() if K.cuda_function(s) is None)
+               if s.kind not in ("pointwise", "rowwise", "contrastive"))
 
 
 def _kinds(spec):
@@ -90,17 +88,3 @@ def test_prox_on_device(dtype):
         out = fn(dw, *args, out=dw)  # in place
         assert out is dw
         close(dw.copy_to_host(), ref, dtype, fn.__name__ + " in place")
-
-
-@pytest.mark.parametrize("name", NO_CUDA)
-def test_losses_without_cuda_kernels_say_so(name):
-    spec = REGISTRY[name]
-    arrays, params = spec.sample(rng_for(name), (8, 4), np.dtype(np.float64))
-    loss = getattr(fastloss, name)
-    with pytest.raises(fastloss.BackendUnavailableError, match='no "cuda" kernels'):
-        loss(*arrays, backend="cuda", **params)
-    dev = [cuda.to_device(a) if a.dtype.kind == "f" else a for a in arrays]
-    with pytest.raises(fastloss.BackendUnavailableError, match='no "cuda" kernels'):
-        loss(*dev, **params)  # CUDA inputs under "auto"
-    ref = loss(*arrays, backend="serial", **params)
-    assert loss(*dev, backend="serial", **params) == ref  # a CPU backend by name: host copies
