@@ -31,7 +31,7 @@ from .. import _arrays as A
 from .. import _backend
 from . import cuda as K
 
-SIMULATOR = not hasattr(cuda, "as_cuda_array")  # NUMBA_ENABLE_CUDASIM=1
+SIMULATOR = K.SIMULATOR  # NUMBA_ENABLE_CUDASIM=1
 if SIMULATOR:
     from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray as _DeviceArray
 else:
