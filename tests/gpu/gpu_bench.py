@@ -3,7 +3,8 @@
 Prints the device, its measured device-to-device copy bandwidth (the roofline), then for a
 few losses the GB/s of one call on device arrays and its fraction of that roofline, the
 batch evaluation of ``(B, n)`` predictions with ``axis=-1`` (B losses in one launch) against
-B separate calls, a check of large-input results against the CPU, and first-call compile
+B separate calls, the contrastive losses against the CPU, a check of large-input results
+against the CPU, and first-call compile
 times. Budget: about a minute on an H100.
 """
 
@@ -97,6 +98,8 @@ def main() -> int:
                   f"{r['fraction']:>5.0%}")
     results["cross_entropy"] = ce
 
+    results["contrastive"] = bench_contrastive(n)
+
     # large inputs: the GPU gives the CPU's answer (float64 sums in another order)
     rng = np.random.default_rng(2)
     y = rng.standard_normal(n // 4)
@@ -131,6 +134,54 @@ def main() -> int:
         with open(out, "w") as fh:
             json.dump(results, fh, indent=1, default=float)
     return 0
+
+
+def bench_contrastive(n: int) -> list:
+    """value_and_grad of the contrastive losses on float32 device arrays (N = 4096, d = 128
+    for the default n), against the CPU's parallel backend in the same run."""
+    from numba import cuda
+
+    # contrastive: the row bodies one row per thread and the tiled matrix product; the
+    # products' flops (2 N M d each) against the time, and the CPU's time in the same run
+    N = 4096 if n >= 1 << 24 else max(16, int(np.sqrt(n // 16)))
+    d = 128 if n >= 1 << 24 else 32
+    rng = np.random.default_rng(3)
+    con = []
+    print(f"\n{'contrastive (N x d)':<24} {'op':<15} {'ms':>8} {'GFLOP/s':>8} {'CPU ms':>8}")
+    for lname, flops in (("info_nce", 3 * 2 * N * N * d), ("nt_xent", 2 * 2 * 4 * N * N * d),
+                         ("triplet_margin", 0), ("cosine_embedding", 0)):
+        spec = fastloss.REGISTRY[lname]
+        L = getattr(fastloss, lname)
+        args, params = spec.sample(rng, (N, d), np.dtype(np.float32))
+        dargs = [cuda.to_device(a) for a in args]
+
+        def gpu(L=L, dargs=dargs, params=params):
+            L.value_and_grad(*dargs, **params)
+            cuda.synchronize()
+
+        def cpu(L=L, args=args, params=params):
+            L.value_and_grad(*args, backend="parallel", **params)
+
+        best = {}
+        for label, f in (("gpu", gpu), ("cpu", cpu)):
+            f()
+            best[label] = min(_timed(f) for _ in range(REPEAT if label == "gpu" else 3))
+        v_gpu, v_cpu = L(*dargs, **params), L(*args, backend="parallel", **params)
+        r = {"loss": lname, "N": N, "d": d, "op": "value_and_grad", "dtype": "float32",
+             "seconds": best["gpu"], "cpu_seconds": best["cpu"],
+             "gflops": flops / best["gpu"] / 1e9, "value_rel_err": abs(v_gpu - v_cpu) /
+             max(abs(v_cpu), 1e-300)}
+        con.append(r)
+        print(f"{lname + f' ({N} x {d})':<24} {'value_and_grad':<15} "
+              f"{best['gpu'] * 1e3:>8.3f} {r['gflops']:>8.0f} {best['cpu'] * 1e3:>8.2f}")
+        assert r["value_rel_err"] < 1e-4, r  # float32 products summed in another order
+    return con
+
+
+def _timed(f) -> float:
+    t0 = time.perf_counter()
+    f()
+    return time.perf_counter() - t0
 
 
 if __name__ == "__main__":
