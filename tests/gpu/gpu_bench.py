@@ -4,8 +4,7 @@ Prints the device, its measured device-to-device copy bandwidth (the roofline), 
 few losses the GB/s of one call on device arrays and its fraction of that roofline, the
 batch evaluation of ``(B, n)`` predictions with ``axis=-1`` (B losses in one launch) against
 B separate calls, the contrastive losses against the CPU, a check of large-input results
-against the CPU, and first-call compile
-times. Budget: about a minute on an H100.
+against the CPU, and first-call compile times. Budget: about a minute on an H100.
 """
 
 from __future__ import annotations
