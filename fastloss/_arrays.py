@@ -72,7 +72,7 @@ def as_any(x, name: str):
     from ._kernels import cuda_road
 
     d = cuda_road.as_input(x, name)
-    return d if d.is_c_contiguous() else cuda_road.as_flat(d, d.dtype).reshape(d.shape)
+    return cuda_road.as_contiguous(d, d.dtype)
 
 
 def on_host(x):

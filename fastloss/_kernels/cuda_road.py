@@ -102,6 +102,12 @@ def as_flat(a, dtype):
     return out
 
 
+def as_contiguous(a, dtype):
+    """A device array ``a`` C-contiguous in ``dtype``, its shape kept (``a``'s own view when
+    nothing needs changing; cast or copied on the device otherwise)."""
+    return as_flat(a, dtype).reshape(tuple(a.shape))
+
+
 def to_device(a):
     """``a`` on the device (a device array stays as it is)."""
     if is_device(a):

@@ -411,7 +411,7 @@ def _as_rows(a, dtype):
     if A.is_device_array(a):
         from .._kernels import cuda_road
 
-        return cuda_road.as_flat(a, dtype).reshape(a.shape)
+        return cuda_road.as_contiguous(a, dtype)
     return np.ascontiguousarray(a, dtype=dtype)
 
 

@@ -563,7 +563,7 @@ def _placed(arrs, dtype, be, dev):
         from .._kernels import cuda_road
 
         if be == "cuda":
-            return [cuda_road.as_flat(a, dtype).reshape(a.shape) if cuda_road.is_device(a)
+            return [cuda_road.as_contiguous(a, dtype) if cuda_road.is_device(a)
                     else cuda_road.to_device(contiguous(a, dtype)) for a in arrs]
         arrs = [cuda_road.to_host(a) for a in arrs]
     return [contiguous(a, dtype) for a in arrs]

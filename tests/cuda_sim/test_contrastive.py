@@ -16,6 +16,7 @@ from fastloss._kernels import cuda as K
 from fastloss._spec import REGISTRY
 
 from ._common import SIM, close, is_dev, rng_for
+from .test_multi import _call
 
 CONTRASTIVE = sorted(n for n, s in REGISTRY.items() if s.family == "contrastive")
 SHAPE = (11, 5) if SIM else (300, 64)  # rows and embedding size (no multiple of the tile)
@@ -25,15 +26,6 @@ VARIANTS = {
     "triplet_margin": [{}, {"p": 1.0}, {"p": 3.0, "swap": True}, {"margin": 0.1, "eps": 0.0}],
     "cosine_embedding": [{}, {"margin": 0.3}],
 }
-
-
-def _call(loss, op, arrays, **kw):
-    if op == "value":
-        return (loss(*arrays, **kw),)
-    if op == "grad":
-        return loss.grad(*arrays, **kw)
-    v, g = loss.value_and_grad(*arrays, **kw)
-    return (v,) + g
 
 
 def _dev(arrays):
