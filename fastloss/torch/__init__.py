@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import inspect
 
-import torch as _torch
-
 from . import _ops
 from ._bridge import legacy_reduction as _legacy
 from ._bridge import no_grad_for as _no_grad
 from ._modules import make_modules as _make_modules
 
-_op = _torch.ops.fastloss
+_op = _ops.CALL  # each op by its name: torch.ops.fastloss.<name>, or its eager road
 
 __all__ = ["DROP_IN", "FUNCTIONS", "MODULES"]
 
@@ -71,8 +69,9 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     return _op.smooth_l1_loss(input, target, None, r, float(beta))[0]
 
 
-def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
-                         reduction="mean"):
+def binary_cross_entropy(
+    input, target, weight=None, size_average=None, reduce=None, reduction="mean"
+):
     """``torch.nn.functional.binary_cross_entropy`` on probabilities; ``weight`` rescales
     each element's loss (``mean`` is ``mean(weight * l)``)."""
     _no_grad("binary_cross_entropy", target=target, weight=weight)
@@ -80,28 +79,45 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     return _op.binary_cross_entropy(input, target, weight, r)[0]
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
-                                     reduce=None, reduction="mean", pos_weight=None):
+def binary_cross_entropy_with_logits(
+    input, target, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None
+):
     """``torch.nn.functional.binary_cross_entropy_with_logits``; ``weight`` as in
     binary_cross_entropy, ``pos_weight`` weighs the positive term (broadcast over the last
     axis)."""
-    _no_grad("binary_cross_entropy_with_logits", target=target, weight=weight,
-             pos_weight=pos_weight)
+    _no_grad(
+        "binary_cross_entropy_with_logits", target=target, weight=weight, pos_weight=pos_weight
+    )
     r = _red(_legacy(size_average, reduce, reduction))
     return _op.binary_cross_entropy_with_logits(input, target, weight, r, pos_weight)[0]
 
 
-def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8,
-                     reduce=None, reduction="mean"):
+def poisson_nll_loss(
+    input,
+    target,
+    log_input=True,
+    full=False,
+    size_average=None,
+    eps=1e-8,
+    reduce=None,
+    reduction="mean",
+):
     """``torch.nn.functional.poisson_nll_loss`` (fastloss ``poisson_nll``)."""
     _no_grad("poisson_nll_loss", target=target)
     r = _red(_legacy(size_average, reduce, reduction))
-    return _op.poisson_nll_loss(input, target, None, r, bool(log_input), bool(full),
-                                float(eps))[0]
+    return _op.poisson_nll_loss(input, target, None, r, bool(log_input), bool(full), float(eps))[0]
 
 
-def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
-                  reduce=None, reduction="mean", label_smoothing=0.0):
+def cross_entropy(
+    input,
+    target,
+    weight=None,
+    size_average=None,
+    ignore_index=-100,
+    reduce=None,
+    reduction="mean",
+    label_smoothing=0.0,
+):
     """``torch.nn.functional.cross_entropy`` on logits ``(N, C)``, ``(C,)`` or
     ``(N, C, d1, ...)``, with class indices or class probabilities as targets; ``weight``
     is one weight per class."""
@@ -109,8 +125,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     r = _red(_legacy(size_average, reduce, reduction))
     probs = target.is_floating_point()
     if input.dim() == 1:  # one sample
-        v = cross_entropy(input[None], target[None], weight, None, ignore_index, None, r,
-                          label_smoothing)
+        v = cross_entropy(
+            input[None], target[None], weight, None, ignore_index, None, r, label_smoothing
+        )
         return v[0] if r == "none" else v
     if input.dim() > 2:  # (N, C, d1, ...): the class axis last, one row per position
         c = input.shape[1]
@@ -118,8 +135,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         t = target.movedim(1, -1).reshape(-1, c) if probs else target.reshape(-1)
         v = cross_entropy(rows, t, weight, None, ignore_index, None, r, label_smoothing)
         return v.reshape(input.shape[:1] + input.shape[2:]) if r == "none" else v
-    return _op.cross_entropy(input, target, weight, r, int(ignore_index),
-                             float(label_smoothing))[0]
+    return _op.cross_entropy(input, target, weight, r, int(ignore_index), float(label_smoothing))[0]
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
@@ -132,8 +148,9 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     r = _red(_legacy(size_average, reduce, reduction), ("mean", "batchmean", "sum", "none"))
     p = target.exp() if log_target else target
     q = input.exp()
-    terms = kl_divergence(q.reshape(-1, 1), p.reshape(-1, 1),
-                          reduction="none" if r == "none" else "sum")
+    terms = kl_divergence(
+        q.reshape(-1, 1), p.reshape(-1, 1), reduction="none" if r == "none" else "sum"
+    )
     if r == "none":
         return terms.reshape(input.shape)
     if r == "mean":
@@ -143,16 +160,28 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     return terms
 
 
-def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
-                        size_average=None, reduce=None, reduction="mean"):
+def triplet_margin_loss(
+    anchor,
+    positive,
+    negative,
+    margin=1.0,
+    p=2,
+    eps=1e-6,
+    swap=False,
+    size_average=None,
+    reduce=None,
+    reduction="mean",
+):
     """``torch.nn.functional.triplet_margin_loss`` (fastloss ``triplet_margin``)."""
     r = _red(_legacy(size_average, reduce, reduction))
-    return _op.triplet_margin_loss(anchor, positive, negative, float(margin), float(p),
-                                   float(eps), bool(swap), r)[0]
+    return _op.triplet_margin_loss(
+        anchor, positive, negative, float(margin), float(p), float(eps), bool(swap), r
+    )[0]
 
 
-def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, reduce=None,
-                          reduction="mean"):
+def cosine_embedding_loss(
+    input1, input2, target, margin=0, size_average=None, reduce=None, reduction="mean"
+):
     """``torch.nn.functional.cosine_embedding_loss`` (fastloss ``cosine_embedding``)."""
     r = _red(_legacy(size_average, reduce, reduction))
     return _op.cosine_embedding_loss(input1, input2, target, float(margin), r)[0]
@@ -171,23 +200,27 @@ def _pointwise_fn(name, params, doc, target_grad):
 
     fn.__name__ = fn.__qualname__ = name
     opts = "".join(f", {k}={d!r}" for k, d in params.items())
-    fn.__doc__ = (f"fastloss ``{name}`` on ``(input, target)``: {doc}\n\n"
-                  f"Signature: ``{name}(input, target, *, reduction='mean'{opts})``.")
+    fn.__doc__ = (
+        f"fastloss ``{name}`` on ``(input, target)``: {doc}\n\n"
+        f"Signature: ``{name}(input, target, *, reduction='mean'{opts})``."
+    )
     P = inspect.Parameter
     fn.__signature__ = inspect.Signature(
         [P("input", P.POSITIONAL_OR_KEYWORD), P("target", P.POSITIONAL_OR_KEYWORD)]
-        + [P(k, P.KEYWORD_ONLY, default=d) for k, d in {"reduction": "mean", **params}.items()])
+        + [P(k, P.KEYWORD_ONLY, default=d) for k, d in {"reduction": "mean", **params}.items()]
+    )
     return fn
 
 
 log_cosh = _pointwise_fn("log_cosh", {}, "``log(cosh(input - target))``.", True)
 quantile = _pointwise_fn("quantile", {"quantile": 0.5}, "the pinball loss.", True)
-tweedie = _pointwise_fn("tweedie", {"power": 1.5},
-                        "half Tweedie deviance, log link, on raw predictions.", False)
-focal = _pointwise_fn("focal", {"alpha": 0.25, "gamma": 2.0},
-                      "sigmoid focal loss on logits (torchvision's).", False)
-hinge = _pointwise_fn("hinge", {}, "``max(0, 1 - y * input)``, labels in {-1, 1} or {0, 1}.",
-                      False)
+tweedie = _pointwise_fn(
+    "tweedie", {"power": 1.5}, "half Tweedie deviance, log link, on raw predictions.", False
+)
+focal = _pointwise_fn(
+    "focal", {"alpha": 0.25, "gamma": 2.0}, "sigmoid focal loss on logits (torchvision's).", False
+)
+hinge = _pointwise_fn("hinge", {}, "``max(0, 1 - y * input)``, labels in {-1, 1} or {0, 1}.", False)
 squared_hinge = _pointwise_fn("squared_hinge", {}, "``max(0, 1 - y * input)^2``.", False)
 
 
@@ -215,7 +248,7 @@ def log_loss(input, target, *, reduction="mean"):
 def _pair(v, real, fake, reduction):
     if reduction != "none":
         return v
-    return v[:real.numel()].reshape(real.shape), v[real.numel():].reshape(fake.shape)
+    return v[: real.numel()].reshape(real.shape), v[real.numel() :].reshape(fake.shape)
 
 
 def gan_discriminator(real_logits, fake_logits, *, kind="standard", reduction="mean"):
@@ -266,31 +299,58 @@ def elastic_net(w, *, l1_ratio=0.5, reduction="sum"):
 
 
 FUNCTIONS = {
-    "mse": mse_loss, "mae": l1_loss, "huber": huber_loss, "smooth_l1": smooth_l1_loss,
+    "mse": mse_loss,
+    "mae": l1_loss,
+    "huber": huber_loss,
+    "smooth_l1": smooth_l1_loss,
     "binary_cross_entropy": binary_cross_entropy,
     "binary_cross_entropy_with_logits": binary_cross_entropy_with_logits,
-    "poisson_nll": poisson_nll_loss, "cross_entropy": cross_entropy,
-    "kl_divergence": kl_divergence, "triplet_margin": triplet_margin_loss,
-    "cosine_embedding": cosine_embedding_loss, "log_cosh": log_cosh, "quantile": quantile,
-    "tweedie": tweedie, "focal": focal, "hinge": hinge, "squared_hinge": squared_hinge,
-    "rmse": rmse, "log_loss": log_loss, "gan_discriminator": gan_discriminator,
-    "adversarial_value": adversarial_value, "gan_generator": gan_generator,
-    "nt_xent": nt_xent, "info_nce": info_nce, "l1_penalty": l1_penalty,
-    "l2_penalty": l2_penalty, "elastic_net": elastic_net,
+    "poisson_nll": poisson_nll_loss,
+    "cross_entropy": cross_entropy,
+    "kl_divergence": kl_divergence,
+    "triplet_margin": triplet_margin_loss,
+    "cosine_embedding": cosine_embedding_loss,
+    "log_cosh": log_cosh,
+    "quantile": quantile,
+    "tweedie": tweedie,
+    "focal": focal,
+    "hinge": hinge,
+    "squared_hinge": squared_hinge,
+    "rmse": rmse,
+    "log_loss": log_loss,
+    "gan_discriminator": gan_discriminator,
+    "adversarial_value": adversarial_value,
+    "gan_generator": gan_generator,
+    "nt_xent": nt_xent,
+    "info_nce": info_nce,
+    "l1_penalty": l1_penalty,
+    "l2_penalty": l2_penalty,
+    "elastic_net": elastic_net,
 }
 """fastloss loss name -> its function here."""
 
-DROP_IN = {f"torch.nn.functional.{f.__name__}": f.__name__ for f in (
-    mse_loss, l1_loss, huber_loss, smooth_l1_loss, binary_cross_entropy,
-    binary_cross_entropy_with_logits, poisson_nll_loss, cross_entropy, kl_div,
-    triplet_margin_loss, cosine_embedding_loss)}
+DROP_IN = {
+    f"torch.nn.functional.{f.__name__}": f.__name__
+    for f in (
+        mse_loss,
+        l1_loss,
+        huber_loss,
+        smooth_l1_loss,
+        binary_cross_entropy,
+        binary_cross_entropy_with_logits,
+        poisson_nll_loss,
+        cross_entropy,
+        kl_div,
+        triplet_margin_loss,
+        cosine_embedding_loss,
+    )
+}
 """PyTorch's functional name -> the drop-in here (same name, arguments and behaviour)."""
 
 MODULES = _make_modules(FUNCTIONS, kl_div)
 """fastloss loss name -> its ``torch.nn.Module`` class here (and ``kl_div`` -> KLDivLoss)."""
 globals().update({cls.__name__: cls for cls in MODULES.values()})
-DROP_IN.update({f"torch.nn.{c.torch_name}": c.__name__ for c in MODULES.values()
-                if c.torch_name})
+DROP_IN.update({f"torch.nn.{c.torch_name}": c.__name__ for c in MODULES.values() if c.torch_name})
 
 __all__ += [f.__name__ for f in FUNCTIONS.values()] + ["kl_div"]
 __all__ += [c.__name__ for c in MODULES.values()]

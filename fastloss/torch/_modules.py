@@ -18,25 +18,43 @@ TORCH_CLASSES = {  # loss -> (PyTorch's class name, its constructor's arguments 
     "huber": ("HuberLoss", [_MEAN, ("delta", 1.0)]),
     "smooth_l1": ("SmoothL1Loss", [_SA, _RD, _MEAN, ("beta", 1.0)]),
     "binary_cross_entropy": ("BCELoss", [_W, _SA, _RD, _MEAN]),
-    "binary_cross_entropy_with_logits": ("BCEWithLogitsLoss",
-                                         [_W, _SA, _RD, _MEAN, ("pos_weight", None)]),
-    "cross_entropy": ("CrossEntropyLoss", [_W, _SA, ("ignore_index", -100), _RD, _MEAN,
-                                           ("label_smoothing", 0.0)]),
-    "poisson_nll": ("PoissonNLLLoss", [("log_input", True), ("full", False), _SA,
-                                       ("eps", 1e-8), _RD, _MEAN]),
-    "triplet_margin": ("TripletMarginLoss", [("margin", 1.0), ("p", 2.0), ("eps", 1e-6),
-                                             ("swap", False), _SA, _RD, _MEAN]),
+    "binary_cross_entropy_with_logits": (
+        "BCEWithLogitsLoss",
+        [_W, _SA, _RD, _MEAN, ("pos_weight", None)],
+    ),
+    "cross_entropy": (
+        "CrossEntropyLoss",
+        [_W, _SA, ("ignore_index", -100), _RD, _MEAN, ("label_smoothing", 0.0)],
+    ),
+    "poisson_nll": (
+        "PoissonNLLLoss",
+        [("log_input", True), ("full", False), _SA, ("eps", 1e-8), _RD, _MEAN],
+    ),
+    "triplet_margin": (
+        "TripletMarginLoss",
+        [("margin", 1.0), ("p", 2.0), ("eps", 1e-6), ("swap", False), _SA, _RD, _MEAN],
+    ),
     "cosine_embedding": ("CosineEmbeddingLoss", [("margin", 0.0), _SA, _RD, _MEAN]),
     "kl_div": ("KLDivLoss", [_SA, _RD, _MEAN, ("log_target", False)]),
 }
 
 OWN_CLASSES = {
-    "log_cosh": "LogCoshLoss", "quantile": "QuantileLoss", "tweedie": "TweedieLoss",
-    "focal": "FocalLoss", "hinge": "HingeLoss", "squared_hinge": "SquaredHingeLoss",
-    "rmse": "RMSELoss", "kl_divergence": "KLDivergenceLoss", "log_loss": "LogLoss",
-    "gan_discriminator": "GANDiscriminatorLoss", "gan_generator": "GANGeneratorLoss",
-    "adversarial_value": "AdversarialValue", "nt_xent": "NTXentLoss",
-    "info_nce": "InfoNCELoss", "l1_penalty": "L1Penalty", "l2_penalty": "L2Penalty",
+    "log_cosh": "LogCoshLoss",
+    "quantile": "QuantileLoss",
+    "tweedie": "TweedieLoss",
+    "focal": "FocalLoss",
+    "hinge": "HingeLoss",
+    "squared_hinge": "SquaredHingeLoss",
+    "rmse": "RMSELoss",
+    "kl_divergence": "KLDivergenceLoss",
+    "log_loss": "LogLoss",
+    "gan_discriminator": "GANDiscriminatorLoss",
+    "gan_generator": "GANGeneratorLoss",
+    "adversarial_value": "AdversarialValue",
+    "nt_xent": "NTXentLoss",
+    "info_nce": "InfoNCELoss",
+    "l1_penalty": "L1Penalty",
+    "l2_penalty": "L2Penalty",
     "elastic_net": "ElasticNet",
 }
 
@@ -54,8 +72,9 @@ class _BridgeLoss(torch.nn.Module):
         b.apply_defaults()
         opts = dict(b.arguments)
         if "size_average" in opts:
-            opts["reduction"] = legacy_reduction(opts.pop("size_average"), opts.pop("reduce"),
-                                                 opts["reduction"])
+            opts["reduction"] = legacy_reduction(
+                opts.pop("size_average"), opts.pop("reduce"), opts["reduction"]
+            )
         self._opts = []
         for k, v in opts.items():
             if isinstance(v, torch.Tensor) or (v is None and k in ("weight", "pos_weight")):
@@ -68,19 +87,36 @@ class _BridgeLoss(torch.nn.Module):
         return type(self)._fn(*inputs, **{k: getattr(self, k) for k in self._opts})
 
     def extra_repr(self) -> str:
-        return ", ".join(f"{k}={getattr(self, k)!r}" for k in self._opts
-                         if not isinstance(getattr(self, k), torch.Tensor))
+        return ", ".join(
+            f"{k}={getattr(self, k)!r}"
+            for k in self._opts
+            if not isinstance(getattr(self, k), torch.Tensor)
+        )
 
 
 def _cls(name, fn, params, torch_name=None):
-    sig = inspect.Signature([inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                               default=d) for k, d in params])
-    doc = (f"``nn.Module`` of :func:`fastloss.torch.{fn.__name__}`"
-           + (f", a drop-in for ``torch.nn.{torch_name}``" if torch_name else "")
-           + f".\n\nConstructor: ``{name}{sig}``; ``forward`` takes the loss's tensors.")
-    return type(name, (_BridgeLoss,), {"_fn": staticmethod(fn), "_sig": sig,
-                                       "torch_name": torch_name, "__doc__": doc,
-                                       "__module__": "fastloss.torch"})
+    sig = inspect.Signature(
+        [
+            inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=d)
+            for k, d in params
+        ]
+    )
+    doc = (
+        f"``nn.Module`` of :func:`fastloss.torch.{fn.__name__}`"
+        + (f", a drop-in for ``torch.nn.{torch_name}``" if torch_name else "")
+        + f".\n\nConstructor: ``{name}{sig}``; ``forward`` takes the loss's tensors."
+    )
+    return type(
+        name,
+        (_BridgeLoss,),
+        {
+            "_fn": staticmethod(fn),
+            "_sig": sig,
+            "torch_name": torch_name,
+            "__doc__": doc,
+            "__module__": "fastloss.torch",
+        },
+    )
 
 
 def make_modules(functions: dict, kl_div) -> dict:
@@ -91,8 +127,11 @@ def make_modules(functions: dict, kl_div) -> dict:
             name, params = TORCH_CLASSES[loss]
             out[loss] = _cls(name, fn, params, name)
         else:
-            kw = [(p.name, p.default) for p in inspect.signature(fn).parameters.values()
-                  if p.kind == p.KEYWORD_ONLY]
+            kw = [
+                (p.name, p.default)
+                for p in inspect.signature(fn).parameters.values()
+                if p.kind == p.KEYWORD_ONLY
+            ]
             out[loss] = _cls(OWN_CLASSES[loss], fn, kw)
     name, params = TORCH_CLASSES["kl_div"]
     out["kl_div"] = _cls(name, kl_div, params, name)
