@@ -677,7 +677,7 @@ def test_docs_drop_in_table_lists_every_drop_in():
     page = (Path(__file__).resolve().parents[1] / "docs" / "torch.md").read_text()
     table = page.split("## Drop-in table")[1].split("\n\n(")[0]
     named = set()
-    for line in table.splitlines()[3:]:
+    for line in table.strip().splitlines()[2:]:
         theirs, ours = line.split("|")[1:3]
         for a, b in zip(theirs.split(","), ours.split(","), strict=True):
             a = a.strip(" `").replace("F.", "torch.nn.functional.").replace("nn.", "torch.nn.")
