@@ -211,7 +211,6 @@ class OpDef:
         ctx.set_materialize_grads(False)  # no zero tensors for the gradient outputs
         ctx.save_for_backward(*output[1:])
         ctx.shapes = [a.shape if isinstance(a, torch.Tensor) else None for a in inputs]
-        ctx.params = [None if isinstance(a, torch.Tensor) else a for a in inputs]
 
     def _backward(self, ctx, go, *_, needs=None):
         if torch.is_grad_enabled():  # backward(create_graph=True): no second derivative
