@@ -6,11 +6,13 @@ PyTorch has the loss it has PyTorch's name, arguments, defaults and behaviour
 otherwise fastloss's name. Each is a ``torch.library`` custom op (``torch.ops.fastloss.*``):
 its forward computes the value and the gradient in one fastloss pass and saves the gradient,
 its backward multiplies that by ``grad_output``; ``torch.compile`` traces it without graph
-breaks. CPU tensors are shared with NumPy and CUDA tensors with fastloss's CUDA kernels
-(``__cuda_array_interface__``) without copies. float32 and float64 are computed natively;
-float16 and bfloat16 raise ``TypeError`` (cast with ``.float()``). A second derivative raises
-``RuntimeError``. ``FUNCTIONS`` and ``MODULES`` map each fastloss loss name to its function
-and ``torch.nn.Module`` class; ``DROP_IN`` maps PyTorch's names to this module's.
+breaks (eager calls run the same forward and backward through an ``autograd.Function``,
+skipping the custom op's dispatcher). CPU tensors are shared with NumPy and CUDA tensors
+with fastloss's CUDA kernels (``__cuda_array_interface__``) without copies. float32 and
+float64 are computed natively; float16 and bfloat16 raise ``TypeError`` (cast with
+``.float()``). A second derivative raises ``RuntimeError``. ``FUNCTIONS`` and ``MODULES``
+map each fastloss loss name to its function and ``torch.nn.Module`` class; ``DROP_IN`` maps
+PyTorch's names to this module's.
 """
 
 from __future__ import annotations
