@@ -26,6 +26,22 @@ def sample(name, rng, shape, dtype=np.float64):
     return REGISTRY[name].sample(rng, shape, dtype)
 
 
+def kink_distance(name, params, y, p):
+    """How far each element is from a point where the loss's gradient or Hessian jumps
+    (infinity for smooth losses): finite differences must not straddle one."""
+    d = p - y
+    if name in ("mae", "quantile"):
+        return np.abs(d)
+    if name == "huber":
+        return np.abs(np.abs(d) - params.get("delta", 1.0))
+    if name == "smooth_l1":
+        beta = params.get("beta", 1.0)
+        return np.abs(d) if beta == 0 else np.abs(np.abs(d) - beta)
+    if name in ("hinge", "squared_hinge"):
+        return np.abs(1.0 - np.where(y > 0, 1.0, -1.0) * p)
+    return np.full(np.shape(p), np.inf)
+
+
 def run_python(code: str, env_extra=None, timeout=300):
     """Run code in a fresh interpreter; a crash (segfault, abort) shows as returncode < 0."""
     env = dict(os.environ)
