@@ -51,4 +51,32 @@ def test_loss(benchmark, name, op, impl):
     benchmark.group = f"{name}.{op} n={N:.0e}"
     benchmark.extra_info.update(loss=name, op=op, impl=impl, n=N)
     res = benchmark(fn)
-    assert res is not None
+    # the result is checked, not just produced: against the plain NumPy version (written
+    # apart from the kernels), and the NumPy version against the serial kernel; where
+    # there is no NumPy version of the op, the parallel kernel against the serial one
+    base = BASELINES[name].op(op) if name in BASELINES else None
+    if impl == "numpy":
+        want = B.call_op(getattr(fastloss, name), op, args, params, "serial")()
+    elif base is not None:
+        want = B._bind(base, args, params)()
+    else:
+        want = B.call_op(getattr(fastloss, name), op, args, params, "serial")()
+        if impl == "serial":  # no reference but itself: the parallel kernel's bits
+            want = B.call_op(getattr(fastloss, name), op, args, params, "parallel")()
+        _assert_same(res, want, rtol=0.0)
+        return
+    _assert_same(res, want, rtol=1e-9)
+
+
+def _flat(obj):
+    if isinstance(obj, (tuple, list)):
+        return [a for o in obj for a in _flat(o)]
+    return [np.asarray(obj, dtype=np.float64)]
+
+
+def _assert_same(got, want, rtol):
+    got, want = _flat(got), _flat(want)
+    for g, w in zip(got, want, strict=True):
+        assert g.shape == w.shape and np.all(np.isfinite(g))
+        atol = 0.0 if rtol == 0.0 else 1e-12 * max(1.0, float(np.abs(w).max(initial=0.0)))
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
