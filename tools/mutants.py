@@ -91,7 +91,7 @@ MUTANTS = [
         REG,
         "return d * d, 2.0 * d, 2.0",
         "return d * d, -2.0 * d, 2.0",
-        [T_PW, T_DER, "-k", "mse and (finite or derivative)"],
+        [T_DER, T_PW, "-k", "mse and (finite or derivative)"],
         "gradient sign",
         ci=True,
     ),
@@ -100,7 +100,7 @@ MUTANTS = [
         REG,
         "lv, g, h = p - y * math.log(q), 1.0 - y / q, y / (q * q)",
         "lv, g, h = p - y * math.log(q), 1.0 - y / q, -y / (q * q)",
-        [T_PW, T_REG, T_DER, "-k", "poisson and (finite or torch or derivative)"],
+        [T_DER, T_PW, T_REG, "-k", "poisson and (finite or torch or derivative)"],
         "Hessian sign, log_input=False",
         ci=True,
     ),
@@ -109,7 +109,7 @@ MUTANTS = [
         REG,
         "1.0 / beta if abs(d) < beta else 0.0",
         "1.0 if abs(d) < beta else 0.0",
-        [T_PW, T_REG, T_DER, "-k", "smooth_l1 and (finite or torch or derivative)"],
+        [T_DER, T_PW, T_REG, "-k", "smooth_l1 and (finite or torch or derivative)"],
         "Hessian right only at beta = 1",
     ),
     M(
@@ -117,7 +117,7 @@ MUTANTS = [
         REG,
         "1.0 if abs(d) <= delta else 0.0",
         "1.0 if abs(d) <= 1.0 else 0.0",
-        [T_PW, T_REG, T_DER, "-k", "huber and (finite or torch or derivative)"],
+        [T_DER, T_PW, T_REG, "-k", "huber and (finite or torch or derivative)"],
         "Hessian right only at delta = 1",
     ),
     M(
@@ -125,7 +125,7 @@ MUTANTS = [
         REG,
         "return (1.0 - q) * d, 1.0 - q + 0.0 * d, 0.0 * d",
         "return (1.0 - q) * d, q + 0.0 * d, 0.0 * d",
-        [T_PW, T_REG, T_DER, "-k", "quantile and (finite or sklearn or derivative)"],
+        [T_DER, T_PW, T_REG, "-k", "quantile and (finite or sklearn or derivative)"],
         "gradient right only at q = 0.5",
     ),
     M(
@@ -133,7 +133,7 @@ MUTANTS = [
         REG,
         "(2.0 - rho) * b - (1.0 - rho) * y * a",
         "(2.0 - rho) * b + (1.0 - rho) * y * a",
-        [T_PW, T_REG, T_DER, "-k", "tweedie and (finite or sklearn or derivative)"],
+        [T_DER, T_PW, T_REG, "-k", "tweedie and (finite or sklearn or derivative)"],
         "Hessian sign of the y term",
     ),
     M(
@@ -141,7 +141,7 @@ MUTANTS = [
         REG,
         "return math.log1p(2.0 * s * s), t, 1.0 - t * t",
         "return math.log1p(2.0 * s * s), t, 1.0 + t * t",
-        [T_PW, T_REG, T_DER, "-k", "log_cosh and (finite or stable or derivative)"],
+        [T_DER, T_PW, T_REG, "-k", "log_cosh and (finite or stable or derivative)"],
         "Hessian wrong for |d| < 1",
     ),
     M(
@@ -163,7 +163,7 @@ MUTANTS = [
         CLS,
         "h = a * (e * r * r)",
         "h = e * r * r",
-        [T_CLS, T_PW, T_DER, "-k", "logits and (finite or torch or derivative)"],
+        [T_DER, T_CLS, T_PW, "-k", "logits and (finite or torch or derivative)"],
         "Hessian right only at pos_weight = 1",
     ),
     M(
@@ -171,7 +171,7 @@ MUTANTS = [
         CLS,
         "ce * gamma * (gamma - 1.0) * mg * q * q * u * u",
         "ce * gamma * (gamma - 1.0) * m * m * q * q * u * u",
-        [T_CLS, T_PW, T_DER, "-k", "focal and (finite or torch or derivative)"],
+        [T_DER, T_CLS, T_PW, "-k", "focal and (finite or torch or derivative)"],
         "Hessian right only at gamma = 2",
     ),
     M(
@@ -179,7 +179,7 @@ MUTANTS = [
         CLS,
         "return max(z, 0.0), -t if z > 0.0 else 0.0 * z, 0.0 * z",
         "return max(z, 0.0), t if z > 0.0 else 0.0 * z, 0.0 * z",
-        [T_CLS, T_PW, T_DER, "-k", "hinge and not squared and (finite or sklearn or derivative)"],
+        [T_DER, T_CLS, T_PW, "-k", "hinge and not squared and (finite or sklearn or derivative)"],
         "gradient sign",
     ),
     M(
@@ -187,7 +187,7 @@ MUTANTS = [
         CLS,
         "h[j] = gs * A * p * (1.0 - p)",
         "h[j] = gs * p * (1.0 - p)",
-        [T_CLS, T_DER, "-k", "cross_entropy and (hess or derivative)"],
+        [T_DER, T_CLS, "-k", "cross_entropy and (hess or derivative)"],
         "Hessian right only without weights or smoothing",
     ),
     # --- element helpers
@@ -213,7 +213,7 @@ MUTANTS = [
         CPU,
         "acc = np.zeros(8)",
         "acc = np.zeros(8, yp.dtype)",
-        [T_PW, T_ACC, "-k", "(float32 and mse) or accumulat"],
+        [T_ACC, T_PW, "-k", "(float32 and mse) or accumulat"],
         "float32 lanes for float32 input",
         ci=True,
     ),
@@ -222,7 +222,7 @@ MUTANTS = [
         CPU,
         "partials = np.empty(nparts, np.float64)",
         "partials = np.empty(nparts, np.float32)",
-        [T_PW, T_ACC, "-k", "(float32 and mse) or accumulat"],
+        [T_ACC, T_PW, "-k", "(float32 and mse) or accumulat"],
         "float32 chunk partials",
     ),
     M(
@@ -241,7 +241,7 @@ MUTANTS = [
         _TREE + "            if PAR:\n"
         "                partials[q] = (((acc[0] + acc[1]) + acc[2]) + acc[3]) + (\n"
         "                    ((acc[4] + acc[5]) + acc[6]) + acc[7])\n",
-        [T_PW, T_THR, "-k", "(serial_equals_parallel and (mse or huber)) or thread"],
+        [T_THR, T_PW, "-k", "(serial_equals_parallel and (mse or huber)) or thread"],
         "another lane order in parallel kernels only",
     ),
     M(
@@ -271,7 +271,7 @@ MUTANTS = [
         CPU,
         "ytv = yt[c0:c0 + m] if YB else yt[pos:pos + m]",
         "ytv = yt[0:m] if YB else yt[pos:pos + m]",
-        [T_PW, T_ACC, "-k", "mse or broadcast"],
+        [T_ACC, T_PW, "-k", "mse or broadcast"],
         "broadcast targets misaligned where a chunk starts inside a row",
     ),
     M(
@@ -279,7 +279,7 @@ MUTANTS = [
         CPU,
         "hv_[t] = (wi * scale) * hv",
         "hv_[t] = wi * hv",
-        [T_PW, T_DER, "-k", "hess and huber"],
+        [T_DER, T_PW, "-k", "hess and huber"],
         "mean's 1/n missing from the Hessian",
     ),
     M(
@@ -331,7 +331,7 @@ MUTANTS = [
         "fastloss/_kernels/checks.py",
         "v = a[q * CHUNK:min(n, (q + 1) * CHUNK)]",
         "v = a[q * CHUNK:min(n, (q + 1) * CHUNK - 1)]",
-        ["tests/test_errors.py", T_CLS, T_ACC, "-k", "bad_input or domain or range"],
+        [T_ACC, "tests/test_errors.py", T_CLS, "-k", "bad_input or domain or range"],
         "range check skips the last element of each chunk",
     ),
     M(
@@ -339,7 +339,7 @@ MUTANTS = [
         "fastloss/_arrays.py",
         "if np.any(w < 0):",
         "if np.any(w[:-1] < 0):",
-        ["tests/test_errors.py", T_ACC, "-k", "mse or weight"],
+        [T_ACC, "tests/test_errors.py", "-k", "mse or weight"],
         "a negative last sample weight accepted",
     ),
     # --- dispatcher
@@ -373,7 +373,7 @@ MUTANTS = [
         "fastloss/_backend.py",
         "    if _parallel_ran:\n        _forked_after_parallel = True",
         "    if not _parallel_ran:\n        _forked_after_parallel = True",
-        ["tests/test_backend.py", T_THR, "-k", "fork"],
+        [T_THR, "tests/test_backend.py", "-k", "fork"],
         "a child forked after a parallel call runs parallel kernels",
     ),
 ]
