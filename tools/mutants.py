@@ -348,7 +348,7 @@ MUTANTS = [
         "fastloss/_pointwise.py",
         "denom = float(R * n)",
         "denom = float(R * n + 1)",
-        [T_PW, "-k", "value_matches_reference and mse"],
+        [T_PW, "-k", "mse and (value_matches_reference or batch_axis)"],
         "mean divides by n + 1",
         ci=True,
     ),
