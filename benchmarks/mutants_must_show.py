@@ -1,5 +1,5 @@
 """Time the mutation run: the CI subset (default, a few minutes) or every mutant (--all,
-about half an hour on 2 cores). Prints tools/mutants.py's table (killed / survived, seconds
+13 min with -j 2 on 2 busy cores). Prints tools/mutants.py's table (killed / survived, seconds
 per mutant), the wall time of the whole run and the load average before and after.
 
     python benchmarks/mutants_must_show.py          # CI subset
