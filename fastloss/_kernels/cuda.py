@@ -344,7 +344,7 @@ def row_kernel(
 ):
     """A kernel ``k[grid, BLOCK](X, T, LAB, CW, SW, prm, scale, C, red, wl, lout, gout, hout,
     partials, res64, inplace)`` with the semantics of the CPU ``rows.row_kernel``: the same
-    row function ``row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace) -> float64`` runs one
+    row function ``row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w) -> float64`` runs one
     row per thread on zero-based row views. The runtime flags ``red`` and ``wl`` ask for the
     sum of ``sw * loss`` and for the per-row values in ``lout``.
 
@@ -384,7 +384,8 @@ def _make_rows(row, write_g, write_h, has_t, has_lab, has_sw, block):
                 sw = SW[r] if HAS_SW else 1.0
                 g = gout[a:a + C] if WG else gout[0:1]
                 h = hout[a:a + C] if WH else hout[0:1]
-                lv = f(x, t, lab, CW, prm, sw * scale, g, h, WG, WH, inplace)
+                w = cuda.local.array(1, float64)  # the CPU's scratch; unused here
+                lv = f(x, t, lab, CW, prm, sw * scale, g, h, WG, WH, inplace, w)
                 if wl:
                     lout[r] = sw * lv
                 v = sw * lv

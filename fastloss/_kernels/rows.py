@@ -3,14 +3,16 @@
 A row-wise loss (cross-entropy, KL divergence, log loss on a probability matrix) sees its
 differentiable input as ``N`` rows of ``C`` values. Its maths is one *row function*
 
-    row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace) -> loss of the row (float64)
+    row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w) -> loss of the row (float64)
 
 with ``x`` the row (a zero-based view), ``t`` the target row (probabilities; a length-1
 dummy when the loss takes labels), ``lab`` the row's integer label (-1 when none), ``cw``
 per-class weights (length-1 dummy when none), ``prm`` the loss's parameters as a tuple,
 ``gs`` the factor of this row's gradient (sample weight times 1/denominator for "mean"),
 ``g``/``h`` the gradient and Hessian-diagonal rows to write when ``wg``/``wh``, and
-``inplace`` true when ``g`` is ``x`` itself (``out=y_pred``). Row functions use ``math``,
+``inplace`` true when ``g`` is ``x`` itself (``out=y_pred``), and ``w`` a float64 scratch
+of :data:`SCRATCH` values (rows of at least ``2 * LANES`` values; a length-1 dummy
+otherwise and on CUDA). Row functions use ``math``,
 the helpers of :mod:`fastloss._kernels.scalar`, the row helpers below and plain loops (no
 NumPy beyond scalar casts), so that a CUDA factory can compile the same function with its
 own versions of the helpers (:func:`lse_row` keeps SIMD lanes in small local arrays: on a
@@ -28,8 +30,8 @@ import sys
 import threading
 
 import numpy as np
-from numba import prange
-from numba.extending import register_jitable
+from numba import prange, types
+from numba.extending import overload, register_jitable
 
 from . import scalar as _scalar_mod
 from .compile import njit, source_hash
@@ -70,15 +72,18 @@ def _make(row, parallel, write_g, write_h, has_t, has_lab, has_sw):
         SRC  # noqa: B018
         PAR  # noqa: B018
         N = X.shape[0] // C
-        for r in prange(N):
-            a = r * C
-            x = X[a:a + C]
-            t = T[a:a + C] if HAS_T else T[0:1]
-            lab = LAB[r] if HAS_LAB else -1
-            sw = SW[r] if HAS_SW else 1.0
-            g = gout[a:a + C] if WG else gout[0:1]
-            h = hout[a:a + C] if WH else hout[0:1]
-            lout[r] = sw * f(x, t, lab, CW, prm, sw * scale, g, h, WG, WH, inplace)
+        nq = (N + ROWS_PER_TASK - 1) // ROWS_PER_TASK
+        for q in prange(nq):
+            w = np.empty(SCRATCH if C >= 2 * LANES else 1, np.float64)
+            for r in range(q * ROWS_PER_TASK, min((q + 1) * ROWS_PER_TASK, N)):
+                a = r * C
+                x = X[a:a + C]
+                t = T[a:a + C] if HAS_T else T[0:1]
+                lab = LAB[r] if HAS_LAB else -1
+                sw = SW[r] if HAS_SW else 1.0
+                g = gout[a:a + C] if WG else gout[0:1]
+                h = hout[a:a + C] if WH else hout[0:1]
+                lout[r] = sw * f(x, t, lab, CW, prm, sw * scale, g, h, WG, WH, inplace, w)
 
     kernel.__name__ = kernel.__qualname__ = f"rows_{row.__name__}"
     return njit(kernel, parallel=parallel)
@@ -91,12 +96,16 @@ def _make(row, parallel, write_g, write_h, has_t, has_lab, has_sw):
 _FM = {"contract", "nsz"}
 _FM_SUM = {"contract", "nsz", "reassoc"}
 LANES = 32
+BLOCK = 1024  # values per block of lse_row
+SCRATCH = BLOCK + BLOCK // 2  # float64 scratch per task (lse_row: block, tree)
+ROWS_PER_TASK = 16  # rows per parallel task, which allocates one scratch
 
 
 @register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
-def lse_row_serial(x):
-    """:func:`lse_row` in one lane: the online log-sum-exp of short rows, and the whole of
-    it on targets without local arrays (CUDA: see :data:`PORTABLE`)."""
+def lse_row_serial(x, w):
+    """:func:`lse_row` in one lane (no scratch: ``w`` is unused): the online log-sum-exp
+    of short rows, and the whole of it on targets without local arrays (CUDA: see
+    :data:`PORTABLE`)."""
     ninf = like(x[0], -math.inf)
     zero = like(x[0], 0.0)
     m = ninf
@@ -111,49 +120,127 @@ def lse_row_serial(x):
     return np.float64(m), math.log(s)
 
 
-@register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
-def lse_row(x):
-    """``(m, log s)`` with ``logsumexp(x) = m + log s``, ``m = max(x)``, in one pass.
+def _key_max(xb):
+    """``max(xb)`` of a non-empty float array, computed on the floats' bits read as signed
+    integers with the negative ones' magnitude bits flipped (an order-preserving map), so
+    that the reduction is an integer max that LLVM vectorises without fast-math flags. A
+    positive NaN is above ``+inf`` (it comes back); any NaN propagates anyway through the
+    sum of exponentials that follows."""
+    raise NotImplementedError
 
-    An online log-sum-exp over ``LANES`` independent lanes (so that the loop vectorises):
-    each lane keeps its running max ``M`` and the sum ``S`` of ``exp(x - M)``; a new value
-    either adds ``exp(x - M)`` or, when it is the new max, rescales ``S`` by
-    ``exp(M - x)``: one exp per element either way, ``exp(-|x - M|)``. ``S`` is float64.
-    NaN propagates; ``-inf`` entries count zero; a row of ``-inf`` gives ``m = -inf``.
+
+@overload(_key_max, jit_options={"fastmath": _FM, "error_model": "numpy",
+                                 "forceinline": True})
+def _key_max_ov(xb):
+    # Numba widens int32 arithmetic to int64: every step is cast back so the lanes stay
+    # 32 bits wide
+    if xb.dtype.bitwidth == 32:
+        def impl(xb):
+            xi = xb.view(np.int32)
+            km = np.int32(-2147483648)
+            for j in range(xi.shape[0]):
+                b = xi[j]
+                k = np.int32(b ^ np.int32(np.int32(b >> 31) & np.int32(0x7FFFFFFF)))
+                km = k if k > km else km
+            b = np.int32(km ^ np.int32(np.int32(km >> 31) & np.int32(0x7FFFFFFF)))
+            return b.view(np.float32)
+    else:
+        def impl(xb):
+            xi = xb.view(np.int64)
+            km = np.int64(-9223372036854775807 - 1)
+            for j in range(xi.shape[0]):
+                b = xi[j]
+                k = b ^ ((b >> 63) & np.int64(0x7FFFFFFFFFFFFFFF))
+                km = k if k > km else km
+            return np.int64(km ^ ((km >> 63) & np.int64(0x7FFFFFFFFFFFFFFF))).view(np.float64)
+    return impl
+
+
+def scratch_like(w, x0):
+    """The float64 scratch ``w`` seen as an array of ``x0``'s precision (float32: twice as
+    many values)."""
+    raise NotImplementedError
+
+
+@overload(scratch_like, jit_options={"forceinline": True})
+def _scratch_like_ov(w, x0):
+    if isinstance(x0, types.Float) and x0.bitwidth == 32:
+        return lambda w, x0: w.view(np.float32)
+    return lambda w, x0: w
+
+
+@register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
+def _exp_shift(xb, e, m):
+    """``e[j] = exp(xb[j] - m)`` in ``xb``'s precision (``exp(0)`` where ``xb[j] == m``, so
+    that a row of ``-inf`` or one ``+inf`` counts 1 rather than NaN)."""
+    zero = like(xb[0], 0.0)
+    for j in range(xb.shape[0]):
+        v = xb[j]
+        d = v - m
+        d = zero if v == m else d
+        e[j] = fexp(d)
+
+
+@register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
+def tree_sum(e, n, t):
+    """``e[0] + ... + e[n-1]`` in float64 as a fixed pairwise tree: ``e`` is zero-padded to
+    the next power of two ``P``, then ``t[i] = e[i] + e[i + P/2]`` (float64) and each level
+    adds its upper half into its lower half. Every level is an elementwise loop (it
+    vectorises) and the tree depends on ``n`` only, not on the SIMD width. ``e`` keeps its
+    first ``n`` values; ``t`` (float64 scratch) needs ``P/2`` of them."""
+    if n == 1:
+        return np.float64(e[0])
+    P = 2
+    while P < n:
+        P *= 2
+    zero = like(e[0], 0.0)
+    for j in range(n, P):
+        e[j] = zero
+    half = P // 2
+    lo = e[:half]
+    hi = e[half:P]
+    for i in range(half):
+        t[i] = np.float64(lo[i]) + np.float64(hi[i])
+    while half > 1:
+        half //= 2
+        tl = t[:half]
+        th = t[half:2 * half]
+        for i in range(half):
+            tl[i] = tl[i] + th[i]
+    return t[0]
+
+
+@register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
+def lse_row(x, w):
+    """``(m, log s)`` with ``logsumexp(x) = m + log s``, ``m = max(x)``, in one pass over
+    the row (blocks of ``BLOCK`` values, each read twice from L1 cache).
+
+    An online log-sum-exp by blocks: the block's max (an integer max over the bits, see
+    :func:`_key_max`), a rescale of the running sum by ``exp(m_old - m_new)`` when the max
+    grows, the block's ``exp(x - m)`` written to the float64 scratch ``w`` (``w[:BLOCK]``;
+    :func:`tree_sum` uses ``w[BLOCK:]``) and added by a fixed pairwise tree. Every loop
+    vectorises and the order of every sum is fixed by ``C`` alone. For a row of at most
+    ``BLOCK`` values ``w[:C]`` keeps ``exp(x - m)`` for the gradient. NaN propagates;
+    ``-inf`` entries count zero; a row of ``-inf`` gives ``m = -inf``. Rows shorter than
+    ``2 * LANES`` take :func:`lse_row_serial` (``w`` unused).
     """
     C = x.shape[0]
     if C < 2 * LANES:
-        return lse_row_serial(x)
+        return lse_row_serial(x, w)
+    e = scratch_like(w, x[0])[:BLOCK]  # in x's precision
+    t = w[BLOCK:]  # float64, beyond e in either precision
     ninf = like(x[0], -math.inf)
-    zero = like(x[0], 0.0)
-    M = np.full(LANES, ninf)
-    S = np.zeros(LANES, np.float64)
-    nb = C // LANES
-    for b in range(nb):
-        xb = x[b * LANES:(b + 1) * LANES]
-        for k in range(LANES):
-            v = xb[k]
-            mk = M[k]
-            d = v - mk
-            d = zero if v == mk else d
-            e = fexp(-abs(d))
-            S[k] = S[k] * e + 1.0 if v > mk else S[k] + e
-            M[k] = max(mk, v)
-    for j in range(nb * LANES, C):  # the tail goes to lane 0
-        v = x[j]
-        mk = M[0]
-        d = v - mk
-        d = zero if v == mk else d
-        e = fexp(-abs(d))
-        S[0] = S[0] * e + 1.0 if v > mk else S[0] + e
-        M[0] = max(mk, v)
-    m = M[0]
-    for k in range(1, LANES):
-        m = max(m, M[k])
+    m = ninf
     s = 0.0
-    for k in range(LANES):
-        f = 1.0 if M[k] == m else math.exp(np.float64(M[k]) - np.float64(m))
-        s += S[k] * f
+    for lo in range(0, C, BLOCK):
+        xb = x[lo:min(lo + BLOCK, C)]
+        n = xb.shape[0]
+        bm = _key_max(xb)
+        if bm > m:
+            s *= math.exp(np.float64(m) - np.float64(bm))
+            m = bm
+        _exp_shift(xb, e, m)
+        s += tree_sum(e, n, t)
     return np.float64(m), math.log(s)
 
 
@@ -225,6 +312,38 @@ def softmax_grad_w_inplace(g, m, logs, ca, cu, w):
     a = like(x0, ca)
     for j in range(g.shape[0]):
         g[j] = a * fexp((g[j] - mm) - ls) - like(x0, cu * w[j])
+
+
+@register_jitable(forceinline=True)
+def lse_kept(C):
+    """True where :func:`lse_row` leaves ``exp(x - m)`` of a whole row of ``C`` values in
+    its scratch (see :func:`softmax_grad_kept`)."""
+    return 2 * LANES <= C <= BLOCK
+
+
+@register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
+def softmax_grad_kept(x, w, g, logs, ca, cu):
+    """``g = ca * softmax(x) - cu`` from the ``exp(x - m)`` that :func:`lse_row` kept in
+    ``w`` (only where :func:`lse_kept`): ``softmax = exp(x - m) * exp(-logs)``; no exp per
+    value, and ``g`` may be ``x`` itself."""
+    x0 = x[0]
+    e = scratch_like(w, x0)
+    r = like(x0, math.exp(-logs))
+    a = like(x0, ca)
+    u = like(x0, cu)
+    for j in range(g.shape[0]):
+        g[j] = a * (e[j] * r) - u
+
+
+@register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
+def softmax_grad_kept_w(x, w, g, logs, ca, cu, cw):
+    """:func:`softmax_grad_kept` with ``- cu * cw`` (``cw`` float64 per class)."""
+    x0 = x[0]
+    e = scratch_like(w, x0)
+    r = like(x0, math.exp(-logs))
+    a = like(x0, ca)
+    for j in range(g.shape[0]):
+        g[j] = a * (e[j] * r) - like(x0, cu * cw[j])
 
 
 # Twins for targets where a body above does not compile (CUDA has no np.full/np.zeros in

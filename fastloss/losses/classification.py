@@ -24,9 +24,12 @@ from numba.extending import register_jitable
 from .. import _arrays as A
 from .._kernels.checks import check_range
 from .._kernels.rows import (
+    lse_kept,
     lse_row,
     softmax_grad,
     softmax_grad_inplace,
+    softmax_grad_kept,
+    softmax_grad_kept_w,
     softmax_grad_w,
     softmax_grad_w_inplace,
     sum_shift,
@@ -280,7 +283,7 @@ squared_hinge = register(PointwiseSpec(
 
 
 @register_jitable(**_ROW_JIT)
-def cross_entropy_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace):
+def cross_entropy_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w):
     ii = prm[0]
     eps = prm[1]
     has_cw = prm[2] != 0.0
@@ -295,7 +298,7 @@ def cross_entropy_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace):
             for j in range(C):
                 h[j] = 0.0
         return 0.0
-    m, logs = lse_row(x)  # one pass, online log-sum-exp
+    m, logs = lse_row(x, w)  # one pass, online log-sum-exp
     # loss = sum_c a_c (lse - x_c) = A logs + sum_c a_c (m - x_c), A = sum_c a_c
     if soft:
         A = 0.0
@@ -341,7 +344,12 @@ def cross_entropy_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace):
                 g[j] = ca * fexp((np.float64(src) - m) - logs) - gs * a
             return loss
         cu = gs * eps / C
-        if has_cw:
+        if lse_kept(C):
+            if has_cw:
+                softmax_grad_kept_w(x, w, g, logs, ca, cu, cw)
+            else:
+                softmax_grad_kept(x, w, g, logs, ca, cu)
+        elif has_cw:
             if inplace:
                 softmax_grad_w_inplace(g, m, logs, ca, cu, cw)
             else:
@@ -355,7 +363,7 @@ def cross_entropy_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace):
 
 
 @register_jitable(fastmath={"contract", "nsz", "reassoc"}, error_model="numpy")
-def kl_divergence_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace):
+def kl_divergence_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w):
     C = x.shape[0]
     loss = 0.0
     for j in range(C):
@@ -378,7 +386,7 @@ def kl_divergence_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace):
 
 
 @register_jitable(**_ROW_JIT)
-def log_loss_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace):
+def log_loss_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w):
     C = x.shape[0]
     x0 = x[0]
     eps = like(x0, prm[0])

@@ -8,7 +8,7 @@ import math
 from fastloss._kernels.scalar import log1pexp
 
 
-def toy_ce_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace):
+def toy_ce_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w):
     C = x.shape[0]
     m = x[0]
     for j in range(1, C):
