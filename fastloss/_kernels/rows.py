@@ -159,7 +159,7 @@ def _key_max_ov(xb):
 def scratch_like(w, x0):
     """The float64 scratch ``w`` seen as an array of ``x0``'s precision (float32: twice as
     many values)."""
-    raise NotImplementedError
+    return w.view(np.float32) if isinstance(x0, np.float32) else w
 
 
 @overload(scratch_like, jit_options={"forceinline": True})
@@ -348,4 +348,8 @@ def softmax_grad_kept_w(x, w, g, logs, ca, cu, cw):
 
 # Twins for targets where a body above does not compile (CUDA has no np.full/np.zeros in
 # device code): the CUDA factory rebinds these names to them.
-PORTABLE = {"lse_row": lse_row_serial}
+def _never_kept(C):
+    return False
+
+
+PORTABLE = {"lse_row": lse_row_serial, "lse_kept": _never_kept}
