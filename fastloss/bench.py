@@ -11,9 +11,12 @@ What a row means (one loss, op, backend, dtype and size ``n`` elements):
 * ``roof``: the time of a Numba kernel that only streams the same bytes (reads as many,
   writes as many, with the same backend: serial or parallel) over ``time``; 100% is the
   memory-bandwidth bound.
-* ``xNumPy``, ``xtorch``, ``xsklearn``: the other library's time over fastloss's time
-  (above 1: fastloss is faster). NumPy is :mod:`fastloss._numpy_baselines`; the other
-  libraries run with as many threads as the backend (1 for serial).
+* ``ns/el``: ``time`` over ``n``, in nanoseconds per element.
+* ``xNumPy``, ``xtorch``, ``xsklearn``, ``xjax``: the other library's time over fastloss's
+  time (above 1: fastloss is faster). NumPy is :mod:`fastloss._numpy_baselines`; PyTorch and
+  scikit-learn run with as many threads as the backend (1 for serial); JAX (jitted, on the
+  CPU) runs with XLA's own thread pool, which cannot be resized once started.
+* backend ``auto``: the call as a user makes it, the dispatcher choosing serial or parallel.
 
 Inputs come only from each loss's ``spec.sample(rng, shape, dtype)``: ``shape`` is ``(n,)``
 for pointwise losses and about ``(sqrt(n), sqrt(n))`` for the others (a spec may define
@@ -36,10 +39,13 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 OPS = ("value", "grad", "value_and_grad", "grad_hess")
-CPU_BACKENDS = ("serial", "parallel")
+CPU_BACKENDS = ("serial", "parallel", "auto")
 FULL_SIZES = (10_000, 100_000, 1_000_000, 10_000_000)
 QUICK_SIZES = (1_000_000,)
 QUICK_OPS = ("value", "value_and_grad")
+# the grid of --grid: each size with the backend it is timed on
+GRID = {1_000: ("auto",), 100_000: ("auto",), 1_000_000: ("serial",), 10_000_000: ("auto",)}
+COMPARE = ("numpy", "torch", "sklearn", "jax")
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -316,6 +322,68 @@ def _sklearn_refs():
     return refs
 
 
+def _jax_refs():
+    """Jitted JAX (CPU) twins: ``value`` and ``value_and_grad`` (``jax.value_and_grad`` with
+    respect to the prediction). Turns on ``jax_enable_x64`` so that float64 stays float64."""
+    try:
+        import jax
+        import jax.numpy as jnp
+    except Exception:
+        return {}
+    jax.config.update("jax_enable_x64", True)
+
+    def softplus_neg_abs(x):
+        return jnp.log1p(jnp.exp(-jnp.abs(x)))
+
+    def bce_logits(y, x):
+        return jnp.mean((1.0 - y) * x - (jnp.minimum(x, 0.0) - softplus_neg_abs(x)))
+
+    def ce(t, x):
+        lse = jax.nn.logsumexp(x, axis=1)
+        return jnp.mean(lse - jnp.take_along_axis(x, t[:, None], axis=1)[:, 0])
+
+    fns = {
+        "mse": lambda y, p: jnp.mean((p - y) ** 2),
+        "mae": lambda y, p: jnp.mean(jnp.abs(p - y)),
+        "huber": lambda y, p, delta=1.0: jnp.mean(jnp.where(
+            jnp.abs(p - y) <= delta, 0.5 * (p - y) ** 2, delta * (jnp.abs(p - y) - 0.5 * delta))),
+        "log_cosh": lambda y, p: jnp.mean(jnp.abs(p - y) + jnp.log1p(jnp.exp(-2.0 * jnp.abs(
+            p - y))) - jnp.log(2.0)),
+        "binary_cross_entropy_with_logits": bce_logits,
+        "binary_cross_entropy": lambda y, p: -jnp.mean(
+            y * jnp.maximum(jnp.log(p), -100.0) + (1.0 - y) * jnp.maximum(jnp.log1p(-p), -100.0)),
+        "hinge": lambda y, p: jnp.mean(jnp.maximum(0.0, 1.0 - jnp.where(y > 0, 1.0, -1.0) * p)),
+        "cross_entropy": ce,
+        "kl_divergence": lambda p, q: jnp.sum(jnp.where(p > 0, p * (jnp.log(p) - jnp.log(q)),
+                                                        0.0)) / p.shape[0],
+    }
+    jitted: dict = {}
+
+    def get(name, op, kw):
+        key = (name, op, tuple(sorted(kw.items())))
+        f = jitted.get(key)
+        if f is None:
+            base = fns[name]
+
+            def fn(a, b):
+                return base(a, b, **kw)
+
+            f = jitted[key] = jax.jit(fn if op == "value" else jax.value_and_grad(fn, 1))
+        return f
+
+    def pair(name):
+        def value(*args, **kw):
+            return float(get(name, "value", kw)(*args).block_until_ready())
+
+        def value_and_grad(*args, **kw):
+            v, g = get(name, "value_and_grad", kw)(*args)
+            return float(v), np.asarray(g.block_until_ready())
+
+        return {"value": value, "value_and_grad": value_and_grad}
+
+    return {name: pair(name) for name in fns}
+
+
 # --------------------------------------------------------------------------- timing
 
 
@@ -422,7 +490,12 @@ class Row:
     numpy_s: float | None = None
     torch_s: float | None = None
     sklearn_s: float | None = None
+    jax_s: float | None = None
     note: str = ""
+
+    @property
+    def ns_per_el(self) -> float | None:
+        return None if not self.time_s else self.time_s / max(self.n, 1) * 1e9
 
     def ratio(self, other: str) -> float | None:
         t = getattr(self, f"{other}_s")
@@ -443,6 +516,8 @@ class BenchConfig:
     max_call: float = 2.0
     compare: Sequence[str] = ("numpy", "torch", "sklearn")
     seed: int = 0
+    # {n: backends}: time size n on those backends only (the sizes are its keys); see GRID
+    size_backends: dict | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -497,7 +572,7 @@ def usable_backends(requested: Sequence[str] | None) -> tuple[list[str], dict]:
                 why[b] = reason
                 continue
         elif b not in CPU_BACKENDS:
-            raise ValueError(f"unknown backend {b!r}; choose from serial, parallel, cuda")
+            raise ValueError(f"unknown backend {b!r}; choose from serial, parallel, auto, cuda")
         run.append(b)
     return run, why
 
@@ -538,6 +613,9 @@ def run(config: BenchConfig, progress: Progress | None = None) -> list[Row]:
         refs["torch"] = _torch_refs()
     if "sklearn" in config.compare:
         refs["sklearn"] = _sklearn_refs()
+    if "jax" in config.compare:
+        refs["jax"] = _jax_refs()
+    sizes = sorted(config.size_backends) if config.size_backends else sorted(config.sizes)
 
     plan = []
     for name in names:
@@ -548,7 +626,7 @@ def run(config: BenchConfig, progress: Progress | None = None) -> list[Row]:
         for dtype in config.dtypes:
             for op in ops:
                 plan.append((name, spec, dtype, op))
-    total = len(plan) * len(config.sizes)
+    total = len(plan) * len(sizes)
     if progress is None:
         progress = Progress(total, enabled=False)
     else:
@@ -556,9 +634,13 @@ def run(config: BenchConfig, progress: Progress | None = None) -> list[Row]:
 
     rows: list[Row] = []
     too_slow: dict = {}
+    all_backends = backends
     for name, spec, dtype, op in plan:
         loss = getattr(fastloss, name)
-        for n in sorted(config.sizes):
+        for n in sizes:
+            backends = all_backends
+            if config.size_backends:
+                backends = [b for b in config.size_backends[n] if b in all_backends]
             label = f"{name} {op} {dtype} n={n:.0e}"
             key = (name, op, dtype)
             if key in too_slow:
@@ -613,6 +695,9 @@ def run(config: BenchConfig, progress: Progress | None = None) -> list[Row]:
                                            lambda th=th: _threads(th))
                     elif lib == "torch":
                         cands[(lib, b)] = (_bind(fn, args, params), lambda th=th: _threads(th))
+                    elif lib == "jax" and b != backends[0]:
+                        continue  # one thread pool whatever the backend: timed once
+
                     else:
                         cands[(lib, b)] = _bind(fn, args, params)
             times = time_interleaved(cands, config.repeat, config.min_time, _thread_group,
@@ -631,7 +716,8 @@ def run(config: BenchConfig, progress: Progress | None = None) -> list[Row]:
                     row.roof_s = tr
                     row.roof_frac = tr / t
                 for lib in refs:
-                    tl = times.get((lib, "any" if lib == "numpy" else b))
+                    tl = times.get((lib, "any" if lib == "numpy" else
+                                    backends[0] if lib == "jax" else b))
                     if isinstance(tl, float):
                         setattr(row, f"{lib}_s", tl)
                 rows.append(row)
@@ -798,7 +884,7 @@ def machine_info() -> dict:
         **{k: info.get(k) for k in ("fastloss", "python", "numpy", "numba",
                                     "threading_layer", "num_threads", "parallel_threshold")},
     }
-    for mod in ("torch", "sklearn"):
+    for mod in ("torch", "sklearn", "jax"):
         m = sys.modules.get(mod)
         if m is not None:
             out[mod] = getattr(m, "__version__", "?")
@@ -818,35 +904,41 @@ def _fmt_r(r: float | None) -> str:
     return "-" if r is None else f"{r:.2f}"
 
 
-def format_markdown(rows: list[Row], libs: Sequence[str] = ("numpy", "torch", "sklearn")) -> str:
+def _fmt_ns(r: Row) -> str:
+    v = r.ns_per_el
+    return "-" if v is None else f"{v:.3g}"
+
+
+def format_markdown(rows: list[Row], libs: Sequence[str] = COMPARE) -> str:
     """The table as a Markdown (MyST / GitHub) pipe table."""
     libs = [lib for lib in libs if lib == "numpy" or any(getattr(r, f"{lib}_s") for r in rows)]
-    head = ["loss", "op", "backend", "n", "time", "GB/s", "roof"]
+    head = ["loss", "op", "backend", "dtype", "n", "time", "ns/el", "GB/s", "roof"]
     head += ["xNumPy" if lib == "numpy" else f"x{lib}" for lib in libs]
     out = ["| " + " | ".join(head) + " |", "|" + "|".join(
-        "---" if i < 3 else "---:" for i in range(len(head))) + "|"]
+        "---" if i < 4 else "---:" for i in range(len(head))) + "|"]
     for r in rows:
         if r.time_s is None:
-            cells = [r.loss, r.op, r.backend, f"{r.n:.0e}", r.note or "-"] + [""] * (
-                len(head) - 5)
+            cells = [r.loss, r.op, r.backend, r.dtype, f"{r.n:.0e}", r.note or "-"] + [""] * (
+                len(head) - 6)
         else:
-            cells = [r.loss, r.op, r.backend, f"{r.n:.0e}", _fmt_t(r.time_s), f"{r.gbps:.1f}",
+            cells = [r.loss, r.op, r.backend, r.dtype, f"{r.n:.0e}", _fmt_t(r.time_s),
+                     _fmt_ns(r), f"{r.gbps:.1f}",
                      "-" if r.roof_frac is None else f"{100 * r.roof_frac:.0f}%"]
             cells += [_fmt_r(r.ratio(lib)) for lib in libs]
         out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
 
 
-def format_table(rows: list[Row], libs: Sequence[str] = ("numpy", "torch", "sklearn")) -> str:
+def format_table(rows: list[Row], libs: Sequence[str] = COMPARE) -> str:
     libs = [lib for lib in libs if lib == "numpy" or any(getattr(r, f"{lib}_s") for r in rows)]
-    head = ["loss", "op", "backend", "dtype", "n", "time", "GB/s", "roof"]
+    head = ["loss", "op", "backend", "dtype", "n", "time", "ns/el", "GB/s", "roof"]
     head += ["xNumPy" if lib == "numpy" else f"x{lib}" for lib in libs]
     body = []
     for r in rows:
         if r.time_s is None:
             body.append([r.loss, r.op, r.backend, r.dtype, f"{r.n:.0e}", r.note or "-"])
             continue
-        cells = [r.loss, r.op, r.backend, r.dtype, f"{r.n:.0e}", _fmt_t(r.time_s),
+        cells = [r.loss, r.op, r.backend, r.dtype, f"{r.n:.0e}", _fmt_t(r.time_s), _fmt_ns(r),
                  f"{r.gbps:.2f}", "-" if r.roof_frac is None else f"{100 * r.roof_frac:.0f}%"]
         cells += [_fmt_r(r.ratio(lib)) for lib in libs]
         body.append(cells)
@@ -869,7 +961,8 @@ def to_json(rows: list[Row], machine: dict, config: BenchConfig, skipped: dict) 
     for r in rows:
         d = asdict(r)
         d["shape"] = list(r.shape)
-        for lib in ("numpy", "torch", "sklearn"):
+        d["ns_per_el"] = r.ns_per_el
+        for lib in COMPARE:
             d[f"x_{lib}"] = r.ratio(lib)
         recs.append(d)
     cfg = asdict(config)

@@ -59,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     pb.add_argument("--op", action="append", metavar="OP[,OP]",
                     help="value, grad, value_and_grad, grad_hess (default: all it has)")
     pb.add_argument("--backend", action="append", metavar="B[,B]",
-                    help="serial, parallel, cuda (default: every usable one)")
+                    help="serial, parallel, auto, cuda (default: serial, parallel and cuda "
+                         "where usable)")
     pb.add_argument("--dtype", action="append", metavar="D[,D]",
                     help="float32, float64 (default float64)")
     pb.add_argument("--sizes", action="append", metavar="N[,N]",
@@ -69,7 +70,15 @@ def _parser() -> argparse.ArgumentParser:
     pb.add_argument("--max-call", type=float,
                     help="skip larger sizes once one call takes longer than this (2 s)")
     pb.add_argument("--no-compare", action="store_true",
-                    help="no scikit-learn / PyTorch columns (NumPy and roofline stay)")
+                    help="no scikit-learn / PyTorch / JAX columns (NumPy and roofline stay)")
+    pb.add_argument("--torch", action="store_true",
+                    help="compare with PyTorch (with --sklearn/--jax: only those named; "
+                         "default without any: PyTorch and scikit-learn)")
+    pb.add_argument("--sklearn", action="store_true", help="compare with scikit-learn")
+    pb.add_argument("--jax", action="store_true", help="compare with JAX on the CPU (jitted)")
+    pb.add_argument("--grid", action="store_true",
+                    help="value and value_and_grad, float32 and float64, at n=1e3 and 1e5 "
+                         "(auto), 1e6 (serial) and 1e7 (auto)")
     pb.add_argument("--json", nargs="?", const="-", metavar="FILE",
                     help="write JSON to FILE, or to stdout (instead of the table) without FILE")
     pb.add_argument("--markdown", action="store_true",
@@ -134,16 +143,31 @@ def _bench(args) -> int:
         return 0
 
     quick = args.quick
+    named = [lib for lib in ("torch", "sklearn", "jax") if getattr(args, lib)]
+    if args.no_compare:
+        compare: tuple = ("numpy",)
+    else:
+        compare = ("numpy", *(named or ("torch", "sklearn")))
+    grid = None
+    if args.grid:
+        if args.sizes:
+            print("fastloss bench: --grid sets the sizes; drop --sizes", file=err)
+            return 2
+        grid = {n: bs for n, bs in B.GRID.items()
+                if not args.backend or any(b in backends for b in bs)}
+        if not args.backend:
+            backends = sorted({b for bs in grid.values() for b in bs})
     cfg = B.BenchConfig(
         losses=_split(args.loss),
-        ops=_split(args.op) or (B.QUICK_OPS if quick else None),
+        ops=_split(args.op) or (B.QUICK_OPS if quick or grid else None),
         backends=backends,
-        dtypes=_split(args.dtype) or ("float64",),
+        dtypes=_split(args.dtype) or (("float32", "float64") if grid else ("float64",)),
         sizes=_sizes(args.sizes) or (B.QUICK_SIZES if quick else B.FULL_SIZES),
         repeat=args.repeat or (3 if quick else 5),
         min_time=args.min_time or (0.01 if quick else 0.02),
         max_call=args.max_call or (0.5 if quick else 2.0),
-        compare=("numpy",) if args.no_compare else ("numpy", "torch", "sklearn"),
+        compare=compare,
+        size_backends=grid,
     )
     for op in cfg.ops or ():
         if op not in B.OPS:
@@ -178,11 +202,12 @@ def _bench(args) -> int:
         print(f"{machine['cpu']}, {machine['cores']} cores, {machine['num_threads']} threads "
               f"({machine['threading_layer']}), load average {machine['loadavg']}")
         print(f"python {machine['python']}, numpy {machine['numpy']}, numba {machine['numba']}"
-              + "".join(f", {k} {machine[k]}" for k in ("torch", "sklearn") if k in machine))
+              + "".join(f", {k} {machine[k]}" for k in ("torch", "sklearn", "jax")
+                        if k in machine))
         for b, why in unusable.items():
             print(f"{b}: not usable here: {why}")
-        print("time: best of the samples; roof: streaming kernel time / loss time; "
-              "xLIB: LIB time / fastloss time")
+        print("time: best of the samples; ns/el: time / n; roof: streaming kernel time / "
+              "loss time; xLIB: LIB time / fastloss time")
         print()
         print(B.format_markdown(rows) if args.markdown else B.format_table(rows))
     if args.plot:
