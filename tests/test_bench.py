@@ -86,9 +86,30 @@ def test_bench_markdown_table(capsys):
     assert main(["bench", "--loss", "mse", "--op", "value", "--backend", "serial",
                  "--sizes", "1e3", "--no-compare", "--markdown", *FAST]) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("|")]
-    assert lines[0].startswith("| loss | op | backend | n | time | GB/s | roof | xNumPy |")
-    assert lines[2].startswith("| mse | value | serial | 1e+03 |")
+    assert lines[0].startswith(
+        "| loss | op | backend | dtype | n | time | ns/el | GB/s | roof | xNumPy |")
+    assert lines[2].startswith("| mse | value | serial | float64 | 1e+03 |")
     assert len(lines) == 3
+
+
+def test_bench_grid_sizes_backends_dtypes_and_ns_per_element(capsys):
+    """--grid: each size on its own backend, both dtypes; ns/el is time over n."""
+    d = _bench_json(capsys, "--grid", "--loss", "mse", "--op", "value", "--no-compare")
+    got = sorted((r["n"], r["backend"], r["dtype"]) for r in d["results"])
+    want = sorted((n, b, dt) for n, bs in B.GRID.items() for b in bs
+                  for dt in ("float32", "float64"))
+    assert got == want
+    for r in d["results"]:
+        assert r["ns_per_el"] == pytest.approx(r["time_s"] / r["n"] * 1e9)
+
+
+def test_bench_named_libraries_only(capsys):
+    """--torch alone: a torch column and no sklearn column (sklearn has mse)."""
+    pytest.importorskip("torch")
+    d = _bench_json(capsys, "--loss", "mse", "--op", "value", "--backend", "serial",
+                    "--sizes", "1e3", "--torch")
+    (r,) = d["results"]
+    assert r["torch_s"] is not None and r["sklearn_s"] is None and r["jax_s"] is None
 
 
 def test_bench_loss_without_baseline_shows_dash(capsys, monkeypatch):
@@ -225,19 +246,19 @@ def test_numpy_baseline_computes_what_the_loss_computes(name, dtype):
             _close(x, y, dtype)
 
 
-@pytest.mark.parametrize("lib", ["torch", "sklearn"])
+@pytest.mark.parametrize("lib", ["torch", "sklearn", "jax"])
 def test_library_comparisons_compute_the_same_loss(lib):
     """The torch columns time the same quantity (value and autograd gradient); sklearn's
     metrics the same value (its ``sklearn._loss`` objects are half-scaled twins, timed for
     the work, so only their metric values are checked)."""
     pytest.importorskip(lib)
-    refs = B._torch_refs() if lib == "torch" else B._sklearn_refs()
+    refs = {"torch": B._torch_refs, "sklearn": B._sklearn_refs, "jax": B._jax_refs}[lib]()
     checked = 0
     for name in sorted(set(refs) & set(fastloss.REGISTRY)):
         spec = fastloss.REGISTRY[name]
         loss = getattr(fastloss, name)
         args, params = B.make_inputs(spec, 256, "float64", seed=4)
-        if lib == "torch":
+        if lib in ("torch", "jax"):
             v, g = refs[name]["value_and_grad"](*args, **params)
             lv, lg = loss.value_and_grad(*args, **params, backend="serial")
             _close(v, lv, "float64")
