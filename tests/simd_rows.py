@@ -13,10 +13,10 @@ import re
 import numba
 
 _PACKED = re.compile(
-    r"^\s*v?(?:add|sub|mul|div|max|min|sqrt|fn?madd\d*|fn?msub\d*|fmaddsub\d*|and|andn|or|xor|"
-    r"blendv|cmp\w*|rndscale|round)p[sd]\b.*?%(?:[xyz]mm)",
+    r"^\s*v?(?:add|sub|mul|div|max|min|sqrt|fn?madd\d*|fn?msub\d*|fmaddsub\d*|fmsubadd\d*)"
+    r"p[sd]\s.*%[xyz]mm",
     re.M,
-)
+)  # arithmetic only: packed and/xor/blend also serve scalar code (abs, zeroing, selects)
 _WIDE = re.compile(r"%[yz]mm")
 
 
@@ -35,6 +35,7 @@ def fresh_asm(dispatcher, sig) -> str:
     no disk cache, the dispatcher's own options)."""
     opts = dict(dispatcher.targetoptions)
     opts.pop("cache", None)
+    opts.pop("nopython", None)  # implied by njit (it warns when given)
     opts["parallel"] = False
     k = numba.njit(cache=False, **opts)(dispatcher.py_func)
     k.compile(sig)

@@ -316,6 +316,22 @@ def _dnorm(u, P):
 
 
 @register_jitable(forceinline=True)
+def _triplet_grad2(ar, pr, nr, eps, cap, can, cpn, ga, gp, gn):
+    """The gradients of a triplet for ``P = 2`` (``c * u`` per distance), one row."""
+    for k in range(ar.shape[0]):
+        a = 1.0 * ar[k]
+        u = (a - pr[k]) + eps
+        v = (a - nr[k]) + eps
+        w = (1.0 * pr[k] - nr[k]) + eps
+        gu = cap * u
+        gv = can * v
+        gw = cpn * w
+        ga[k] = gu - gv
+        gp[k] = -gu - gw
+        gn[k] = gv + gw
+
+
+@register_jitable(forceinline=True)
 def triplet_row(i, a, p, n, margin, P, eps, swap, coef, write, loss, ga, gp, gn):
     """Triplet ``i``: the three distances, the loss and (``write``) every gradient."""
     d = a.shape[1]
@@ -388,6 +404,9 @@ def triplet_row(i, a, p, n, margin, P, eps, swap, coef, write, loss, ga, gp, gn)
         cap *= coef
         can *= coef
         cpn *= coef
+        if P == 2.0:  # elementwise over row views: vectorises
+            _triplet_grad2(a[i], p[i], n[i], eps, cap, can, cpn, ga[i], gp[i], gn[i])
+            return
         for k in range(d):
             u = (1.0 * a[i, k] - p[i, k]) + eps
             v = (1.0 * a[i, k] - n[i, k]) + eps
