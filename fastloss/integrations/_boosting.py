@@ -166,18 +166,45 @@ class BoostingObjective:
             return preds.reshape(c, n).T, _class_major
         return preds.reshape(n, c), _flat
 
+    def _weights(self, w, n, dtype):
+        """The sample weights checked and cast to ``dtype`` (the scores' precision), kept
+        for the next round: a training set's weights do not change between rounds, so
+        later calls compare them with the kept copy (one pass) instead of checking and
+        converting them again."""
+        kept = self._kept_weights
+        if (kept is not None and kept[0].shape == np.shape(w) and kept[1].dtype == dtype
+                and np.array_equal(kept[0], w)):
+            return kept[1]
+        wd = A.check_weights(w, n).astype(dtype, copy=False)
+        self._kept_weights = (np.array(w, copy=True), wd)
+        return wd
+
+    _kept_weights = None
+
     def _compute(self, y, p, w):
-        kw = dict(reduction="sum", sample_weight=w, backend=self.backend, **self.params)
+        # computed unweighted in the scores' precision, then scaled by the kept weights
+        kw = dict(reduction="sum", backend=self.backend, **self.params)
+        wd = None
+        if w is not None:
+            dt = p.dtype if p.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+            wd = self._weights(w, p.shape[0], dt)
         if self.mode == "constant":
             g = self.loss.grad(y, p, **kw)
-            h = np.ones_like(g) if w is None else _per_sample(w, g)
+            h = np.ones_like(g) if wd is None else _per_sample(wd, g)
         else:
             g, h = self.loss.grad_hess(y, p, **kw)
             factor = self.factor(p.shape[-1]) if callable(self.factor) else self.factor
             if factor != 1.0:
                 h *= factor
+            if wd is not None:
+                h *= _per_row(wd, h)
+        if wd is not None:
+            g *= _per_row(wd, g)
         if self.floor > 0.0:
-            np.maximum(h, self.floor if w is None else self.floor * _per_sample(w, h), out=h)
+            if wd is None:
+                np.maximum(h, self.floor, out=h)
+            else:
+                np.maximum(h, self.floor * _per_row(wd, h), out=h)
         return g, h
 
 
@@ -191,6 +218,11 @@ def _flat(x):
 
 def _class_major(x):
     return np.ascontiguousarray(x.T).reshape(-1)
+
+
+def _per_row(w, like):
+    """The weights (one per sample, axis 0) shaped to broadcast against ``like``."""
+    return w if like.ndim == 1 else w.reshape((-1,) + (1,) * (like.ndim - 1))
 
 
 def _per_sample(w, like):
