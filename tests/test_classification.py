@@ -760,3 +760,27 @@ def test_samplers_give_valid_inputs():
                 v, g = getattr(fl, name).value_and_grad(*args, **params)
                 assert np.isfinite(v) and np.all(np.isfinite(g)) and g.dtype == dtype
     assert C.BCE_EPS == np.float32(1e-12)
+
+
+def test_cross_entropy_fast_call_gives_the_full_roads_bits():
+    """The commonest call (int64 labels, default parameters) skips the planning; it gives
+    the bits of the full road (int32 labels go through it), and bad or ignored labels
+    still take the full road (its errors, its ignore_index)."""
+    rng = np.random.default_rng(31)
+    for dtype in (np.float32, np.float64):
+        for N, nc in ((10, 10), (7, 130), (3, 2000)):
+            x = (3 * rng.standard_normal((N, nc))).astype(dtype)
+            y = rng.integers(0, nc, N)
+            for red in ("mean", "sum"):
+                fast = fl.cross_entropy(y, x, reduction=red)
+                full = fl.cross_entropy(y.astype(np.int32), x, reduction=red)
+                assert fast == full
+                assert fast == pytest.approx(_ce_torch(y, x.astype(np.float64), red)[0],
+                                             rel=1e-5 if dtype == np.float32 else 1e-12)
+    x = rng.standard_normal((4, 5))
+    with pytest.raises(ValueError, match="y_true"):
+        fl.cross_entropy(np.array([0, 1, 5, 2]), x)
+    with pytest.raises(ValueError, match="y_true"):
+        fl.cross_entropy(np.array([0, -1, 3, 2]), x)
+    y = np.array([0, -100, 3, 2])
+    assert fl.cross_entropy(y, x) == pytest.approx(_ce_torch(y, x, "mean")[0], rel=1e-12)

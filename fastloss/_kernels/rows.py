@@ -89,6 +89,18 @@ def _make(row, parallel, write_g, write_h, has_t, has_lab, has_sw):
     return njit(kernel, parallel=parallel)
 
 
+def _labels_in_range(lab, C):
+    for i in range(lab.shape[0]):
+        if lab[i] < 0 or lab[i] >= C:
+            return False
+    return True
+
+
+labels_in_range = njit(_labels_in_range)
+"""True when every int64 label lies in ``[0, C)`` (a fast path's check; the full road
+names a bad label)."""
+
+
 # ---------------------------------------------------------------------------------------
 # Row helpers shared by row functions. Their bodies carry their own fastmath flags:
 # "reassoc" only where a plain sum must vectorise, never around compensated arithmetic.

@@ -538,6 +538,11 @@ def _prepare_log_loss(y_true, y_pred, params):
                 vshape=(N,))
 
 
+def _cross_entropy_fast_prm(C):
+    """``prepare``'s ``prm`` for int64 labels, none ignored, default parameters."""
+    return (-100.0, 0.0, 0.0, 0.0, float(C))
+
+
 _LABEL_SMOOTHING = Param("label_smoothing", 0.0, "in [0, 1]", lo=0.0, hi=1.0, lo_open=False,
                          hi_open=False, doc="Mass moved from the target to the uniform "
                                             "distribution.")
@@ -545,6 +550,7 @@ _LABEL_SMOOTHING = Param("label_smoothing", 0.0, "in [0, 1]", lo=0.0, hi=1.0, lo
 cross_entropy = register(RowwiseSpec(
     name="cross_entropy", family="classification", row=cross_entropy_row,
     prepare=_prepare_cross_entropy, has_hess=True, cost=8.0, sample=sample_logits_labels,
+    fast_prm=_cross_entropy_fast_prm,
     params=(
         Param("class_weight", None, "None or C non-negative weights", kind="array",
               doc="One weight per class, as PyTorch's ``weight``."),
