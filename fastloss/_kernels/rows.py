@@ -12,13 +12,13 @@ per-class weights (length-1 dummy when none), ``prm`` the loss's parameters as a
 ``g``/``h`` the gradient and Hessian-diagonal rows to write when ``wg``/``wh``, and
 ``inplace`` true when ``g`` is ``x`` itself (``out=y_pred``), and ``w`` a float64 scratch
 of :data:`SCRATCH` values (rows of at least ``2 * LANES`` values; a length-1 dummy
-otherwise and on CUDA). Row functions use ``math``,
-the helpers of :mod:`fastloss._kernels.scalar`, the row helpers below and plain loops (no
-NumPy beyond scalar casts), so that a CUDA factory can compile the same function with its
-own versions of the helpers (:func:`lse_row` keeps SIMD lanes in small local arrays: on a
-GPU it would be a block-wide reduction).
+otherwise and on CUDA). Row functions use ``math``, the helpers of
+:mod:`fastloss._kernels.scalar`, the row helpers below and plain loops (no NumPy beyond
+scalar casts), so that a CUDA factory can compile the same function with its own versions
+of the helpers (:data:`PORTABLE`: :func:`lse_row`'s scratch blocks become one lane there).
 
-The kernel runs the rows in a ``prange`` (parallel) or ``range`` (serial) loop and writes
+The kernel runs tasks of :data:`ROWS_PER_TASK` rows (each allocates one scratch) in a
+``prange`` (parallel) or ``range`` (serial) loop and writes
 one float64 per row; the caller reduces them with one NumPy sum, whatever the kernel: the
 serial and the parallel kernel give the same bits for any thread count.
 """

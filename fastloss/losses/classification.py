@@ -571,8 +571,10 @@ cross_entropy = register(RowwiseSpec(
           "``a_ic = (1 - eps) w_{y_i} [c = y_i] + eps w_c / C``; ``mean`` divides by "
           "``sum_i s_i w_{y_i}`` over rows not ignored (``s`` the sample weights; NaN if that "
           "is 0, as PyTorch). With probability targets ``mean`` divides by ``sum_i s_i`` (N). "
-          "One pass over each row: an online log-sum-exp with one exp per logit, then one "
-          "more exp per logit for the gradient; ``out=y_pred`` computes it in place.",
+          "One pass over each row: an online log-sum-exp by blocks of 1024 logits (one exp "
+          "per logit, sums in a fixed pairwise order); the gradient reuses those exps for "
+          "rows of up to 1024 classes and takes one more per logit beyond; ``out=y_pred`` "
+          "computes it in place.",
     example=">>> import fastloss\n>>> round(fastloss.cross_entropy([0], [[0.0, 0.0]]), 6)\n"
             "0.693147",
 ))
