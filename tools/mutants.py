@@ -301,12 +301,20 @@ MUTANTS = [
     ),
     # --- row kernels
     M(
-        "lse_tail_skips_one",
+        "lse_block_pad_eats_one",
         ROWS,
-        "for j in range(nb * LANES, C):",
-        "for j in range(nb * LANES + 1, C):",
+        "    for j in range(n, P):",
+        "    for j in range(n - 1, P):",
         [T_CLS, "-k", "long_rows"],
-        "log-sum-exp drops a tail logit",
+        "log-sum-exp drops the last logit of a block",
+    ),
+    M(
+        "softmax_kept_smoothing",
+        ROWS,
+        "g[j] = a * (e[j] * r) - u",
+        "g[j] = a * (e[j] * r) - 2.0 * u",
+        [T_CLS, "-k", "kept_exponentials"],
+        "label smoothing counted twice in the gradient from the kept exponentials",
     ),
     M(
         "softmax_grad_smoothing",
