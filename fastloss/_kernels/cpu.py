@@ -3,11 +3,14 @@
 Pointwise kernels see ``y_pred`` as ``R`` rows of ``n`` elements (flat, C order). Every sum
 runs over fixed chunks of :data:`CHUNK` elements into float64 partials that are added in a
 fixed order, so the serial and parallel kernels give the same bits for any thread count.
-Inside a chunk, element ``k`` goes to lane ``k % 8`` and the 8 lanes are added as a fixed
-tree: the order is written out, so LLVM may vectorise it without any fastmath flag, and
-the result does not depend on the SIMD width, aliasing (``out=y_pred``) or the op.
-Without ``rows`` the chunks tile the flat array; with ``rows`` each row is cut into its own
-chunks and gives its own sum.
+Each chunk takes two passes: an elementwise pass that writes every weighted loss into a
+chunk buffer (and the outputs), then :func:`lanes8`, which adds element ``k`` of the chunk
+into lane ``k % 8`` and the 8 lanes as a fixed tree. The elementwise pass holds no
+reduction, so LLVM vectorises it whatever the scalar's body; the order of every addition
+is written out, so the result depends neither on the SIMD width, nor on aliasing
+(``out=y_pred``), nor on the op. Without ``rows`` the chunks tile the flat array; with
+``rows`` each row is cut into its own chunks and gives its own sum. A parallel kernel splits
+the chunks into at most :data:`MAXBLK` runs of consecutive chunks, one buffer each.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from . import scalar as _scalar_mod
 from .compile import njit, source_hash
 
 CHUNK = 4096
+#: How many runs of consecutive chunks a parallel kernel splits its chunks into.
+MAXBLK = 256
 
 _lock = threading.Lock()
 _kernels: dict = {}
@@ -36,6 +41,28 @@ def ordered_sum(a, lo, hi):
     for q in range(lo, hi):
         acc += a[q]
     return acc
+
+
+
+@register_jitable(fastmath=False)
+def lanes8(b, L):
+    """The sum of ``b[:L]`` as 8 lanes (lane ``j`` adds ``b[j], b[j+8], ...`` in order) then
+    ``((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))``. Pads ``b`` with zeros up to a
+    multiple of 8 (``b`` holds at least ``L + 7`` elements); adding +0.0 changes no lane."""
+    Lp = (L + 7) // 8 * 8
+    for t in range(L, Lp):
+        b[t] = 0.0
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+    for k in range(0, Lp, 8):
+        a0 += b[k]
+        a1 += b[k + 1]
+        a2 += b[k + 2]
+        a3 += b[k + 3]
+        a4 += b[k + 4]
+        a5 += b[k + 5]
+        a6 += b[k + 6]
+        a7 += b[k + 7]
+    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
 
 
 def pointwise_kernel(
@@ -78,17 +105,17 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
                     has_cp, partials):
     f = scalar
     CH = CHUNK
+    MAXBLK_ = MAXBLK
     SRC = source_hash(scalar, _scalar_mod)  # noqa: F841 (edits invalidate the disk cache)
     # Numba's disk-cache key hashes the bytecode and closure cells, not the compile flags:
     # without PAR in the closure the serial and parallel kernels share one cache entry.
-    PAR = parallel  # noqa: F841
+    PAR = parallel
     REDUCE, ROWS, WL, WG, WH, WMODE, YB, HAS_CP, PARTIALS = (
         reduce, rows, write_l, write_g, write_h, wmode, ybcast, has_cp, partials
     )
 
     def kernel(yt, yp, w, cp, prm, scale, n, lout, gout, hout, res):
         SRC  # noqa: B018
-        PAR  # noqa: B018
         N = yp.shape[0]
         R = N // n
         if ROWS:
@@ -101,49 +128,54 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
             partials = res
         else:
             partials = np.empty(nparts, np.float64)
-        for q in prange(nparts):
-            if ROWS:
-                rq = q // kpr
-                start = rq * n + (q - rq * kpr) * CH
-                end = rq * n + min(n, (q - rq * kpr + 1) * CH)
-            else:
-                start = q * CH
-                end = min(N, start + CH)
-            acc = np.zeros(8)
-            pos = start
-            while pos < end:
-                r = pos // n
-                c0 = pos - r * n
-                m = min(n - c0, end - pos)
-                wr = 1.0
-                if WMODE == 2:
-                    wr = w[r]
-                # views starting at 0: LLVM vectorises these loops, not range(pos, end)
-                ypv = yp[pos:pos + m]
-                ytv = yt[c0:c0 + m] if YB else yt[pos:pos + m]
-                wv = w[c0:c0 + m] if WMODE == 1 else w[0:1]
-                cpv = cp[c0:c0 + m] if HAS_CP else cp[0:1]
-                lv_ = lout[pos:pos + m] if WL else lout[0:1]
-                gv_ = gout[pos:pos + m] if WG else gout[0:1]
-                hv_ = hout[pos:pos + m] if WH else hout[0:1]
-                for t in range(m):
-                    c = cpv[t] if HAS_CP else 0.0
-                    lv, gv, hv = f(ytv[t], ypv[t], prm, c)
-                    wi = wv[t] if WMODE == 1 else wr
-                    if REDUCE:
-                        acc[(pos - start + t) & 7] += wi * lv
-                    if WL:
-                        lv_[t] = wi * lv
-                    if WG:
-                        gv_[t] = (wi * scale) * gv
-                    if WH:
-                        hv_[t] = (wi * scale) * hv
-                pos += m
-            partials[q] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + (
-                (acc[4] + acc[5]) + (acc[6] + acc[7]))
+        # runs of consecutive chunks, one chunk buffer each (not one per chunk); not
+        # numba.get_num_threads(): it would make the kernel uncacheable
+        nblk = min(nparts, MAXBLK_) if PAR else 1
+        for blk in prange(nblk):
+            buf = np.empty(min(CH, N) + 8, np.float64)
+            for q in range(blk * nparts // nblk, (blk + 1) * nparts // nblk):
+                if ROWS:
+                    rq = q // kpr
+                    start = rq * n + (q - rq * kpr) * CH
+                    end = rq * n + min(n, (q - rq * kpr + 1) * CH)
+                else:
+                    start = q * CH
+                    end = min(N, start + CH)
+                pos = start
+                while pos < end:  # the runs of the chunk within one row
+                    r = pos // n
+                    c0 = pos - r * n
+                    m = min(n - c0, end - pos)
+                    wr = 1.0
+                    if WMODE == 2:
+                        wr = w[r]
+                    # views starting at 0: LLVM vectorises these loops, not range(pos, end)
+                    ypv = yp[pos:pos + m]
+                    ytv = yt[c0:c0 + m] if YB else yt[pos:pos + m]
+                    wv = w[c0:c0 + m] if WMODE == 1 else w[0:1]
+                    cpv = cp[c0:c0 + m] if HAS_CP else cp[0:1]
+                    bv = buf[pos - start:pos - start + m]
+                    lv_ = lout[pos:pos + m] if WL else lout[0:1]
+                    gv_ = gout[pos:pos + m] if WG else gout[0:1]
+                    hv_ = hout[pos:pos + m] if WH else hout[0:1]
+                    for t in range(m):
+                        c = cpv[t] if HAS_CP else 0.0
+                        lv, gv, hv = f(ytv[t], ypv[t], prm, c)
+                        wi = wv[t] if WMODE == 1 else wr
+                        if REDUCE:
+                            bv[t] = wi * lv
+                        if WL:
+                            lv_[t] = wi * lv
+                        if WG:
+                            gv_[t] = (wi * scale) * gv
+                        if WH:
+                            hv_[t] = (wi * scale) * hv
+                    pos += m
+                if REDUCE:
+                    partials[q] = lanes8(buf, end - start)
         if REDUCE and not PARTIALS:
             if ROWS:
-                for r in prange(R):
+                for r in range(R):
                     res[r] = ordered_sum(partials, r * kpr, (r + 1) * kpr)
             else:
                 res[0] = ordered_sum(partials, 0, nparts)

@@ -39,6 +39,7 @@ _JIT = {"fastmath": _FM, "error_model": "numpy", "forceinline": True}
 # (two factors so that overflow to inf and gradual underflow round correctly).
 
 _LOG2E = 1.4426950408889634
+_LN2 = 0.6931471805599453
 _LN2HI = 6.93147180369123816490e-01  # 32 significant bits: k * _LN2HI is exact
 _LN2LO = 1.90821492927058770002e-10
 _E0 = 0.5000000000000001
@@ -213,6 +214,64 @@ def _log1p32(x):
     return _log32(u) + c
 
 
+# expm1: x = k ln2 + r as in exp; expm1(r) = r + r^2 P(r) (exp's polynomial without its
+# leading 1, so tiny |x| keeps full relative precision), then
+# expm1(x) = 2^k expm1(r) + (2^k - 1): both terms exact, one rounding. From k = 57 (26 in
+# float32) the -1 is lost in rounding: there the result is exp's (1 + expm1(r)) 2^k1 2^k2,
+# which overflows to inf where exp does. Below -40 (-18 in float32) it rounds to -1.
+
+
+@register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
+def _expm164(x):
+    xc = -40.0 if x < -40.0 else x
+    xc = 710.0 if xc > 710.0 else xc
+    xc = xc if x == x else 0.0
+    k = np.floor(xc * _LOG2E + 0.5)
+    r = xc - k * _LN2HI
+    r = r - k * _LN2LO
+    p = _E9 * r + _E8
+    p = p * r + _E7
+    p = p * r + _E6
+    p = p * r + _E5
+    p = p * r + _E4
+    p = p * r + _E3
+    p = p * r + _E2
+    p = p * r + _E1
+    p = p * r + _E0
+    p = r + (r * r) * p
+    ki = np.int64(k)
+    k1 = ki >> 1
+    k2 = ki - k1
+    s1 = np.int64((k1 + 1023) << 52).view(np.float64)
+    s2 = np.int64((k2 + 1023) << 52).view(np.float64)
+    big = ((1.0 + p) * s1) * s2
+    res = big if ki > 56 else (p * s1) * s2 + ((s1 * s2) - 1.0)
+    return res if x == x else x
+
+
+@register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
+def _expm132(x):
+    xc = _f32(-18.0) if x < _f32(-18.0) else x
+    xc = _EXP_HI_F if xc > _EXP_HI_F else xc
+    xc = xc if x == x else _ZERO_F
+    k = np.floor(xc * _LOG2E_F + _HALF_F)
+    r = xc - k * _LN2HI_F
+    r = r - k * _LN2LO_F
+    p = _E4_F * r + _E3_F
+    p = p * r + _E2_F
+    p = p * r + _E1_F
+    p = p * r + _E0_F
+    p = r + (r * r) * p
+    ki = np.int32(k)
+    k1 = ki >> 1
+    k2 = ki - k1
+    s1 = np.int32((k1 + 127) << 23).view(np.float32)
+    s2 = np.int32((k2 + 127) << 23).view(np.float32)
+    big = ((_ONE_F + p) * s1) * s2
+    res = big if ki > 25 else (p * s1) * s2 + ((s1 * s2) - _ONE_F)
+    return res if x == x else x
+
+
 def _is_f32(x) -> bool:
     return isinstance(x, types.Float) and x.bitwidth == 32
 
@@ -265,6 +324,23 @@ def _flog1p_ov(x):
         return lambda x: _log1p32(x)
     if isinstance(x, (types.Float, types.Integer, types.Boolean)):
         return lambda x: _log1p64(np.float64(x))
+    return None
+
+
+def fexpm1(x):
+    """``exp(x) - 1`` accurate for tiny ``x``, vectorisable, about 1 ulp."""
+    try:
+        return math.expm1(x)
+    except OverflowError:
+        return math.inf
+
+
+@overload(fexpm1, jit_options=_JIT)
+def _fexpm1_ov(x):
+    if _is_f32(x):
+        return lambda x: _expm132(x)
+    if isinstance(x, (types.Float, types.Integer, types.Boolean)):
+        return lambda x: _expm164(np.float64(x))
     return None
 
 
@@ -327,6 +403,29 @@ def fpow(x, a):
     return 1.0 if a == 0.0 else r
 
 
+@register_jitable(forceinline=True)
+def ftanh(x):
+    """``tanh(x) = -expm1(-2|x|) / (2 + expm1(-2|x|))`` with the sign of ``x``: one expm1,
+    no cancellation near 0, exactly +-1 for large ``|x|``; NaN stays NaN."""
+    two = like(x, 2.0)
+    e = fexpm1(-two * abs(x))
+    return math.copysign(-e / (two + e), x)
+
+
+@register_jitable(forceinline=True)
+def flogcosh(x):
+    """``log(cosh(x))`` accurate for every ``x``: ``log1p(expm1(-a)^2 / (2 (1 + expm1(-a))))``
+    (that is ``log1p(cosh(a) - 1)``, ``a = |x|``) below ``a = 1``, where the value is
+    about ``a^2/2``; ``a - log 2 + log1p(exp(-2a))`` above. Branch-free."""
+    a = abs(x)
+    one = like(x, 1.0)
+    em = fexpm1(-a)
+    ex = one + em
+    small = flog1p(em * em / ((one + one) * ex))
+    big = (a - like(x, _LN2)) + flog1p(ex * ex)
+    return small if a < one else big
+
+
 # Plain-``math`` twins, for targets where the bit-level bodies do not compile (CUDA).
 
 
@@ -342,6 +441,10 @@ def _log1p_math(x):
     return math.log1p(x)
 
 
+def _expm1_math(x):
+    return math.expm1(x)
+
+
 def _like_math(x, v):
     return v
 
@@ -350,6 +453,7 @@ PORTABLE = {
     "fexp": _exp_math,
     "flog": _log_math,
     "flog1p": _log1p_math,
+    "fexpm1": _expm1_math,
     "like": _like_math,
 }
 
@@ -357,7 +461,10 @@ HELPERS = {
     "fexp": fexp,
     "flog": flog,
     "flog1p": flog1p,
+    "fexpm1": fexpm1,
     "like": like,
+    "ftanh": ftanh,
+    "flogcosh": flogcosh,
     "log1pexp": log1pexp,
     "log_sigmoid": log_sigmoid,
     "sigmoid": sigmoid,

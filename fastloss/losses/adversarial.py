@@ -62,7 +62,7 @@ RELU_1P = 5.0  # max(0, 1 + x)
 LINEAR = 6.0  # x
 
 
-@register_jitable
+@register_jitable(forceinline=True)
 def gan_term(y, p, prm, c):
     """One GAN term of the logit ``p`` (``y`` and ``c`` unused): ``prm[1] * term(p)``, its
     derivative and second derivative; ``prm[0]`` picks the term (codes above). Gradients

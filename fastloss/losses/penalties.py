@@ -42,7 +42,7 @@ from .._multi import (
 from .._spec import Param, PointwiseSpec, register
 
 
-@register_jitable
+@register_jitable(forceinline=True)
 def penalty_term(y, p, prm, c):
     """``prm[0] |w| + prm[1] w^2 / 2`` of the weight ``p`` (``y``, ``c`` unused), its
     derivative (the subgradient ``sign(w)``, 0 at 0, for the absolute value) and second
@@ -154,7 +154,7 @@ elastic_net = register(MultiSpec(
 CHUNK = 4096
 
 
-@register_jitable
+@register_jitable(forceinline=True)
 def soft_threshold(x, t):
     """``sign(x) max(|x| - t, 0)``; NaN stays NaN, and the zeros are +0.0."""
     a = abs(x) - t

@@ -8,25 +8,25 @@ import math
 from numba.extending import register_jitable
 
 from .._kernels.checks import first_outside
-from .._kernels.scalar import log1pexp, sign
+from .._kernels.scalar import fexp, fexpm1, flog, flog1p, like, sign
 from .._spec import Param, PointwiseSpec, register, sample_counts
 
 LOG2 = math.log(2.0)
 
 
-@register_jitable
+@register_jitable(forceinline=True)
 def mse_scalar(y, p, prm, c):
     d = p - y
     return d * d, 2.0 * d, 2.0
 
 
-@register_jitable
+@register_jitable(forceinline=True)
 def mae_scalar(y, p, prm, c):
     d = p - y
     return abs(d), sign(d), 0.0 * d
 
 
-@register_jitable
+@register_jitable(forceinline=True)
 def huber_scalar(y, p, prm, c):
     delta = prm[0]
     d = p - y
@@ -34,7 +34,7 @@ def huber_scalar(y, p, prm, c):
     return k * (d - 0.5 * k), k, 1.0 if abs(d) <= delta else 0.0
 
 
-@register_jitable
+@register_jitable(forceinline=True)
 def smooth_l1_scalar(y, p, prm, c):
     beta = prm[0]
     d = p - y
@@ -44,18 +44,26 @@ def smooth_l1_scalar(y, p, prm, c):
     return abs(d), sign(d), 0.0 * d
 
 
-@register_jitable
+@register_jitable(forceinline=True)
 def log_cosh_scalar(y, p, prm, c):
+    # one expm1 for all three: em = e^-a - 1, a = |d|; tanh a = -e2 / (2 + e2) with
+    # e2 = expm1(-2a) = em (2 + em); 1 - tanh^2 a = 4u / (1 + u)^2 with u = e^-2a
     d = p - y
     a = abs(d)
-    t = math.tanh(d)
-    if a < 1.0:  # log(cosh a) = log1p(2 sinh^2(a/2)): no cancellation near 0
-        s = math.sinh(0.5 * a)
-        return math.log1p(2.0 * s * s), t, 1.0 - t * t
-    return a + log1pexp(-2.0 * a) - LOG2, t, 1.0 - t * t
+    one = like(d, 1.0)
+    two = one + one
+    em = fexpm1(-a)
+    ex = one + em
+    # log1p(cosh a - 1) below a = 1 (no cancellation near 0), a - log 2 + log1p(e^-2a) above
+    small = flog1p(em * em / (two * ex))
+    big = (a - like(d, LOG2)) + flog1p(ex * ex)
+    e2 = em * (two + em)
+    u = ex * ex
+    return (small if a < one else big), math.copysign(-e2 / (two + e2), d), \
+        (two + two) * u / ((one + u) * (one + u))
 
 
-@register_jitable
+@register_jitable(forceinline=True)
 def quantile_scalar(y, p, prm, c):
     q = prm[0]
     d = p - y
@@ -64,36 +72,36 @@ def quantile_scalar(y, p, prm, c):
     return (1.0 - q) * d, 1.0 - q + 0.0 * d, 0.0 * d
 
 
-@register_jitable
+@register_jitable(forceinline=True)
 def poisson_nll_scalar(y, p, prm, c):
     log_input = prm[0]
     full = prm[1]
     eps = prm[2]
     if log_input != 0.0:
-        e = math.exp(p)
+        e = fexp(p)
         lv, g, h = e - y * p, e - y, e
     else:
         q = p + eps
-        lv, g, h = p - y * math.log(q), 1.0 - y / q, y / (q * q)
+        lv, g, h = p - y * flog(q), 1.0 - y / q, y / (q * q)
     if full != 0.0 and y > 1.0:
-        lv += y * math.log(y) - y + 0.5 * math.log(2.0 * math.pi * y)
+        lv += y * flog(y) - y + 0.5 * flog(2.0 * math.pi * y)
     return lv, g, h
 
 
-@register_jitable
+@register_jitable(forceinline=True)
 def tweedie_scalar(y, p, prm, c):
     rho = prm[0]
     if rho == 0.0:
-        m = math.exp(p)
+        m = fexp(p)
         return 0.5 * (m - y) * (m - y), (m - y) * m, (2.0 * m - y) * m
     if rho == 1.0:
-        m = math.exp(p)
+        m = fexp(p)
         return m - y * p, m - y, m
     if rho == 2.0:
-        e = y * math.exp(-p)
+        e = y * fexp(-p)
         return p + e, 1.0 - e, e
-    a = math.exp((1.0 - rho) * p)
-    b = math.exp((2.0 - rho) * p)
+    a = fexp((1.0 - rho) * p)
+    b = fexp((2.0 - rho) * p)
     return b / (2.0 - rho) - y * a / (1.0 - rho), b - y * a, (2.0 - rho) * b - (1.0 - rho) * y * a
 
 
@@ -176,8 +184,8 @@ smooth_l1 = register(PointwiseSpec(
 
 log_cosh = register(PointwiseSpec(
     name="log_cosh", family="regression", scalar=log_cosh_scalar, cost=6.0,
-    summary="Log-cosh loss, stable and accurate for any d (log1p(2 sinh^2(d/2)) below 1,"
-            " |d| + softplus(-2|d|) - log 2 above).",
+    summary="Log-cosh loss, stable and accurate for any d (log1p(cosh d - 1) through expm1"
+            " below 1, |d| + softplus(-2|d|) - log 2 above).",
     formula=rf"\ell_i = \log\cosh d_i, \quad {_D}",
     grad_formula=r"\tanh d_i",
     hess_formula=r"1 - \tanh^2 d_i",
