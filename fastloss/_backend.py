@@ -28,7 +28,11 @@ class BackendUnavailableError(RuntimeError):
     """A backend was asked for that cannot run here; the message says why."""
 
 
-_state = threading.local()
+class _State(threading.local):
+    stack: list | None = None  # a class default: no AttributeError raised on each lookup
+
+
+_state = _State()
 _global_backend: str | None = None
 _launch_lock = threading.Lock()
 _parallel_ran = False
@@ -59,7 +63,7 @@ def set_backend(name: str | None) -> None:
 
 def get_backend() -> str:
     """The backend a call without ``backend=`` would use now (before "auto" resolves)."""
-    stack = getattr(_state, "stack", None)
+    stack = _state.stack
     if stack:
         return stack[-1]
     if _global_backend is not None:
@@ -74,7 +78,7 @@ def get_backend() -> str:
 def use_backend(name: str) -> Iterator[None]:
     """Context manager selecting the backend for calls made inside it (this thread only)."""
     _check_name(name)
-    stack = getattr(_state, "stack", None)
+    stack = _state.stack
     if stack is None:
         stack = _state.stack = []
     stack.append(name)

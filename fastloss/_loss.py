@@ -50,12 +50,15 @@ class PointwiseLoss(Loss):
             v = _pointwise.fast_value(self.spec, y_true, y_pred, reduction, backend)
             if v is not None:
                 return v
-        if _is_dask(y_true, y_pred):
-            return self._dask("value", y_true, y_pred, dict(
-                reduction=reduction, sample_weight=sample_weight, axis=axis, backend=backend,
-                **params))
-        pl = _pointwise.plan(self.spec, y_true, y_pred, reduction=reduction,
-                             sample_weight=sample_weight, axis=axis, params=params)
+        pl = _pointwise.fast_plan(self.spec, y_true, y_pred, reduction, sample_weight, axis,
+                                  params)
+        if pl is None:
+            if _is_dask(y_true, y_pred):
+                return self._dask("value", y_true, y_pred, dict(
+                    reduction=reduction, sample_weight=sample_weight, axis=axis,
+                    backend=backend, **params))
+            pl = _pointwise.plan(self.spec, y_true, y_pred, reduction=reduction,
+                                 sample_weight=sample_weight, axis=axis, params=params)
         v, _, _ = _pointwise.run(self.spec, pl, backend, want_value=True, want_grad=False)
         return v
 
@@ -63,12 +66,16 @@ class PointwiseLoss(Loss):
              backend=None, out=None, **params):
         """Gradient of the value with respect to ``y_pred`` (shape and dtype of ``y_pred``);
         written into ``out`` when given (``out=y_pred`` works in place)."""
-        if _is_dask(y_true, y_pred):
-            return self._dask("grad", y_true, y_pred, dict(
-                reduction=reduction, sample_weight=sample_weight, axis=axis, backend=backend,
-                out=out, **params))
-        pl = _pointwise.plan(self.spec, y_true, y_pred, reduction=reduction,
-                             sample_weight=sample_weight, axis=axis, params=params)
+        pl = _pointwise.fast_plan(self.spec, y_true, y_pred, reduction, sample_weight, axis,
+                                  params)
+        if pl is None:
+            if _is_dask(y_true, y_pred):
+                return self._dask("grad", y_true, y_pred, dict(
+                    reduction=reduction, sample_weight=sample_weight, axis=axis,
+                    backend=backend,
+                    out=out, **params))
+            pl = _pointwise.plan(self.spec, y_true, y_pred, reduction=reduction,
+                                 sample_weight=sample_weight, axis=axis, params=params)
         _, g, _ = _pointwise.run(self.spec, pl, backend, want_value=False, want_grad=True,
                                  out=out)
         return g
@@ -76,12 +83,16 @@ class PointwiseLoss(Loss):
     def value_and_grad(self, y_true, y_pred, *, reduction="mean", sample_weight=None,
                        axis=None, backend=None, out=None, **params):
         """``(value, grad)`` computed in one pass over the data."""
-        if _is_dask(y_true, y_pred):
-            return self._dask("value_and_grad", y_true, y_pred, dict(
-                reduction=reduction, sample_weight=sample_weight, axis=axis, backend=backend,
-                out=out, **params))
-        pl = _pointwise.plan(self.spec, y_true, y_pred, reduction=reduction,
-                             sample_weight=sample_weight, axis=axis, params=params)
+        pl = _pointwise.fast_plan(self.spec, y_true, y_pred, reduction, sample_weight, axis,
+                                  params)
+        if pl is None:
+            if _is_dask(y_true, y_pred):
+                return self._dask("value_and_grad", y_true, y_pred, dict(
+                    reduction=reduction, sample_weight=sample_weight, axis=axis,
+                    backend=backend,
+                    out=out, **params))
+            pl = _pointwise.plan(self.spec, y_true, y_pred, reduction=reduction,
+                                 sample_weight=sample_weight, axis=axis, params=params)
         v, g, _ = _pointwise.run(self.spec, pl, backend, want_value=True, want_grad=True,
                                  out=out)
         return v, g
@@ -90,12 +101,16 @@ class PointwiseLoss(Loss):
                   backend=None, **params):
         """``(grad, hess)``: the gradient and the diagonal of the Hessian of the reduced
         value (with ``mean`` both carry the ``w_i / sum(w)`` factor)."""
-        if _is_dask(y_true, y_pred):
-            return self._dask("grad_hess", y_true, y_pred, dict(
-                reduction=reduction, sample_weight=sample_weight, axis=axis, backend=backend,
-                **params))
-        pl = _pointwise.plan(self.spec, y_true, y_pred, reduction=reduction,
-                             sample_weight=sample_weight, axis=axis, params=params)
+        pl = _pointwise.fast_plan(self.spec, y_true, y_pred, reduction, sample_weight, axis,
+                                  params)
+        if pl is None:
+            if _is_dask(y_true, y_pred):
+                return self._dask("grad_hess", y_true, y_pred, dict(
+                    reduction=reduction, sample_weight=sample_weight, axis=axis,
+                    backend=backend,
+                    **params))
+            pl = _pointwise.plan(self.spec, y_true, y_pred, reduction=reduction,
+                                 sample_weight=sample_weight, axis=axis, params=params)
         _, g, h = _pointwise.run(self.spec, pl, backend, want_value=False, want_grad=True,
                                  want_hess=True)
         return g, h

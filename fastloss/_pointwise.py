@@ -9,6 +9,7 @@ import numpy as np
 
 from . import _arrays as A
 from . import _backend
+from ._kernels import checks as check_kernels
 from ._kernels import cpu
 
 
@@ -277,6 +278,85 @@ def fast_value(spec, y_true, y_pred, reduction, backend):
         kernel(y_true.reshape(-1), yp, _W_DUMMY, _W_DUMMY, prm, 1.0, N, yp, yp, yp, res)
     total = float(res[0])
     return total / N if reduction == "mean" else total
+
+
+_fast_params: dict = {}
+
+
+def _scalar_prm(spec, dt, params):
+    """The kernel's ``prm`` for scalar parameters (memoised per value and type: the checks
+    run once per distinct call), or None where only :func:`plan` can tell."""
+    try:
+        key = (spec.name, dt.char, *params.items(), *map(type, params.values()))
+        prm = _fast_params.get(key)
+    except TypeError:  # an unhashable value (an array parameter)
+        return None
+    if prm is None:
+        from ._spec import check_params
+
+        given = check_params(spec.name, spec.params, params)
+        vals = []
+        for p in spec.params:
+            v = given[p.name]
+            if p.kind == "float_or_array":
+                if not (v is None or isinstance(v, (int, float, np.integer, np.floating))):
+                    return None
+                v = _column_param(p, v, 1)[0]
+            else:
+                v = p.check(v)
+            vals.append(v)
+        prm = tuple(dt.type(v) for v in vals) or (dt.type(0.0),)
+        if len(_fast_params) < 4096:
+            _fast_params[key] = prm
+    return prm
+
+
+def fast_plan(spec, y_true, y_pred, reduction, sample_weight, axis, params):
+    """The :class:`Plan` of a common call (same-dtype C-contiguous float arrays of one
+    shape, scalar parameters, a float64 weight per element of the last axis, ``axis`` None
+    or -1, ``reduction`` mean or sum) in about a microsecond; None for any other call,
+    which :func:`plan` then handles (and explains, when it is wrong)."""
+    if (type(y_pred) is not np.ndarray or type(y_true) is not np.ndarray
+            or (reduction != "mean" and reduction != "sum")
+            or (axis is not None and (type(axis) is not int or axis != -1))):
+        return None
+    dt = y_pred.dtype
+    shape = y_pred.shape
+    if (y_true.dtype != dt or dt not in _FAST_DTYPES or y_true.shape != shape
+            or not y_pred.ndim or not (y_pred.flags.c_contiguous and y_true.flags.c_contiguous)):
+        return None
+    N = y_pred.size
+    if N == 0 or (params and not spec.params):
+        return None
+    n = shape[-1]
+    rows = axis == -1
+    w, wmode = None, 0
+    if sample_weight is not None:
+        if (type(sample_weight) is not np.ndarray or sample_weight.dtype != np.float64
+                or sample_weight.shape != (n,) or not (rows or y_pred.ndim == 1)
+                or not sample_weight.flags.c_contiguous
+                or check_kernels.count_bad_weights(sample_weight)):
+            return None
+        w, wmode = sample_weight, 1
+    prm = _scalar_prm(spec, dt, params) if spec.params else (dt.type(0.0),)
+    if prm is None:
+        return None
+    full = {p.name: params.get(p.name, p.default) for p in spec.params} if spec.params \
+        else params
+    if spec.check_inputs is not None:
+        spec.check_inputs(y_true, y_pred, full)
+    R = N // n
+    if rows:
+        denom = float(n) if w is None else float(np.sum(w))
+    elif w is None:
+        denom = float(N)
+    else:
+        denom = float(np.sum(w)) * R
+    if reduction == "mean" and w is not None and denom == 0.0:
+        return None  # plan() raises the error
+    return Plan(shape=shape, dtype=dt, yt=y_true.reshape(-1), yp=y_pred.reshape(-1),
+                R=R, n=n, ybcast=False, w=w, wmode=wmode, cp=None, prm=prm, rows=rows,
+                reduction=reduction, denom=denom, params=full)
 
 
 def finish_value(pl: Plan, res, lout):

@@ -11,8 +11,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-_ARITH = (r"(?:add|sub|mul|div|min|max|sqrt|"
-          r"f(?:n?m(?:add|sub)|maddsub|msubadd)(?:132|213|231)?)")
+_ARITH = (
+    r"(?:add|sub|mul|div|min|max|sqrt|"
+    r"f(?:n?m(?:add|sub)|maddsub|msubadd)(?:132|213|231)?)"
+)
 # an optional VEX/EVEX "v", the operation, the packed suffix, then the first operand
 _PACKED = re.compile(rf"^\s*(v?{_ARITH}p[sd])\s+([^\n]*)$", re.MULTILINE)
 _REG = re.compile(r"%?([xyz]mm)\d+")
@@ -34,5 +36,8 @@ def packed_ops(asm: str) -> Counter:
 def count_packed(asm: str, widths=("ymm", "zmm"), exclude=()) -> int:
     """How many packed float arithmetic instructions on registers of ``widths`` ``asm``
     holds, leaving out the mnemonics that start with any of ``exclude``."""
-    return sum(c for (op, w), c in packed_ops(asm).items()
-               if w in widths and not op.startswith(tuple(exclude)))
+    return sum(
+        c
+        for (op, w), c in packed_ops(asm).items()
+        if w in widths and not op.startswith(tuple(exclude))
+    )

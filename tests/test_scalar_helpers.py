@@ -53,8 +53,9 @@ def _logcosh_ref(x):
 
 REFS = {"fexp": np.exp, "flog": np.log, "flog1p": np.log1p, "fexpm1": np.expm1,
         "ftanh": np.tanh, "flogcosh": _logcosh_ref}
-# ulp bounds: expm1 2^k p + (2^k - 1) rounds once more than exp; tanh = -e / (2 + e) adds two roundings; log_cosh squares
-# expm1 (below |x| = 1) or loses a little to the cancellation of |x| - log 2 (above)
+# ulp bounds: expm1's 2^k p + (2^k - 1) rounds once more than exp; tanh = -e / (2 + e)
+# adds two roundings; log_cosh squares expm1 (below |x| = 1) or loses a little to the
+# cancellation of |x| - log 2 (above)
 ULP = {"fexp": 2.0, "flog": 2.0, "flog1p": 2.0, "fexpm1": 2.5, "ftanh": 3.0,
        "flogcosh": 6.0}
 DTYPES = [np.float64, np.float32]

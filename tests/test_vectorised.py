@@ -30,8 +30,22 @@ pytestmark = pytest.mark.skipif(
 
 _FEATURES = llvm.get_host_cpu_features()
 WIDE = ("ymm", "zmm") if _FEATURES.get("avx", False) else ("xmm",)
-LIBM = ("@exp(", "@expf(", "@log(", "@logf(", "@log1p(", "@expm1(", "@tanh(", "@sinh(",
-        "@cosh(", "@pow(", "@powf(", "@llvm.exp.", "@llvm.log.", "@llvm.pow.")
+LIBM = (
+    "@exp(",
+    "@expf(",
+    "@log(",
+    "@logf(",
+    "@log1p(",
+    "@expm1(",
+    "@tanh(",
+    "@sinh(",
+    "@cosh(",
+    "@pow(",
+    "@powf(",
+    "@llvm.exp.",
+    "@llvm.log.",
+    "@llvm.pow.",
+)
 
 # op -> (reduce, write_l, write_g, write_h)
 OPS = {
@@ -59,8 +73,10 @@ def _cases():
         for op in ops:
             for dt in ("float64", "float32"):
                 cases.append((name, spec.scalar, _prm(spec, np.dtype(dt)), op, dt))
-    terms = {"gan_term": (adversarial.gan_term, (adversarial.SP_NEG, 1.0)),
-             "penalty_term": (penalties.penalty_term, (1.0, 0.0))}
+    terms = {
+        "gan_term": (adversarial.gan_term, (adversarial.SP_NEG, 1.0)),
+        "penalty_term": (penalties.penalty_term, (1.0, 0.0)),
+    }
     for name, (scalar, prm) in terms.items():
         for op in ("value", "grad", "value_and_grad"):
             for dt in ("float64", "float32"):
@@ -82,8 +98,9 @@ def _pointwise_asm(scalar, prm, op, dt):
     key = (scalar, len(prm), op, dt)
     if key not in _compiled:
         reduce, wl, wg, wh = OPS[op]
-        k = _fresh(cpu._make_pointwise(scalar, False, reduce, False, wl, wg, wh, 0, False,
-                                       False, False))
+        k = _fresh(
+            cpu._make_pointwise(scalar, False, reduce, False, wl, wg, wh, 0, False, False, False)
+        )
         d = np.dtype(dt)
         a = np.linspace(0.1, 0.9, 20).astype(d)
         buf = np.empty_like(a)
@@ -99,20 +116,27 @@ def _n_packed(asm):
     (4 floats in an ``xmm`` register are as many lanes as 4 doubles in a ``ymm`` one, and a
     float32 kernel converts each loss to float64 for the sum)."""
     ops = packed_ops(asm)
-    return sum(c for (op, w), c in ops.items() if not op.lstrip("v").startswith("add")
-               and (w in WIDE or (op.endswith("ps") and w == "xmm")))
+    return sum(
+        c
+        for (op, w), c in ops.items()
+        if not op.lstrip("v").startswith("add")
+        and (w in WIDE or (op.endswith("ps") and w == "xmm"))
+    )
 
 
 def _assert_vectorised(label, asm, ir):
     n = _n_packed(asm)
-    assert n > 0, (f"{label}: no packed {'/'.join(WIDE)} arithmetic besides additions in the "
-                   f"kernel (not vectorised); packed ops found: {dict(packed_ops(asm))}")
+    assert n > 0, (
+        f"{label}: no packed {'/'.join(WIDE)} arithmetic besides additions in the "
+        f"kernel (not vectorised); packed ops found: {dict(packed_ops(asm))}"
+    )
     calls = [f for f in LIBM if f in ir]
     assert not calls, f"{label}: scalar libm call(s) {calls} in the kernel"
 
 
-@pytest.mark.parametrize(("name", "scalar", "prm", "op", "dt"), CASES,
-                         ids=[f"{c[0]}-{c[3]}-{c[4]}" for c in CASES])
+@pytest.mark.parametrize(
+    ("name", "scalar", "prm", "op", "dt"), CASES, ids=[f"{c[0]}-{c[3]}-{c[4]}" for c in CASES]
+)
 def test_pointwise_kernel_is_vectorised(name, scalar, prm, op, dt):
     asm, ir = _pointwise_asm(scalar, prm, op, dt)
     _assert_vectorised(f"pointwise kernel of {name}, {op}, {dt}", asm, ir)
@@ -128,23 +152,32 @@ def test_prox_kernel_is_vectorised(dt):
     _assert_vectorised(f"prox kernel, {dt}", k.inspect_asm(sig), k.inspect_llvm(sig))
 
 
-@pytest.mark.parametrize(("wmode", "ybcast", "has_cp", "rows"), [
-    (1, False, False, False), (2, False, False, False), (0, True, False, True),
-    (1, False, True, True),
-])
+@pytest.mark.parametrize(
+    ("wmode", "ybcast", "has_cp", "rows"),
+    [
+        (1, False, False, False),
+        (2, False, False, False),
+        (0, True, False, True),
+        (1, False, True, True),
+    ],
+)
 def test_layouts_are_vectorised(wmode, ybcast, has_cp, rows):
     """Weights, a broadcast ``y_true``, a per-column parameter and per-row sums."""
     spec = REGISTRY["binary_cross_entropy_with_logits"]
-    k = _fresh(cpu._make_pointwise(spec.scalar, False, True, rows, False, True, False, wmode,
-                                   ybcast, has_cp, False))
+    k = _fresh(
+        cpu._make_pointwise(
+            spec.scalar, False, True, rows, False, True, False, wmode, ybcast, has_cp, False
+        )
+    )
     yp = np.linspace(-2, 2, 20)
     yt = yp[:5].copy() if ybcast else (yp > 0).astype(np.float64)
     prm = (np.nan,) if has_cp else (1.0,)
     w = np.ones(4 if wmode == 2 else 5)
     k(yt, yp, w, np.ones(5), prm, 1.0, 5, yp, np.empty_like(yp), yp, np.zeros(4))
     sig = k.signatures[0]
-    _assert_vectorised(f"layout {(wmode, ybcast, has_cp, rows)}", k.inspect_asm(sig),
-                       k.inspect_llvm(sig))
+    _assert_vectorised(
+        f"layout {(wmode, ybcast, has_cp, rows)}", k.inspect_asm(sig), k.inspect_llvm(sig)
+    )
 
 
 def test_the_check_sees_scalar_code():
@@ -172,8 +205,7 @@ def test_the_check_sees_scalar_code():
     k = numba.njit(cache=False)(libm)
     k(x, np.zeros_like(x))
     with pytest.raises(AssertionError, match="libm"):
-        _assert_vectorised("libm", k.inspect_asm(k.signatures[0]),
-                           k.inspect_llvm(k.signatures[0]))
+        _assert_vectorised("libm", k.inspect_asm(k.signatures[0]), k.inspect_llvm(k.signatures[0]))
 
 
 def test_packed_ops_parser():
@@ -186,6 +218,10 @@ def test_packed_ops_parser():
         mulps   %xmm1, %xmm0
     """
     ops = packed_ops(asm)
-    assert ops == {("vmulpd", "zmm"): 1, ("vfmadd231pd", "ymm"): 1, ("vaddpd", "ymm"): 1,
-                   ("mulps", "xmm"): 1}
+    assert ops == {
+        ("vmulpd", "zmm"): 1,
+        ("vfmadd231pd", "ymm"): 1,
+        ("vaddpd", "ymm"): 1,
+        ("mulps", "xmm"): 1,
+    }
     assert count_packed(asm, ("ymm", "zmm"), exclude=("vadd",)) == 2

@@ -74,3 +74,15 @@ def check_range(a: np.ndarray, lo: float, hi: float, name: str, what: str) -> No
         pos = tuple(int(j) for j in np.unravel_index(i, a.shape)) if a.ndim else ()
         raise ValueError(f"{name} must be {what} in [{lo:g}, {hi:g}]; it holds "
                          f"{np.ravel(a)[i].item()!r} at position {pos}")
+
+
+def _count_bad_weights(w):
+    """How many entries of ``w`` are not finite and non-negative (NaN counted)."""
+    c = 0
+    for i in range(w.shape[0]):
+        c += not (w[i] >= 0.0 and w[i] <= 1.7976931348623157e308)
+    return c
+
+
+#: ``count_bad_weights(w) -> int``: serial, for the small weight arrays of the fast path.
+count_bad_weights = njit(_count_bad_weights)

@@ -1,0 +1,114 @@
+"""The pointwise kernels add in a fixed order, written out here independently.
+
+The reference below is the one-pass formula: in each chunk of ``CHUNK`` elements (per row
+with ``axis=-1``), element ``k`` of the chunk is added into lane ``k % 8``, the 8 lanes are
+added as ``((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))``, and the chunk partials are
+added left to right. The kernels must give exactly its bits: serial, parallel (any thread
+count), in place (``out=y_pred``) or not.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+
+import fastloss
+from fastloss._kernels.cpu import CHUNK
+
+
+@numba.njit(cache=False)
+def _chunked_lane_sum(v, n, rows):
+    """Sum of ``v`` (rows of ``n`` with ``rows``) in the kernels' order, from the terms."""
+    N = v.shape[0]
+    R = N // n if rows else 1
+    L = n if rows else N
+    res = np.zeros(R)
+    for r in range(R):
+        total = 0.0
+        for s in range(0, L, CHUNK):
+            acc = np.zeros(8)
+            for k in range(min(CHUNK, L - s)):
+                acc[k & 7] += v[r * L + s + k]
+            total += ((acc[0] + acc[1]) + (acc[2] + acc[3])) + (
+                (acc[4] + acc[5]) + (acc[6] + acc[7])
+            )
+        res[r] = total
+    return res
+
+
+CASES = [("huber", {"delta": 0.7}), ("binary_cross_entropy_with_logits", {})]
+
+
+@pytest.mark.parametrize("dtype", [np.float64])
+@pytest.mark.parametrize(("name", "params"), CASES)
+@pytest.mark.parametrize("shape", [(3 * CHUNK + 5,), (7, 1001), (2, CHUNK + 13)])
+def test_sums_in_the_fixed_order(name, params, shape, dtype):
+    loss = getattr(fastloss, name)
+    rng = np.random.default_rng(7)
+    (y, p), _ = loss.spec.sample(rng, shape, dtype)
+    w = rng.uniform(0.0, 2.0, shape[-1])
+    terms = loss(y, p, reduction="none", backend="serial", **params)  # w * l, elementwise
+    assert terms.dtype == dtype
+    # the kernels add the float64 terms: recompute them in float64 for the reference sum
+    flat64 = (
+        loss(
+            y.astype(np.float64), p.astype(np.float64), reduction="none", backend="serial", **params
+        ).reshape(-1)
+        if dtype == np.float64
+        else None
+    )
+    for axis in (None, -1):
+        rows = axis == -1 and len(shape) > 1
+        n = shape[-1]
+        if flat64 is not None:
+            want = _chunked_lane_sum(flat64, n, rows)
+            got = loss(y, p, reduction="sum", axis=axis, backend="serial", **params)
+            np.testing.assert_array_equal(np.atleast_1d(got), want if rows else want[:1])
+        ww = np.tile(w, int(np.prod(shape[:-1]))) * 1.0
+        for backend in ("serial", "parallel"):
+            got = loss(
+                y,
+                p,
+                reduction="sum",
+                axis=axis,
+                backend=backend,
+                sample_weight=w if (rows or len(shape) == 1) else None,
+                **params,
+            )
+            ref = loss(
+                y,
+                p,
+                reduction="sum",
+                axis=axis,
+                backend="serial",
+                sample_weight=w if (rows or len(shape) == 1) else None,
+                **params,
+            )
+            np.testing.assert_array_equal(got, ref)
+        if flat64 is not None and (rows or len(shape) == 1):
+            wl = ww * loss(y, p, reduction="none", backend="serial", **params).reshape(-1)
+            want = _chunked_lane_sum(wl, n, rows)
+            got = loss(
+                y, p, reduction="sum", axis=axis, backend="parallel", sample_weight=w, **params
+            )
+            np.testing.assert_array_equal(np.atleast_1d(got), want if rows else want[:1])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_value_and_grad_in_place_and_any_thread_count(threads):
+    loss = fastloss.binary_cross_entropy_with_logits
+    rng = np.random.default_rng(8)
+    (y, p), _ = loss.spec.sample(rng, (5 * CHUNK + 3,), np.float64)
+    v0, g0 = loss.value_and_grad(y, p, reduction="sum", backend="serial")
+    old = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        q = p.copy()
+        v1, g1 = loss.value_and_grad(y, q, reduction="sum", backend="parallel", out=q)
+    finally:
+        numba.set_num_threads(old)
+    assert v1 == v0 and g1 is q
+    np.testing.assert_array_equal(g1, g0)
+    want = _chunked_lane_sum(loss(y, p, reduction="none", backend="serial"), p.size, False)
+    assert v0 == want[0]
