@@ -22,6 +22,7 @@ import numpy as np
 from . import _arrays as A
 from . import _backend
 from ._loss import Loss
+from ._pointwise import Plan, run
 from ._spec import LossSpec, Param, check_params
 
 
@@ -266,8 +267,6 @@ def pointwise_pass(term, x: np.ndarray, dtype, prm: tuple, reduction: str, backe
     Returns ``(value, grad)``: a float (an array shaped like ``x`` for "none") and an
     array shaped like ``x`` (``out`` itself when given) or None.
     """
-    from ._pointwise import Plan, run
-
     N = int(x.size)
     device = type(x) is not np.ndarray and A.is_device_array(x)
     if device:
