@@ -109,12 +109,7 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, axis, params) -> Pla
             if cp is not None and cp.shape[0] != n:  # rows of several last-axis runs
                 cp = np.tile(cp, n // cp.shape[0])
 
-    if rows:
-        denom = float(n) if w is None else float(np.sum(w))
-    elif w is None:
-        denom = float(R * n)
-    else:
-        denom = float(np.sum(w)) * (R if wmode == 1 else n)
+    denom = mean_denominator(rows, w, wmode, R, n)
     if reduction == "mean":
         if R * n == 0 and not (rows and R == 0):
             raise ValueError(f"{spec.name}: empty input with reduction='mean' has no value")
@@ -140,6 +135,18 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, axis, params) -> Pla
         params=params,
         on_device=on_device,
     )
+
+
+def mean_denominator(rows: bool, w, wmode: int, R: int, n: int) -> float:
+    """What ``mean`` divides by: per row with ``rows``, else over everything (a weight per
+    column counts once per row, a weight per row once per column)."""
+    if rows:
+        denom = float(n) if w is None else float(np.sum(w))
+    elif w is None:
+        denom = float(R * n)
+    else:
+        denom = float(np.sum(w)) * (R if wmode == 1 else n)
+    return denom
 
 
 def _column_param(p, v, n):
@@ -346,12 +353,7 @@ def fast_plan(spec, y_true, y_pred, reduction, sample_weight, axis, params):
     if spec.check_inputs is not None:
         spec.check_inputs(y_true, y_pred, full)
     R = N // n
-    if rows:
-        denom = float(n) if w is None else float(np.sum(w))
-    elif w is None:
-        denom = float(N)
-    else:
-        denom = float(np.sum(w)) * R
+    denom = mean_denominator(rows, w, wmode, R, n)
     if reduction == "mean" and w is not None and denom == 0.0:
         return None  # plan() raises the error
     return Plan(shape=shape, dtype=dt, yt=y_true.reshape(-1), yp=y_pred.reshape(-1),
