@@ -63,16 +63,13 @@ def binary_cross_entropy_scalar(y, p, prm, c):
 
 @register_jitable(forceinline=True)
 def binary_cross_entropy_with_logits_scalar(y, x, prm, c):
-    # constants in x's precision: a float32 input runs a float32 body (twice the lanes)
-    one = like(x, 1.0)
-    zero = like(x, 0.0)
-    pw = like(x, c) if prm[0] != prm[0] else prm[0]
+    pw = c if prm[0] != prm[0] else prm[0]
     e = fexp(-abs(x))
-    r = one / (one + e)
-    s = r if x >= zero else e * r  # sigmoid(x)
-    log_sig = min(x, zero) - flog1p(e)
-    loss = (one - y) * x - (one + (pw - one) * y) * log_sig
-    a = pw * y + one - y
+    r = 1.0 / (1.0 + e)
+    s = r if x >= 0.0 else e * r  # sigmoid(x)
+    log_sig = min(x, 0.0) - flog1p(e)
+    loss = (1.0 - y) * x - (1.0 + (pw - 1.0) * y) * log_sig
+    a = pw * y + 1.0 - y
     g = a * s - pw * y
     h = a * (e * r * r)  # s (1 - s), without cancellation
     return loss, g, h
