@@ -49,13 +49,32 @@ class Param:
         return v
 
 
+#: the keywords every loss call takes besides its parameters (for "did you mean")
+OPTIONS = ("reduction", "sample_weight", "axis", "backend", "out")
+
+
+def did_you_mean(word, candidates) -> str:
+    """``" (did you mean 'x'?)"`` for the closest candidate (difflib), or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def unknown_loss(name) -> str:
+    """The message for a loss name that is not registered, with the closest one."""
+    return f"unknown fastloss loss {name!r}{did_you_mean(name, REGISTRY)}"
+
+
 def check_params(name: str, params: tuple, given: dict) -> dict:
-    """Fill defaults, reject unknown keywords (naming them)."""
+    """Fill defaults, reject unknown keywords (naming them, with the closest known one)."""
     known = {p.name: p for p in params}
     unknown = [k for k in given if k not in known]
     if unknown:
         allowed = ", ".join(known) or "none"
-        raise TypeError(f"{name}() got unknown parameter(s) {unknown}; its parameters: {allowed}")
+        hint = did_you_mean(unknown[0], (*known, *OPTIONS))
+        raise TypeError(f"{name}() got unknown parameter(s) {unknown}{hint}; "
+                        f"its parameters: {allowed}")
     return {p.name: given.get(p.name, p.default) for p in params}
 
 

@@ -25,7 +25,9 @@ def resolve_any_loss(loss):
 
     if isinstance(loss, str):
         if loss not in fastloss.REGISTRY:
-            raise ValueError(f"loss: unknown fastloss loss {loss!r}")
+            from .._spec import unknown_loss
+
+            raise ValueError(f"loss: {unknown_loss(loss)}")
         loss = getattr(fastloss, loss)
     if not isinstance(loss, fastloss.Loss):
         raise TypeError(f"loss must be a fastloss loss or its name, got {loss!r}")
