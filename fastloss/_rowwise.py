@@ -291,8 +291,9 @@ class RowwiseLoss(Loss):
 _kinds.BASES["rowwise"] = RowwiseLoss
 _spec._COMMON_DOC.setdefault("rowwise", [
     "reduction : {'mean', 'sum', 'none'}, default 'mean'",
-    "    ``mean`` is ``sum(w*l)/sum(w)`` (``w`` includes class weights and ignored rows,",
-    "    see Notes), ``sum`` is ``sum(w*l)``, ``none`` gives one value per row.",
+    "    ``mean`` is ``sum(w*l)/sum(w)`` over the rows (``w`` the sample weights; its",
+    "    denominator is detailed in Notes where the loss has more), ``sum`` is",
+    "    ``sum(w*l)``, ``none`` gives one value per row.",
     "sample_weight : array_like, optional",
     "    One non-negative weight per row (sample).",
     "out : ndarray, optional (``grad``, ``value_and_grad``)",

@@ -60,9 +60,12 @@ call (``None``: the current setting).
 
 from __future__ import annotations
 
+from . import require
 from ._boosting import BoostingObjective
 
 __all__ = ["LightGBMObjective", "objective"]
+
+require("lightgbm", "lightgbm", load=False)  # the objective is for lightgbm: say how to get it
 
 
 def _lightgbm_multiclass_factor(num_class):

@@ -76,9 +76,12 @@ host arrays back.
 
 from __future__ import annotations
 
+from . import require
 from ._boosting import XGB_EPS, BoostingObjective
 
 __all__ = ["XGBoostObjective", "objective"]
+
+require("xgboost", "xgboost", load=False)  # the objective is for xgboost: say how to get it
 
 
 class XGBoostObjective(BoostingObjective):

@@ -203,6 +203,7 @@ _LOGIT = r"\sigma(x) = 1/(1 + e^{-x})"
 
 binary_cross_entropy = register(PointwiseSpec(
     name="binary_cross_entropy", family="classification", scalar=binary_cross_entropy_scalar,
+    target_domain="[0, 1] (labels 0/1 or target probabilities); ``y_pred`` in [0, 1] too",
     cost=4.0, sample=sample_probabilities, check_inputs=_unit("both", "probabilities"),
     summary="Binary cross-entropy on probabilities.",
     formula=r"\ell_i = -\big(y_i \max(\log p_i, -100) + (1 - y_i)\max(\log(1 - p_i), -100)\big)",
@@ -218,6 +219,7 @@ binary_cross_entropy = register(PointwiseSpec(
 
 binary_cross_entropy_with_logits = register(PointwiseSpec(
     name="binary_cross_entropy_with_logits", family="classification",
+    target_domain="[0, 1] (labels 0/1 or target probabilities)",
     scalar=binary_cross_entropy_with_logits_scalar, cost=4.0,
     sample=sample_binary_logits, check_inputs=_unit("y_true", ""),
     params=(Param("pos_weight", None, ">= 0", lo=0.0, lo_open=False, kind="float_or_array",
@@ -237,6 +239,7 @@ binary_cross_entropy_with_logits = register(PointwiseSpec(
 
 focal = register(PointwiseSpec(
     name="focal", family="classification", scalar=focal_scalar, cost=6.0,
+    target_domain="[0, 1] (labels 0/1 or target probabilities)",
     sample=sample_binary_logits, check_inputs=_unit("y_true", ""),
     params=(
         Param("alpha", 0.25, "a real number (< 0 turns the class weighting off)",
@@ -257,6 +260,7 @@ focal = register(PointwiseSpec(
 
 hinge = register(PointwiseSpec(
     name="hinge", family="classification", scalar=hinge_scalar,
+    target_domain="labels in {-1, 1} or in {0, 1}",
     sample=sample_signs, check_inputs=_check_signs,
     summary="Hinge loss on raw scores; labels in {-1, 1} or {0, 1} (0 is the negative class).",
     formula=r"\ell_i = \max(0, 1 - t_i \hat y_i), \quad t_i = \pm 1",
@@ -268,6 +272,7 @@ hinge = register(PointwiseSpec(
 
 squared_hinge = register(PointwiseSpec(
     name="squared_hinge", family="classification", scalar=squared_hinge_scalar,
+    target_domain="labels in {-1, 1} or in {0, 1}",
     sample=sample_signs, check_inputs=_check_signs,
     summary="Squared hinge loss on raw scores; labels in {-1, 1} or {0, 1}.",
     formula=r"\ell_i = \max(0, 1 - t_i \hat y_i)^2, \quad t_i = \pm 1",
@@ -549,6 +554,8 @@ _LABEL_SMOOTHING = Param("label_smoothing", 0.0, "in [0, 1]", lo=0.0, hi=1.0, lo
 
 cross_entropy = register(RowwiseSpec(
     name="cross_entropy", family="classification", row=cross_entropy_row,
+    target_domain=("integer labels in [0, C) (or ``ignore_index``), or rows of target "
+                   "probabilities in [0, 1] shaped like ``y_pred``"),
     prepare=_prepare_cross_entropy, has_hess=True, cost=8.0, sample=sample_logits_labels,
     fast_prm=_cross_entropy_fast_prm,
     params=(
@@ -581,6 +588,7 @@ cross_entropy = register(RowwiseSpec(
 
 kl_divergence = register(RowwiseSpec(
     name="kl_divergence", family="classification", row=kl_divergence_row,
+    target_domain="rows of probabilities in [0, 1], shaped like ``y_pred``",
     prepare=_prepare_kl_divergence, cost=8.0, sample=sample_distributions,
     summary="Kullback-Leibler divergence KL(p || q) of rows of probabilities.",
     formula=r"\ell_i = \sum_c p_{ic} \big(\log p_{ic} - \log q_{ic}\big), \quad 0 \log 0 = 0",
@@ -593,6 +601,7 @@ kl_divergence = register(RowwiseSpec(
 
 log_loss = register(RowwiseSpec(
     name="log_loss", family="classification", row=log_loss_row,
+    target_domain="integer labels in [0, C) ({0, 1} for a 1-D ``y_pred``)",
     prepare=_prepare_log_loss, cost=1.0, sample=sample_proba_labels,
     summary="Log loss (negative log-likelihood) of predicted probabilities.",
     formula=r"\ell_i = -\log \operatorname{clip}(q_{i, y_i}, \epsilon, 1 - \epsilon)",
