@@ -107,7 +107,7 @@ def test_signature_spells_out_arrays_parameters_and_defaults(name):
                 ps[p.name].default is None and p.default is None), (p.name, sig)
         default = getattr(spec, "default_reduction", "mean")
         assert ps["reduction"].default == default, sig
-        assert f"reduction : {{" in spec.docstring()
+        assert "reduction : {" in spec.docstring()
         assert f"default {default!r}" in spec.docstring().split("reduction : ", 1)[1]
         # and the call really has that default
         bound = sig.bind(*spec.inputs)  # arrays by name bind positionally

@@ -57,8 +57,8 @@ objectives start from the label average (``boost_from_average``); a custom objec
 starts from 0 (or ``init_score``). With a custom objective ``LGBMClassifier.predict_proba``
 returns raw scores, not probabilities: apply the softmax (or logistic) function yourself.
 
-``min_hessian=m`` floors every Hessian at ``m`` times the sample weight. ``backend=`` selects fastloss's backend per
-call (``None``: the current setting).
+``min_hessian=m`` floors every Hessian at ``m`` times the sample weight. ``backend=``
+selects fastloss's backend per call (``None``: the current setting).
 """
 
 from __future__ import annotations

@@ -66,7 +66,8 @@ starting raw score as given (``0.0`` for logits); ``XGBClassifier`` reads it as 
 probability (``0.5`` is a raw score of 0; ``0.0`` would start every sample at 1e-6).
 
 ``min_hessian=m`` floors every Hessian at ``m`` times the sample weight (useful for
-``poisson_nll`` with large negative scores). ``backend=`` selects fastloss's backend per call (``None``: the current setting).
+``poisson_nll`` with large negative scores). ``backend=`` selects fastloss's backend per
+call (``None``: the current setting).
 
 CUDA: when XGBoost hands the objective CUDA arrays (on ``device="cuda"`` the labels of a
 ``DMatrix`` built from device data come as CuPy arrays), the gradients are computed by

@@ -256,6 +256,8 @@ focal = register(PointwiseSpec(
                  r"} 1 - p_t = 0)",
     matches="``torchvision.ops.sigmoid_focal_loss`` (``reduction='mean'`` averages over "
             "elements)",
+    example=">>> import fastloss\n>>> # y = 1, logit 0: p_t = 1/2, 0.25 * (1/2)**2 * log 2\n"
+            ">>> round(fastloss.focal([1.0], [0.0]), 6)\n0.043322",
 ))
 
 hinge = register(PointwiseSpec(
@@ -280,6 +282,8 @@ squared_hinge = register(PointwiseSpec(
     hess_formula=r"2\,\mathbb{1}[t_i \hat y_i < 1]",
     matches="``keras.losses.squared_hinge`` (the square of ``sklearn.metrics.hinge_loss``'s "
             "terms)",
+    example=">>> import fastloss\n>>> # (1 - 0.5)**2 and (1 + 0.5)**2, averaged\n"
+            ">>> fastloss.squared_hinge([1, -1], [0.5, 0.5])\n1.25",
 ))
 
 
@@ -597,6 +601,8 @@ kl_divergence = register(RowwiseSpec(
     matches="``torch.nn.functional.kl_div(log(q), p, reduction='batchmean')`` for ``mean`` "
             "(``none`` gives one value per row)",
     notes="Where ``p = 0`` the term is 0 whatever ``q`` (PyTorch gives NaN for p = q = 0).",
+    example=">>> import fastloss\n>>> # 0.5 log(0.5 / 0.25) + 0.5 log(0.5 / 0.75)\n"
+            ">>> round(fastloss.kl_divergence([[0.5, 0.5]], [[0.25, 0.75]]), 6)\n0.143841",
 ))
 
 log_loss = register(RowwiseSpec(
@@ -611,4 +617,6 @@ log_loss = register(RowwiseSpec(
     notes="``y_pred`` is 1-D (the probability of class 1, labels in {0, 1}) or an ``(N, C)`` "
           "matrix with integer labels in [0, C). ``eps`` is the machine epsilon of "
           "``y_pred``'s dtype, as scikit-learn.",
+    example=">>> import fastloss\n>>> # -(log 0.8 + log 0.6) / 2\n"
+            ">>> round(fastloss.log_loss([1, 0], [0.8, 0.4]), 6)\n0.366985",
 ))
