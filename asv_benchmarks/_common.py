@@ -5,7 +5,7 @@ benchmarked with no edit here. asv imports this suite once against the newest co
 (discovery) and again against every commit it measures, so the *names* of the generated
 classes must not depend on the installed fastloss alone (a loss missing from an older
 commit would be "not found" there and abort ``asv continuous``). The names are therefore the
-union of ``CATALOGUE`` (every loss named in the public contract, API.md section 4) and the
+union of ``CATALOGUE`` (every loss of the public API) and the
 registry of the fastloss installed in this environment; or, when ``FASTLOSS_ASV_LOSSES`` is
 set (comma separated; the CI gate sets it to HEAD's registry), exactly those names: the
 same classes on both commits, no idle "n/a" ones.

@@ -55,6 +55,8 @@ def as_array(x, name: str) -> np.ndarray:
     """``np.asarray`` with a clear error for what cannot be a numeric array."""
     if x is None:
         raise TypeError(f"{name} is required, got None")
+    if type(x).__module__ == "torch" and getattr(x, "requires_grad", False):
+        x = x.detach()  # read the values, as for any CPU tensor (no autograd through fastloss)
     try:
         a = np.asarray(x)
     except (ValueError, TypeError) as exc:

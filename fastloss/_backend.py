@@ -17,7 +17,7 @@ from collections.abc import Iterator
 BACKENDS = ("auto", "serial", "parallel", "cuda")
 
 # Elements (times the loss's relative cost) from which "auto" runs the parallel kernel.
-# DESIGN.md measured parallel winning from about 3e4 elements for cheap losses on these
+# Parallel was measured winning from about 3e4 elements for cheap losses on these
 # 2-core machines when idle; `fastloss bench --calibrate` under heavy shared load gave 5e5
 # for mse and no stable crossover for focal (docs/performance.md). Kept at the idle-machine
 # figure; FASTLOSS_PARALLEL_THRESHOLD overrides it.

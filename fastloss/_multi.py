@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _arrays as A
 from . import _backend
-from ._loss import Loss
+from ._loss import Backend, Loss, Reduction
 from ._pointwise import Plan, run
 from ._spec import LossSpec, Param, check_params
 
@@ -145,13 +147,19 @@ class MultiLoss(Loss):
     def _pack(self, grads):
         return grads[0] if len(grads) == 1 else tuple(grads)
 
-    def __call__(self, *arrays, reduction=None, backend=None, **kw):
+    # Each loss's subclass shows its arrays by name and its own default reduction
+    # (``fastloss._loss.make_loss``); ``reduction=None`` here means that default.
+    def __call__(self, *arrays: ArrayLike, reduction: Reduction | None = None,
+                 backend: Backend = None, **kw: Any) -> Any:
         return self._run(arrays, kw, reduction, backend, True, False)[0]
 
-    def grad(self, *arrays, reduction=None, backend=None, out=None, **kw):
+    def grad(self, *arrays: ArrayLike, reduction: Reduction | None = None,
+             backend: Backend = None, out: Any = None, **kw: Any) -> Any:
         return self._pack(self._run(arrays, kw, reduction, backend, False, True, out)[1])
 
-    def value_and_grad(self, *arrays, reduction=None, backend=None, out=None, **kw):
+    def value_and_grad(self, *arrays: ArrayLike, reduction: Reduction | None = None,
+                       backend: Backend = None, out: Any = None,
+                       **kw: Any) -> tuple[Any, Any]:
         v, g = self._run(arrays, kw, reduction, backend, True, True, out)
         return v, self._pack(g)
 
@@ -196,7 +204,7 @@ def sample_weights(rng, shape, dtype):
 
 
 def float_arrays(arrays, names):
-    """``as_array`` each, and the common float dtype (NumPy promotion, as API.md says).
+    """``as_array`` each, and the common float dtype (NumPy promotion, docs/conventions.md).
     CUDA arrays stay on the device (as Numba device arrays)."""
     if any(A.is_device_array(a) for a in arrays):
         _backend.require_cuda()

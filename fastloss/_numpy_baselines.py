@@ -1,7 +1,7 @@
 """Plain NumPy versions of the losses: what a user would write without fastloss.
 
-``fastloss bench`` times them against the kernels. They follow API.md (default
-``reduction="mean"``, no weights) and are written the obvious vectorised way, with the
+``fastloss bench`` times them against the kernels. They follow docs/conventions.md
+(default ``reduction="mean"``, no weights) and are written the obvious vectorised way, with the
 numerically stable idioms a careful user would pick, in their fastest reasonable form
 (softplus as ``max(x, 0) + log1p(exp(-|x|))`` rather than ``np.logaddexp``, one ``exp``
 shared by a loss and its gradient, the label-indexed form of cross-entropy rather than a

@@ -67,11 +67,14 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, axis, params) -> Pla
     if yt.shape == yp.shape:
         ybcast = False
     elif yp.ndim >= 2 and yt.shape == yp.shape[-1:]:
-        ybcast = True
+        ybcast = True  # the kernel reads y_true per column: no copy
+    elif not on_device and _broadcasts_to(yt.shape, yp.shape):
+        yt, ybcast = np.broadcast_to(yt, yp.shape), False  # NumPy rules, y_true side only
     else:
         raise ValueError(
-            f"y_true has shape {yt.shape}, which does not match y_pred's shape {shape} "
-            f"(it must be the same shape, or that of y_pred's last axis)"
+            f"y_true has shape {yt.shape}, which does not broadcast to y_pred's shape "
+            f"{shape} (y_true follows NumPy broadcasting; y_pred is never broadcast: the "
+            f"gradient has its shape)"
         )
     if spec.check_inputs is not None:
         if on_device and not getattr(spec.check_inputs, "device_ok", False):
@@ -147,6 +150,13 @@ def mean_denominator(rows: bool, w, wmode: int, R: int, n: int) -> float:
     else:
         denom = float(np.sum(w)) * (R if wmode == 1 else n)
     return denom
+
+
+def _broadcasts_to(src: tuple, dst: tuple) -> bool:
+    """Whether an array of shape ``src`` broadcasts to exactly ``dst`` (NumPy rules)."""
+    if len(src) > len(dst):
+        return False
+    return all(s in (1, d) for s, d in zip(src[::-1], dst[::-1], strict=False))
 
 
 def _column_param(p, v, n):

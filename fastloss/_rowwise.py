@@ -13,13 +13,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _arrays as A
 from . import _backend, _kinds, _spec
 from ._kernels import rows
-from ._loss import Loss, _is_dask
+from ._loss import Backend, Loss, Reduction, _is_dask
 from ._spec import LossSpec
 
 
@@ -240,8 +242,9 @@ class RowwiseLoss(Loss):
         return plan(self.spec, y_true, y_pred, reduction=reduction,
                     sample_weight=sample_weight, params=params)
 
-    def __call__(self, y_true, y_pred, *, reduction="mean", sample_weight=None, backend=None,
-                 **params):
+    def __call__(self, y_true: ArrayLike, y_pred: ArrayLike, *, reduction: Reduction = "mean",
+                 sample_weight: ArrayLike | None = None, backend: Backend = None,
+                 **params: Any) -> Any:
         if sample_weight is None and not params:
             v = fast_value(self.spec, y_true, y_pred, reduction, backend)
             if v is not None:
@@ -252,16 +255,19 @@ class RowwiseLoss(Loss):
         pl = self._plan(y_true, y_pred, reduction, sample_weight, params)
         return run(self.spec, pl, backend, want_value=True, want_grad=False)[0]
 
-    def grad(self, y_true, y_pred, *, reduction="mean", sample_weight=None, backend=None,
-             out=None, **params):
+    def grad(self, y_true: ArrayLike, y_pred: ArrayLike, *, reduction: Reduction = "mean",
+             sample_weight: ArrayLike | None = None, backend: Backend = None,
+             out: np.ndarray | None = None, **params: Any) -> Any:
         if _is_dask(y_true, y_pred):
             return self._dask("grad", y_true, y_pred, reduction=reduction,
                               sample_weight=sample_weight, backend=backend, out=out, **params)
         pl = self._plan(y_true, y_pred, reduction, sample_weight, params)
         return run(self.spec, pl, backend, want_value=False, want_grad=True, out=out)[1]
 
-    def value_and_grad(self, y_true, y_pred, *, reduction="mean", sample_weight=None,
-                       backend=None, out=None, **params):
+    def value_and_grad(self, y_true: ArrayLike, y_pred: ArrayLike, *,
+                       reduction: Reduction = "mean", sample_weight: ArrayLike | None = None,
+                       backend: Backend = None, out: np.ndarray | None = None,
+                       **params: Any) -> tuple[Any, Any]:
         if _is_dask(y_true, y_pred):
             return self._dask("value_and_grad", y_true, y_pred, reduction=reduction,
                               sample_weight=sample_weight, backend=backend, out=out, **params)
@@ -269,8 +275,9 @@ class RowwiseLoss(Loss):
         v, g, _ = run(self.spec, pl, backend, want_value=True, want_grad=True, out=out)
         return v, g
 
-    def grad_hess(self, y_true, y_pred, *, reduction="mean", sample_weight=None, backend=None,
-                  **params):
+    def grad_hess(self, y_true: ArrayLike, y_pred: ArrayLike, *, reduction: Reduction = "mean",
+                  sample_weight: ArrayLike | None = None, backend: Backend = None,
+                  **params: Any) -> tuple[Any, Any]:
         if not self.spec.has_hess:
             return Loss.grad_hess(self)
         if _is_dask(y_true, y_pred):
@@ -284,8 +291,9 @@ class RowwiseLoss(Loss):
 _kinds.BASES["rowwise"] = RowwiseLoss
 _spec._COMMON_DOC.setdefault("rowwise", [
     "reduction : {'mean', 'sum', 'none'}, default 'mean'",
-    "    ``mean`` is ``sum(w*l)/sum(w)`` (``w`` includes class weights and ignored rows,",
-    "    see Notes), ``sum`` is ``sum(w*l)``, ``none`` gives one value per row.",
+    "    ``mean`` is ``sum(w*l)/sum(w)`` over the rows (``w`` the sample weights; its",
+    "    denominator is detailed in Notes where the loss has more), ``sum`` is",
+    "    ``sum(w*l)``, ``none`` gives one value per row.",
     "sample_weight : array_like, optional",
     "    One non-negative weight per row (sample).",
     "out : ndarray, optional (``grad``, ``value_and_grad``)",

@@ -49,13 +49,32 @@ class Param:
         return v
 
 
+#: the keywords every loss call takes besides its parameters (for "did you mean")
+OPTIONS = ("reduction", "sample_weight", "axis", "backend", "out")
+
+
+def did_you_mean(word, candidates) -> str:
+    """``" (did you mean 'x'?)"`` for the closest candidate (difflib), or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def unknown_loss(name) -> str:
+    """The message for a loss name that is not registered, with the closest one."""
+    return f"unknown fastloss loss {name!r}{did_you_mean(name, REGISTRY)}"
+
+
 def check_params(name: str, params: tuple, given: dict) -> dict:
-    """Fill defaults, reject unknown keywords (naming them)."""
+    """Fill defaults, reject unknown keywords (naming them, with the closest known one)."""
     known = {p.name: p for p in params}
     unknown = [k for k in given if k not in known]
     if unknown:
         allowed = ", ".join(known) or "none"
-        raise TypeError(f"{name}() got unknown parameter(s) {unknown}; its parameters: {allowed}")
+        hint = did_you_mean(unknown[0], (*known, *OPTIONS))
+        raise TypeError(f"{name}() got unknown parameter(s) {unknown}{hint}; "
+                        f"its parameters: {allowed}")
     return {p.name: given.get(p.name, p.default) for p in params}
 
 
@@ -76,6 +95,9 @@ class LossSpec:
     kind: str = "pointwise"
     has_hess: bool = False
     inputs: tuple = ("y_true", "y_pred")
+    # the values y_true may hold (shown in the docstring; a check declared with the loss
+    # refuses the others with a ValueError naming y_true)
+    target_domain: str = ""
     # sample(rng, shape, dtype) -> (args, params): valid inputs for tests and benchmarks
     sample: Callable | None = None
 
@@ -87,11 +109,14 @@ class LossSpec:
             lines += ["Hessian (diagonal):", "", ".. math::", "", f"    {self.hess_formula}", ""]
         lines += ["Parameters", "----------"]
         for a in self.inputs:
-            lines += [f"{a} : array_like", f"    {_INPUT_DOC.get(a, 'Input array.')}"]
+            text = _INPUT_DOC.get(a, "Input array.")
+            if a == "y_true" and self.target_domain:
+                text += f" Domain: {self.target_domain}."
+            lines += [f"{a} : array_like", f"    {text}"]
         for p in self.params:
             lines += [f"{p.name} : {p.kind}, default {p.default!r}",
                       f"    {p.doc} Domain: {p.domain}."]
-        lines += _COMMON_DOC.get(self.kind, [])
+        lines += _COMMON_DOC.get("rmse" if getattr(self, "rmse", False) else self.kind, [])
         lines += ["", "Notes", "-----", f"Matches {self.matches}."]
         if self.notes:
             lines += ["", self.notes]
@@ -113,6 +138,17 @@ _COMMON_DOC = {
         "    One non-negative weight per sample (per element of the last axis for ``axis=-1``).",
         "axis : {None, -1}",
         "    ``None`` reduces over everything; ``-1`` gives one loss per row (batch evaluation).",
+        "backend : {None, 'auto', 'serial', 'parallel', 'cuda'}",
+        "    Overrides the current backend for this call.",
+    ],
+    "rmse": [
+        "reduction : {'mean'}, default 'mean'",
+        "    The root of the (weighted) mean of squares: one value, or one per row with",
+        "    ``axis=-1``. ``'sum'`` and ``'none'`` have no meaning for a root and are refused.",
+        "sample_weight : array_like, optional",
+        "    One non-negative weight per sample (per element of the last axis for ``axis=-1``).",
+        "axis : {None, -1}",
+        "    ``None`` reduces over everything; ``-1`` gives one RMSE per row.",
         "backend : {None, 'auto', 'serial', 'parallel', 'cuda'}",
         "    Overrides the current backend for this call.",
     ],

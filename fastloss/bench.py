@@ -605,7 +605,11 @@ def run(config: BenchConfig, progress: Progress | None = None) -> list[Row]:
     names = list(config.losses) if config.losses else list(fastloss.REGISTRY)
     unknown = [n for n in names if n not in fastloss.REGISTRY]
     if unknown:
-        raise ValueError(f"unknown loss(es) {unknown}; registered: {list(fastloss.REGISTRY)}")
+        from ._spec import did_you_mean
+
+        hint = did_you_mean(unknown[0], fastloss.REGISTRY)
+        raise ValueError(f"unknown loss(es) {unknown}{hint} (registered: "
+                         f"{', '.join(fastloss.REGISTRY)})")
     backends, _ = usable_backends(config.backends)
     nthreads = _numba_threads()
     refs = {"numpy": {k: v for k, v in _numpy_baselines.BASELINES.items()}}

@@ -38,6 +38,9 @@ def _sizes(values: Sequence[str] | None) -> list[int] | None:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fastloss", description=__doc__.splitlines()[0])
+    from . import __version__
+
+    p.add_argument("--version", action="version", version=f"fastloss {__version__}")
     sub = p.add_subparsers(dest="command", metavar="{info,bench}")
 
     pi = sub.add_parser("info", help="versions, threading, usable backends, threshold, cache")
@@ -221,6 +224,27 @@ def _bench(args) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        rc = _main(argv)
+        sys.stdout.flush()  # inside the try: a closed pipe shows up here at the latest
+        return rc
+    except BrokenPipeError:  # the reader went away (``fastloss bench | head``): not an error
+        _quiet_stdout()
+        return 0
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush raises nothing."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real stdout (a test capturing it)
+        pass
+
+
+def _main(argv: Sequence[str] | None) -> int:
     p = _parser()
     args = p.parse_args(argv)
     if args.command == "info":

@@ -36,9 +36,10 @@ WITH_EXAMPLE = [n for n, s in fastloss.REGISTRY.items() if s.example]
 _FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 
-def _run_doctest(text: str, name: str) -> doctest.TestResults:
+def _run_doctest(text: str, name: str, globs: dict | None = None) -> doctest.TestResults:
     parser = doctest.DocTestParser()
-    test = parser.get_doctest(text, {"np": np, "fastloss": fastloss}, name, name, 0)
+    globs = {"np": np, "fastloss": fastloss} if globs is None else globs
+    test = parser.get_doctest(text, globs, name, name, 0)
     assert test.examples, f"{name}: no examples found"
     runner = doctest.DocTestRunner(optionflags=_FLAGS)
     out: list[str] = []
@@ -74,7 +75,9 @@ def test_the_prose_pages_have_doctests():
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
 def test_page_doctests_run(page):
     try:
-        _run_doctest("\n".join(_doctest_blocks(page)), page.stem)
+        # from an empty namespace: a page's examples import what they use, so that they
+        # run when copied
+        _run_doctest("\n".join(_doctest_blocks(page)), page.stem, globs={})
     finally:
         fastloss.set_backend(None)
 

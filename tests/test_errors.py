@@ -1,4 +1,4 @@
-"""Bad input gets a ValueError/TypeError naming the argument (API.md section 2)."""
+"""Bad input gets a ValueError/TypeError naming the argument (docs/conventions.md)."""
 
 import numpy as np
 import pytest

@@ -127,7 +127,9 @@ NUMPY_OBJECTIVES = {
     "quantile": ({"quantile": 0.8},
                  lambda p, y: (np.where(y >= p, -0.8, 0.2), np.ones_like(p))),
     "huber": ({"delta": 0.5}, lambda p, y: (np.clip(p - y, -0.5, 0.5), np.ones_like(p))),
-    "log_cosh": ({}, lambda p, y: (np.tanh(p - y), 1.0 - np.tanh(p - y) ** 2)),
+    # "auto": the secant Hessian tanh(d) / d (1 at d = 0), not sech^2 d (it vanishes)
+    "log_cosh": ({}, lambda p, y: (np.tanh(p - y), np.divide(
+        np.tanh(p - y), p - y, out=np.ones_like(p), where=p != y))),
 }
 
 

@@ -522,8 +522,22 @@ def _script_doc(path: Path) -> tuple[str, str]:
     if not lines:
         return path.stem.replace("_", " ").capitalize(), ""
     title = lines[0].strip().rstrip(".")
-    body = "\n".join(lines[1:]).strip()
+    body = "\n".join(lines[1:]).strip("\n").rstrip()  # (keeps a first line's indent)
     return title, body
+
+
+def literal_usage(body: str) -> str:
+    """The docstring's indented blocks (``python examples/x.py [--steps 3000]``) as literal
+    blocks: as plain text reStructuredText would quote them and typeset ``--`` as a dash,
+    which fails when pasted into a shell."""
+    out: list[str] = []
+    lines = body.splitlines()
+    for i, ln in enumerate(lines):
+        starts_block = ln.startswith("    ") and (i == 0 or not lines[i - 1].strip())
+        if starts_block and not (out and out[-2:-1] and out[-2].rstrip().endswith("::")):
+            out += ["::", ""]
+        out.append(ln)
+    return "\n".join(out)
 
 
 def render_gallery(scripts: list[Path]) -> dict[str, str]:
@@ -538,7 +552,7 @@ def render_gallery(scripts: list[Path]) -> dict[str, str]:
         title, body = _script_doc(p)
         page = [f".. _example-{p.stem}:", "", _title(title, "="), ""]
         if body:
-            page += [body, ""]
+            page += [literal_usage(body), ""]
         page += [f"Run it with ``python examples/{p.name}``.", "",
                  f".. literalinclude:: ../../examples/{p.name}",
                  "   :language: python", "   :linenos:", ""]

@@ -6,3 +6,21 @@
   automatically when a loss is given Dask arrays).
 * :mod:`fastloss.integrations.sklearn` -- ``make_scorer(loss, **params)``.
 """
+
+
+def require(module: str, extra: str, *, load: bool = True):
+    """``module`` (imported when ``load``), or an ImportError that says which extra of
+    fastloss installs it."""
+    import importlib
+    import importlib.util
+
+    hint = (f"this fastloss integration needs {module}, which is not installed: "
+            f"pip install 'fastloss[{extra}]'")
+    if not load:
+        if importlib.util.find_spec(module) is None:
+            raise ImportError(hint, name=module)
+        return None
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(hint, name=module) from exc

@@ -13,7 +13,18 @@ HESSIANS = ("auto", "exact", "constant")
 # target where) the gradient is not: a Newton step there divides by (nearly) nothing.
 # "auto" gives them a constant Hessian, as XGBoost and LightGBM do for their own
 # absolute-error, quantile (and, in LightGBM, Huber) objectives.
-FLAT_HESSIAN = frozenset({"mae", "quantile", "huber", "smooth_l1", "hinge"})
+# focal joins them: its exact Hessian is negative for confidently wrong scores, where the
+# gradient tends to a constant.
+FLAT_HESSIAN = frozenset({"mae", "quantile", "huber", "smooth_l1", "hinge", "focal"})
+
+# Losses whose exact Hessian vanishes for large residuals while the gradient does not
+# (log_cosh: sech^2 d -> 0, tanh d -> +-1; a Newton step there divides by almost nothing and
+# the booster diverges). "auto" gives them the secant Hessian l'(d) / d (tanh(d) / d for
+# log_cosh): the curvature of the quadratic that touches the loss at d and lies above it
+# everywhere (the loss is even with l'(d)/d decreasing), so each Newton step decreases the
+# loss (the iteratively reweighted least squares step of robust regression). It is
+# positive, equals the exact Hessian at d = 0, and a one-sample step is the full residual.
+SECANT_HESSIAN = frozenset({"log_cosh"})
 
 # XGBoost floors the Hessians of binary:logistic and multi:softprob at 1e-16.
 XGB_EPS = 1e-16
@@ -25,7 +36,9 @@ def resolve_any_loss(loss):
 
     if isinstance(loss, str):
         if loss not in fastloss.REGISTRY:
-            raise ValueError(f"loss: unknown fastloss loss {loss!r}")
+            from .._spec import unknown_loss
+
+            raise ValueError(f"loss: {unknown_loss(loss)}")
         loss = getattr(fastloss, loss)
     if not isinstance(loss, fastloss.Loss):
         raise TypeError(f"loss must be a fastloss loss or its name, got {loss!r}")
@@ -37,6 +50,12 @@ def resolve_loss(loss):
     no per-sample Hessian (it cannot drive Newton boosting)."""
     loss = resolve_any_loss(loss)
     spec = loss.spec
+    if spec.name == "binary_cross_entropy":
+        raise ValueError(
+            "loss: binary_cross_entropy takes probabilities in [0, 1], but a booster's raw "
+            "scores leave [0, 1] after one round; use binary_cross_entropy_with_logits (the "
+            "same loss on raw scores, as the built-in logistic objectives)"
+        )
     if not (spec.has_hess and (spec.kind == "pointwise" or spec.name == "cross_entropy")):
         raise ValueError(
             f"loss: {spec.name} has no per-sample gradient and Hessian; boosting objectives "
@@ -91,7 +110,8 @@ class BoostingObjective:
         name = self.loss.spec.name
         mode, factor, floor = self.hessian, 1.0, 0.0
         if mode == "auto":
-            mode = "constant" if name in FLAT_HESSIAN else "exact"
+            mode = ("constant" if name in FLAT_HESSIAN
+                    else "secant" if name in SECANT_HESSIAN else "exact")
             factor, floor = self._library_hessian(name)
         if self.min_hessian is not None:
             floor = max(floor, self.min_hessian)
@@ -124,9 +144,12 @@ class BoostingObjective:
         """Per-sample ``(grad, hess)`` of the loss at the raw scores ``y_pred``, each
         multiplied by the sample's weight, in ``y_pred``'s layout."""
         if A.is_device_array(y_pred) or A.is_device_array(y_true):
-            from . import _device
+            if self.mode == "secant":  # computed on the host (small: one array per round)
+                y_true, y_pred, sample_weight = map(A.on_host, (y_true, y_pred, sample_weight))
+            else:
+                from . import _device
 
-            return _device.gradient_hessian(self, y_true, y_pred, sample_weight)
+                return _device.gradient_hessian(self, y_true, y_pred, sample_weight)
         preds = np.asarray(y_pred)
         labels = np.asarray(y_true)
         w = None if sample_weight is None else np.asarray(sample_weight)
@@ -191,6 +214,12 @@ class BoostingObjective:
         if self.mode == "constant":
             g = self.loss.grad(y, p, **kw)
             h = np.ones_like(g) if wd is None else _per_sample(wd, g)
+        elif self.mode == "secant":  # h = l'(d) / d, its limit l''(0) = 1 at d = 0
+            g = self.loss.grad(y, p, **kw)
+            d = np.asarray(p, dtype=g.dtype) - np.asarray(y, dtype=g.dtype)
+            h = np.divide(g, d, out=np.ones_like(g), where=d != 0)
+            if wd is not None:
+                h *= _per_row(wd, h)
         else:
             g, h = self.loss.grad_hess(y, p, **kw)
             factor = self.factor(p.shape[-1]) if callable(self.factor) else self.factor

@@ -32,14 +32,16 @@ import math
 from bisect import bisect_right
 from functools import partial
 
-import dask
-import dask.array as da
 import numpy as np
 
 from .. import _arrays as A
 from .. import _backend, _pointwise
 from .._kernels import cpu
 from .._spec import REGISTRY, check_params
+from . import require
+
+dask = require("dask", "dask")  # an ImportError naming the extra when it is missing
+da = require("dask.array", "dask")
 
 OPS = ("value", "grad", "grad_hess", "value_and_grad")
 

@@ -27,8 +27,11 @@ Hessian conventions (``hessian=``):
     1 for every sample (times its weight): gradient boosting with unit Newton weights.
 ``"auto"`` (default)
     What LightGBM's built-in objective for the same loss uses, where it has one, else
-    ``"exact"``, except ``"constant"`` for the losses whose exact Hessian is 0 where their
-    gradient is not (``mae``, ``quantile``, ``huber``, ``smooth_l1``, ``hinge``).
+    ``"exact"``, except where the exact Hessian vanishes or goes negative while the gradient
+    does not (a Newton step would divide by almost nothing): ``"constant"`` for ``mae``,
+    ``quantile``, ``huber``, ``smooth_l1``, ``hinge`` and ``focal``, and the secant Hessian
+    ``tanh(d) / d`` (a quadratic majorizer's curvature: every step decreases the loss) for
+    ``log_cosh``, whose exact Hessian ``sech^2 d`` vanishes for large residuals.
 
 ==================================== =========================== ===========================
 fastloss loss                        LightGBM built-in           ``"auto"`` Hessian
@@ -51,18 +54,21 @@ renew every leaf's output to the weighted median or quantile of its residuals af
 tree is built; with a custom objective the leaves keep their Newton values. ``poisson``
 uses ``exp(p + poisson_max_delta_step)`` (0.7 by default) as its Hessian. The built-in
 objectives start from the label average (``boost_from_average``); a custom objective
-starts from 0 (or ``init_score``).
+starts from 0 (or ``init_score``). With a custom objective ``LGBMClassifier.predict_proba``
+returns raw scores, not probabilities: apply the softmax (or logistic) function yourself.
 
-``min_hessian=m`` floors every Hessian at ``m`` times the sample weight (useful for
-``focal``, whose exact Hessian can be negative). ``backend=`` selects fastloss's backend per
-call (``None``: the current setting).
+``min_hessian=m`` floors every Hessian at ``m`` times the sample weight. ``backend=``
+selects fastloss's backend per call (``None``: the current setting).
 """
 
 from __future__ import annotations
 
+from . import require
 from ._boosting import BoostingObjective
 
 __all__ = ["LightGBMObjective", "objective"]
+
+require("lightgbm", "lightgbm", load=False)  # the objective is for lightgbm: say how to get it
 
 
 def _lightgbm_multiclass_factor(num_class):

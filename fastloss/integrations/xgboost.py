@@ -15,10 +15,10 @@ inside the fastloss kernel, in the same pass.
 
 * Pointwise losses (``mse``, ``mae``, ``huber``, ``smooth_l1``, ``log_cosh``, ``quantile``,
   ``poisson_nll``, ``tweedie``, ``binary_cross_entropy_with_logits``, ``focal``, ``hinge``,
-  ``squared_hinge``, ``binary_cross_entropy``) take ``y_pred`` of shape ``(n,)``, or
-  ``(n, n_targets)`` for multi-output regression. Binary classification on margins:
-  ``binary_cross_entropy_with_logits`` (``binary_cross_entropy`` wants probabilities and
-  refuses raw scores outside ``[0, 1]``).
+  ``squared_hinge``) take ``y_pred`` of shape ``(n,)``, or ``(n, n_targets)`` for
+  multi-output regression. Binary classification on margins:
+  ``binary_cross_entropy_with_logits`` (``binary_cross_entropy`` wants probabilities, which
+  raw scores are not: it is refused when the objective is made).
 * ``cross_entropy`` is the multiclass softmax objective: scores ``(n, n_classes)``
   (``num_class`` in the parameters), labels ``0 .. n_classes - 1``. XGBoost before 2.1
   passed the scores flat, row by row; that layout is recognised and kept.
@@ -31,9 +31,11 @@ Hessian conventions (``hessian=``):
     1 for every sample (times its weight): gradient boosting with unit Newton weights.
 ``"auto"`` (default)
     What XGBoost's built-in objective for the same loss uses, where it has one, else
-    ``"exact"``, except ``"constant"`` for the losses whose exact Hessian is 0 where their
-    gradient is not (``mae``, ``quantile``, ``huber``, ``smooth_l1``, ``hinge``): there a
-    Newton step has nothing to divide by.
+    ``"exact"``, except where the exact Hessian vanishes or goes negative while the gradient
+    does not (a Newton step would divide by almost nothing): ``"constant"`` for ``mae``,
+    ``quantile``, ``huber``, ``smooth_l1``, ``hinge`` and ``focal``, and the secant Hessian
+    ``tanh(d) / d`` (a quadratic majorizer's curvature: every step decreases the loss) for
+    ``log_cosh``, whose exact Hessian ``sech^2 d`` vanishes for large residuals.
 
 ==================================== =========================== ===========================
 fastloss loss                        XGBoost built-in            ``"auto"`` Hessian
@@ -58,13 +60,14 @@ after the tree is built; with a custom objective the leaves keep their Newton va
 (``-sum(g) / (sum(h) + lambda)``), so predictions differ from the built-in ones.
 ``count:poisson`` (<= 3.2) uses ``exp(p + max_delta_step)`` as its Hessian (set
 ``max_delta_step=0`` for the exact one). Boosting ``mse`` with ``reg_lambda > 0`` regularises
-half as strongly as ``reg:squarederror`` does, since fastloss's gradients are twice as large;
-``base_score`` is used as the raw margin with a custom objective (set it explicitly:
-``0.0`` for logits).
+half as strongly as ``reg:squarederror`` does, since fastloss's gradients are twice as large.
+``base_score`` with a custom objective: ``xgboost.train`` and ``XGBRegressor`` use it as the
+starting raw score as given (``0.0`` for logits); ``XGBClassifier`` reads it as a
+probability (``0.5`` is a raw score of 0; ``0.0`` would start every sample at 1e-6).
 
 ``min_hessian=m`` floors every Hessian at ``m`` times the sample weight (useful for
-``focal``, whose exact Hessian can be negative, or ``poisson_nll`` with large negative
-scores). ``backend=`` selects fastloss's backend per call (``None``: the current setting).
+``poisson_nll`` with large negative scores). ``backend=`` selects fastloss's backend per
+call (``None``: the current setting).
 
 CUDA: when XGBoost hands the objective CUDA arrays (on ``device="cuda"`` the labels of a
 ``DMatrix`` built from device data come as CuPy arrays), the gradients are computed by
@@ -76,9 +79,12 @@ host arrays back.
 
 from __future__ import annotations
 
+from . import require
 from ._boosting import XGB_EPS, BoostingObjective
 
 __all__ = ["XGBoostObjective", "objective"]
+
+require("xgboost", "xgboost", load=False)  # the objective is for xgboost: say how to get it
 
 
 class XGBoostObjective(BoostingObjective):

@@ -181,7 +181,7 @@ gan_discriminator = register(MultiSpec(
     returns_doc="value : float (a tuple ``(real_terms, fake_terms)`` for "
                 "``reduction='none'``). ``grad`` and ``value_and_grad`` give the gradient as "
                 "``(grad_real, grad_fake)``, shaped like the inputs.",
-    matches="the formulas above (API.md section 4); ``standard`` is binary cross-entropy "
+    matches="the formulas above; ``standard`` is binary cross-entropy "
             "with logits with real labelled 1 and fake 0, each batch averaged on its own "
             "(``F.binary_cross_entropy_with_logits(r, ones) + "
             "F.binary_cross_entropy_with_logits(f, zeros)``)",
@@ -216,7 +216,7 @@ gan_generator = register(MultiSpec(
     returns_doc="value : float (an array shaped like ``fake_logits`` for "
                 "``reduction='none'``). ``grad`` gives the gradient with respect to "
                 "``fake_logits``.",
-    matches="the formulas above (API.md section 4); ``non_saturating`` is "
+    matches="the formulas above; ``non_saturating`` is "
             "``F.binary_cross_entropy_with_logits(f, ones)``",
     notes="``minimax`` is the generator's side of Goodfellow et al.'s value function; its "
           "gradient vanishes when the discriminator rejects fakes confidently, which is why "
@@ -246,7 +246,7 @@ adversarial_value = register(MultiSpec(
     reduction_doc=_RED_DOC,
     returns_doc="value : float, at most 0 (a tuple ``(real_terms, fake_terms)`` for "
                 "``reduction='none'``). ``grad`` gives ``(grad_real, grad_fake)``.",
-    matches="the formula above (API.md section 4); it is ``-gan_discriminator(r, f, "
+    matches="the formula above; it is ``-gan_discriminator(r, f, "
             "kind='standard')``, and at the optimum discriminator it equals "
             "``-log 4 + 2 JSD(p_data || p_g)``",
     notes="``log D`` and ``log(1 - D)`` are computed as ``-softplus(-logit)`` and "

@@ -203,6 +203,7 @@ _LOGIT = r"\sigma(x) = 1/(1 + e^{-x})"
 
 binary_cross_entropy = register(PointwiseSpec(
     name="binary_cross_entropy", family="classification", scalar=binary_cross_entropy_scalar,
+    target_domain="[0, 1] (labels 0/1 or target probabilities); ``y_pred`` in [0, 1] too",
     cost=4.0, sample=sample_probabilities, check_inputs=_unit("both", "probabilities"),
     summary="Binary cross-entropy on probabilities.",
     formula=r"\ell_i = -\big(y_i \max(\log p_i, -100) + (1 - y_i)\max(\log(1 - p_i), -100)\big)",
@@ -218,6 +219,7 @@ binary_cross_entropy = register(PointwiseSpec(
 
 binary_cross_entropy_with_logits = register(PointwiseSpec(
     name="binary_cross_entropy_with_logits", family="classification",
+    target_domain="[0, 1] (labels 0/1 or target probabilities)",
     scalar=binary_cross_entropy_with_logits_scalar, cost=4.0,
     sample=sample_binary_logits, check_inputs=_unit("y_true", ""),
     params=(Param("pos_weight", None, ">= 0", lo=0.0, lo_open=False, kind="float_or_array",
@@ -237,6 +239,7 @@ binary_cross_entropy_with_logits = register(PointwiseSpec(
 
 focal = register(PointwiseSpec(
     name="focal", family="classification", scalar=focal_scalar, cost=6.0,
+    target_domain="[0, 1] (labels 0/1 or target probabilities)",
     sample=sample_binary_logits, check_inputs=_unit("y_true", ""),
     params=(
         Param("alpha", 0.25, "a real number (< 0 turns the class weighting off)",
@@ -253,10 +256,13 @@ focal = register(PointwiseSpec(
                  r"} 1 - p_t = 0)",
     matches="``torchvision.ops.sigmoid_focal_loss`` (``reduction='mean'`` averages over "
             "elements)",
+    example=">>> import fastloss\n>>> # y = 1, logit 0: p_t = 1/2, 0.25 * (1/2)**2 * log 2\n"
+            ">>> round(fastloss.focal([1.0], [0.0]), 6)\n0.043322",
 ))
 
 hinge = register(PointwiseSpec(
     name="hinge", family="classification", scalar=hinge_scalar,
+    target_domain="labels in {-1, 1} or in {0, 1}",
     sample=sample_signs, check_inputs=_check_signs,
     summary="Hinge loss on raw scores; labels in {-1, 1} or {0, 1} (0 is the negative class).",
     formula=r"\ell_i = \max(0, 1 - t_i \hat y_i), \quad t_i = \pm 1",
@@ -268,6 +274,7 @@ hinge = register(PointwiseSpec(
 
 squared_hinge = register(PointwiseSpec(
     name="squared_hinge", family="classification", scalar=squared_hinge_scalar,
+    target_domain="labels in {-1, 1} or in {0, 1}",
     sample=sample_signs, check_inputs=_check_signs,
     summary="Squared hinge loss on raw scores; labels in {-1, 1} or {0, 1}.",
     formula=r"\ell_i = \max(0, 1 - t_i \hat y_i)^2, \quad t_i = \pm 1",
@@ -275,6 +282,8 @@ squared_hinge = register(PointwiseSpec(
     hess_formula=r"2\,\mathbb{1}[t_i \hat y_i < 1]",
     matches="``keras.losses.squared_hinge`` (the square of ``sklearn.metrics.hinge_loss``'s "
             "terms)",
+    example=">>> import fastloss\n>>> # (1 - 0.5)**2 and (1 + 0.5)**2, averaged\n"
+            ">>> fastloss.squared_hinge([1, -1], [0.5, 0.5])\n1.25",
 ))
 
 
@@ -549,6 +558,8 @@ _LABEL_SMOOTHING = Param("label_smoothing", 0.0, "in [0, 1]", lo=0.0, hi=1.0, lo
 
 cross_entropy = register(RowwiseSpec(
     name="cross_entropy", family="classification", row=cross_entropy_row,
+    target_domain=("integer labels in [0, C) (or ``ignore_index``), or rows of target "
+                   "probabilities in [0, 1] shaped like ``y_pred``"),
     prepare=_prepare_cross_entropy, has_hess=True, cost=8.0, sample=sample_logits_labels,
     fast_prm=_cross_entropy_fast_prm,
     params=(
@@ -581,6 +592,7 @@ cross_entropy = register(RowwiseSpec(
 
 kl_divergence = register(RowwiseSpec(
     name="kl_divergence", family="classification", row=kl_divergence_row,
+    target_domain="rows of probabilities in [0, 1], shaped like ``y_pred``",
     prepare=_prepare_kl_divergence, cost=8.0, sample=sample_distributions,
     summary="Kullback-Leibler divergence KL(p || q) of rows of probabilities.",
     formula=r"\ell_i = \sum_c p_{ic} \big(\log p_{ic} - \log q_{ic}\big), \quad 0 \log 0 = 0",
@@ -589,10 +601,13 @@ kl_divergence = register(RowwiseSpec(
     matches="``torch.nn.functional.kl_div(log(q), p, reduction='batchmean')`` for ``mean`` "
             "(``none`` gives one value per row)",
     notes="Where ``p = 0`` the term is 0 whatever ``q`` (PyTorch gives NaN for p = q = 0).",
+    example=">>> import fastloss\n>>> # 0.5 log(0.5 / 0.25) + 0.5 log(0.5 / 0.75)\n"
+            ">>> round(fastloss.kl_divergence([[0.5, 0.5]], [[0.25, 0.75]]), 6)\n0.143841",
 ))
 
 log_loss = register(RowwiseSpec(
     name="log_loss", family="classification", row=log_loss_row,
+    target_domain="integer labels in [0, C) ({0, 1} for a 1-D ``y_pred``)",
     prepare=_prepare_log_loss, cost=1.0, sample=sample_proba_labels,
     summary="Log loss (negative log-likelihood) of predicted probabilities.",
     formula=r"\ell_i = -\log \operatorname{clip}(q_{i, y_i}, \epsilon, 1 - \epsilon)",
@@ -602,4 +617,6 @@ log_loss = register(RowwiseSpec(
     notes="``y_pred`` is 1-D (the probability of class 1, labels in {0, 1}) or an ``(N, C)`` "
           "matrix with integer labels in [0, C). ``eps`` is the machine epsilon of "
           "``y_pred``'s dtype, as scikit-learn.",
+    example=">>> import fastloss\n>>> # -(log 0.8 + log 0.6) / 2\n"
+            ">>> round(fastloss.log_loss([1, 0], [0.8, 0.4]), 6)\n0.366985",
 ))

@@ -7,7 +7,7 @@ import math
 
 from numba.extending import register_jitable
 
-from .._kernels.checks import first_outside
+from .._kernels.checks import check_range, first_outside
 from .._kernels.scalar import fexp, fexpm1, flog, flog1p, like, sign
 from .._spec import Param, PointwiseSpec, register, sample_counts
 
@@ -117,6 +117,15 @@ def _check_tweedie(y_true, y_pred, params):
 _check_tweedie.device_ok = True  # first_outside counts CUDA arrays on the device
 
 
+def _check_poisson(y_true, y_pred, params):
+    check_range(y_true, 0.0, math.inf, "y_true", "non-negative counts or rates")
+    if not params["log_input"]:  # the rate itself
+        check_range(y_pred, 0.0, math.inf, "y_pred", "a non-negative rate (log_input=False)")
+
+
+_check_poisson.device_ok = True  # check_range counts CUDA arrays on the device
+
+
 class _TweediePower(Param):
     def check(self, value):
         v = Param.check(self, value)
@@ -129,6 +138,7 @@ _D = r"d_i = \hat y_i - y_i"
 
 mse = register(PointwiseSpec(
     name="mse", family="regression", scalar=mse_scalar,
+    target_domain="any real number",
     summary="Mean squared error.",
     formula=rf"\ell_i = d_i^2, \quad {_D}",
     grad_formula=r"\partial \ell_i / \partial \hat y_i = 2 d_i",
@@ -139,6 +149,7 @@ mse = register(PointwiseSpec(
 
 rmse = register(PointwiseSpec(
     name="rmse", family="regression", scalar=mse_scalar, rmse=True, has_hess=False,
+    target_domain="any real number",
     summary="Root mean squared error (one per row with ``axis=-1``).",
     formula=r"\sqrt{\textstyle\sum_i w_i d_i^2 / \sum_i w_i}",
     grad_formula=r"w_i d_i / (\mathrm{rmse} \sum_j w_j) \;(0 \text{ where rmse} = 0)",
@@ -149,6 +160,7 @@ rmse = register(PointwiseSpec(
 
 mae = register(PointwiseSpec(
     name="mae", family="regression", scalar=mae_scalar,
+    target_domain="any real number",
     summary="Mean absolute error.",
     formula=rf"\ell_i = |d_i|, \quad {_D}",
     grad_formula=r"\operatorname{sign}(d_i) \;(0 \text{ at } 0)",
@@ -159,6 +171,7 @@ mae = register(PointwiseSpec(
 
 huber = register(PointwiseSpec(
     name="huber", family="regression", scalar=huber_scalar,
+    target_domain="any real number",
     params=(Param("delta", 1.0, "> 0", lo=0.0, doc="Where the quadratic becomes linear."),),
     summary="Huber loss.",
     formula=r"\ell_i = \begin{cases} \tfrac12 d_i^2 & |d_i| \le \delta \\ "
@@ -171,6 +184,7 @@ huber = register(PointwiseSpec(
 
 smooth_l1 = register(PointwiseSpec(
     name="smooth_l1", family="regression", scalar=smooth_l1_scalar,
+    target_domain="any real number",
     params=(Param("beta", 1.0, ">= 0", lo=0.0, lo_open=False,
                   doc="Width of the quadratic zone; 0 gives the absolute error."),),
     summary="Smooth L1 loss (Huber divided by beta).",
@@ -184,6 +198,7 @@ smooth_l1 = register(PointwiseSpec(
 
 log_cosh = register(PointwiseSpec(
     name="log_cosh", family="regression", scalar=log_cosh_scalar, cost=6.0,
+    target_domain="any real number",
     summary="Log-cosh loss, stable and accurate for any d (log1p(cosh d - 1) through expm1"
             " below 1, |d| + softplus(-2|d|) - log 2 above).",
     formula=rf"\ell_i = \log\cosh d_i, \quad {_D}",
@@ -196,6 +211,7 @@ log_cosh = register(PointwiseSpec(
 
 quantile = register(PointwiseSpec(
     name="quantile", family="regression", scalar=quantile_scalar,
+    target_domain="any real number",
     params=(Param("quantile", 0.5, "in (0, 1)", lo=0.0, hi=1.0,
                   doc="The quantile q predicted."),),
     summary="Pinball (quantile) loss.",
@@ -209,7 +225,10 @@ quantile = register(PointwiseSpec(
 
 poisson_nll = register(PointwiseSpec(
     name="poisson_nll", family="regression", scalar=poisson_nll_scalar, cost=4.0,
+    target_domain=(">= 0 (counts or rates); with ``log_input=False`` ``y_pred`` (the "
+                   "rate) must be >= 0 too"),
     sample=sample_counts,
+    check_inputs=_check_poisson,
     params=(
         Param("log_input", True, "bool", kind="bool",
               doc="If True the prediction is log(rate), else the rate itself."),
@@ -229,6 +248,8 @@ poisson_nll = register(PointwiseSpec(
 
 tweedie = register(PointwiseSpec(
     name="tweedie", family="regression", scalar=tweedie_scalar, cost=6.0,
+    target_domain=(">= 0 for 1 <= power < 2, > 0 for power >= 2, any real number for "
+                   "power <= 0"),
     sample=sample_counts,
     check_inputs=_check_tweedie,
     params=(_TweediePower("power", 1.5, "<= 0 or >= 1", doc="The Tweedie power rho."),),

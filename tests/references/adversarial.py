@@ -1,4 +1,5 @@
-"""NumPy references for the adversarial (GAN) losses, written from the formulas in API.md.
+"""NumPy references for the adversarial (GAN) losses, written from the formulas of their
+API pages (the specs' ``formula`` fields, shown in docs/api/adversarial).
 
 Each reference returns what ``reduction="none"`` returns: the per-element terms, as a tuple
 ``(real_terms, fake_terms)`` for losses of two arrays. ``sp`` is ``np.logaddexp(0, x)``.
