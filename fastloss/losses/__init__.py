@@ -1,5 +1,13 @@
 """Loss families; each module declares its losses once, with :func:`fastloss._spec.register`."""
 
-from . import adversarial, classification, contrastive, penalties, regression  # noqa: F401
+from . import (  # noqa: F401
+    adversarial,
+    classification,
+    contrastive,
+    linear,
+    penalties,
+    regression,
+)
 
-FAMILIES = ("regression", "classification", "adversarial", "contrastive", "penalties")
+FAMILIES = ("regression", "classification", "adversarial", "contrastive", "penalties",
+            "linear")

@@ -1,0 +1,557 @@
+r"""Fused linear + cross-entropy: the last layer of a classifier with a large vocabulary.
+
+``linear_cross_entropy(y_true, hidden, weight, bias)`` is the value of
+``cross_entropy(y_true, hidden @ weight.T + bias)`` and its gradients with respect to
+``hidden`` (N, d), ``weight`` (V, d) and ``bias`` (V,), without ever holding the (N, V)
+logits or their gradient. The rows are taken ``chunk_size`` at a time:
+
+1. ``Z = hidden[rows] @ weight.T`` (one BLAS product into a reused ``chunk x V`` buffer);
+2. one row body per row of ``Z``, in place: add the bias, apply the soft cap, the online
+   log-sum-exp, the row's loss (cross-entropy, label smoothing, class and sample weights,
+   the z-loss) and, when a gradient is wanted, ``dL/dlogits`` written over the row;
+3. ``grad_weight += Z.T @ hidden[rows]`` and ``grad_bias += sum(Z, axis=0)``, accumulated
+   chunk after chunk in row order, then ``grad_hidden[rows] = Z @ weight``.
+
+Extra memory is the chunk buffer (``chunk x V``), a block of ``grad_weight`` for the
+accumulation and one float64 per row. Rows are independent and every sum runs in a fixed
+order (the chunks in row order, each product by the same BLAS call), so the serial and
+parallel backends give the same bits. On CUDA the same row bodies run one row per thread and
+the products are fastloss's tiled matrix-product kernel; the results stay on the device.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numba import prange
+from numba.extending import register_jitable
+
+from .. import _arrays as A
+from .. import _backend
+from .._kernels import rows as _rows_mod
+from .._kernels import scalar as _scalar_mod
+from .._kernels.compile import njit, source_hash
+from .._kernels.rows import (
+    lse_row,
+    softmax_grad_inplace,
+    softmax_grad_w_inplace,
+    sum_shift,
+    wsum_shift,
+)
+from .._kernels.scalar import fexp, like
+from .._kinds import BASES
+from .._multi import MultiLoss, MultiSpec, backend_for, float_arrays, grad_buffers, on_device
+from .._spec import Param, register
+from .classification import (
+    _LABEL_SMOOTHING,
+    _check_class_weight,
+    _check_ignore_index,
+    _labels,
+)
+from .contrastive import _placed
+
+CHUNK_BYTES = 64 << 20  # default chunk: about this many bytes of logits ...
+CHUNK_FRACTION = 16  # ... and at most 1/16 of the rows, so extra memory stays <= ~6% of N x V
+GW_BLOCK_BYTES = 8 << 20  # CPU: grad_weight is accumulated through blocks of this size
+
+
+# ---------------------------------------------------------------------------
+# row bodies (the CPU kernels run them in a prange, the CUDA kernels one row per thread)
+
+
+@register_jitable(fastmath={"contract", "nsz"}, error_model="numpy", forceinline=True)
+def lce_row(i, Z, b, has_b, lab, r0, cw, has_cw, sw, has_sw, ii, eps, wsum, zl, cap, gs,
+            write, loss):
+    """Row ``i`` of the chunk ``Z`` (global row ``r0 + i``): bias, soft cap, log-sum-exp,
+    ``loss[r0 + i] = s * (l_ce + zl * lse^2)`` and, with ``write``, ``dL/dlogits`` over the
+    row (``gs`` is the scale of the reduction)."""
+    x = Z[i]
+    V = x.shape[0]
+    r = r0 + i
+    y = lab[r]
+    s = sw[r] if has_sw else 1.0
+    if y == ii:  # ignored: no loss, no gradient
+        loss[r] = 0.0
+        if write:
+            for j in range(V):
+                x[j] = 0.0
+        return
+    if has_b:
+        for j in range(V):
+            x[j] = x[j] + b[j]
+    if cap > 0.0:
+        c = like(x[0], cap)
+        ic = like(x[0], 1.0 / cap)
+        for j in range(V):
+            x[j] = c * math.tanh(x[j] * ic)
+    m, logs = lse_row(x)
+    lse = m + logs
+    wy = cw[y] if has_cw else 1.0
+    A_ = (1.0 - eps) * wy
+    lv = A_ * ((m - x[y]) + logs)
+    if eps > 0.0:
+        B = wsum_shift(cw, x, m) if has_cw else sum_shift(x, m)
+        lv += eps / V * (B + wsum * logs)
+        A_ += eps / V * wsum
+    lv += zl * lse * lse
+    loss[r] = s * lv
+    if write:
+        g = s * gs
+        ca = g * (A_ + 2.0 * zl * lse)  # d(zl lse^2)/dx = 2 zl lse softmax(x)
+        cu = g * eps / V
+        cy = g * (1.0 - eps) * wy
+        if cap > 0.0:  # chain rule through cap tanh(x / cap): 1 - (capped / cap)^2
+            ty = np.float64(x[y]) / cap
+            mm = like(x[0], m)
+            ls = like(x[0], logs)
+            a = like(x[0], ca)
+            ic = like(x[0], 1.0 / cap)
+            one = like(x[0], 1.0)
+            for j in range(V):
+                t = x[j] * ic
+                u = like(x[0], cu * cw[j]) if has_cw else like(x[0], cu)
+                x[j] = (a * fexp((x[j] - mm) - ls) - u) * (one - t * t)
+            x[y] -= cy * (1.0 - ty * ty)
+        else:
+            if has_cw:
+                softmax_grad_w_inplace(x, m, logs, ca, cu, cw)
+            else:
+                softmax_grad_inplace(x, m, logs, ca, cu)
+            x[y] -= cy
+
+
+@register_jitable(forceinline=True)
+def acc_row(i, dst, src):
+    """``dst[i] += src[i]`` (the accumulation of ``grad_weight``, chunk after chunk)."""
+    d = dst.shape[1]
+    for k in range(d):
+        dst[i, k] += src[i, k]
+
+
+BODIES = {"lce": lce_row, "acc": acc_row}
+
+
+def _make_lce(parallel):
+    PAR = parallel
+    SRC = source_hash(_scalar_mod, _rows_mod, lce_row)
+
+    def lce(Z, b, has_b, lab, r0, cw, has_cw, sw, has_sw, ii, eps, wsum, zl, cap, gs, write,
+            loss):
+        PAR  # noqa: B018
+        SRC  # noqa: B018
+        for i in prange(Z.shape[0]):
+            lce_row(np.int64(i), Z, b, has_b, lab, r0, cw, has_cw, sw, has_sw, ii, eps, wsum,
+                    zl, cap, gs, write, loss)
+
+    return lce
+
+
+def _make_acc(parallel):
+    PAR = parallel
+
+    def acc(dst, src):
+        PAR  # noqa: B018
+        for i in prange(dst.shape[0]):
+            acc_row(i, dst, src)
+
+    return acc
+
+
+_FACTORIES = {"lce": _make_lce, "acc": _make_acc}
+_lock = threading.Lock()
+_kernels: dict = {}
+
+
+def _kernel(name: str, parallel: bool):
+    key = (name, parallel)
+    k = _kernels.get(key)
+    if k is None:
+        with _lock:
+            k = _kernels.get(key)
+            if k is None:
+                fn = _FACTORIES[name](parallel)
+                fn.__name__ = fn.__qualname__ = f"lce_{name}_{'par' if parallel else 'ser'}"
+                k = _kernels[key] = njit(fn, parallel=parallel)
+    return k
+
+
+def _launch(be, name, *args):
+    """Kernel ``name`` over the rows of its first argument."""
+    if be == "cuda":
+        from .._kernels import cuda as K
+        from .._kernels import cuda_road
+
+        M = args[0].shape[0]
+        if M:
+            block = K.launch_config()[0]
+            K.rows_kernel(BODIES[name])[cuda_road._grid(M, block), block](M, *args)
+        return
+    k = _kernel(name, be == "parallel")
+    if be == "parallel":
+        with _backend.parallel_launch():
+            k(*args)
+    else:
+        k(*args)
+
+
+def _matmul(be, a, b, out, ta=False, tb=False):
+    """``out = op(a) @ op(b)``: NumPy's BLAS on the CPU (transposes as views, no copy),
+    the tiled kernel on CUDA."""
+    if be == "cuda":
+        from .._kernels import cuda as K
+
+        m, n = out.shape
+        if m and n:
+            T = K.MM_TILE
+            tiles = ((m + T - 1) // T) * ((n + T - 1) // T)
+            K.matmul_kernel(a.dtype)[K.grid_for(tiles), (T, T)](a, b, out, ta, tb)
+        return out
+    return np.matmul(a.T if ta else a, b.T if tb else b, out=out)
+
+
+def _empty(be, shape, dtype):
+    if be == "cuda":
+        from .._kernels import cuda_road
+
+        return cuda_road.cuda.device_array(shape, dtype)
+    return np.empty(shape, dtype)
+
+
+def _to(be, a):
+    if be == "cuda":
+        from .._kernels import cuda_road
+
+        return cuda_road.to_device(a)
+    return a
+
+
+# ---------------------------------------------------------------------------
+# the program
+
+
+def default_chunk(N: int, V: int, itemsize: int) -> int:
+    """Rows per chunk: about :data:`CHUNK_BYTES` of logits, at most ``N / CHUNK_FRACTION``
+    rows (at least 8)."""
+    rows = max(1, CHUNK_BYTES // max(1, V * itemsize))
+    rows = min(rows, -(-N // CHUNK_FRACTION))
+    return max(1, min(N, max(8, rows)))
+
+
+def _check(spec, arrays, params, reduction):
+    y, h, w, b = arrays
+    names = ("hidden", "weight") + (("bias",) if b is not None else ())
+    arrs, dtype = float_arrays([h, w] + ([b] if b is not None else []), names)
+    h, w = arrs[0], arrs[1]
+    b = arrs[2] if b is not None else None
+    if h.ndim != 2:
+        raise ValueError(f"hidden must be a 2-D array (N, d), got shape {tuple(h.shape)}")
+    N, d = h.shape
+    if w.ndim != 2 or w.shape[1] != d:
+        raise ValueError(f"weight must have shape (V, {d}) (one row of hidden's size per "
+                         f"class), got shape {tuple(w.shape)}")
+    V = w.shape[0]
+    if V == 0:
+        raise ValueError("weight has no classes (V = 0)")
+    if b is not None and tuple(b.shape) != (V,):
+        raise ValueError(f"bias must have shape ({V},) (one per row of weight), got shape "
+                         f"{tuple(b.shape)}")
+    if reduction == "mean" and N == 0:
+        raise ValueError("hidden is empty: reduction='mean' has no value")
+    ii = _check_ignore_index(params["ignore_index"])
+    lab = _labels(A.as_any(y, "y_true"), N, V, "y_true", ii)
+    cw = _check_class_weight(params["class_weight"], V)
+    sw = params["sample_weight"]
+    if sw is not None:
+        sw = A.check_weights(A.on_host(sw), N)
+        if reduction == "mean" and not np.sum(sw) > 0.0:
+            raise ValueError("sample_weight sums to zero: the weighted mean is undefined")
+    kept = lab != ii
+    roww = kept.astype(np.float64) if cw is None else np.where(kept, cw[np.where(kept, lab, 0)],
+                                                                0.0)
+    denom = float(np.sum(roww if sw is None else sw * roww))
+    cs = params["chunk_size"]
+    cs = default_chunk(N, V, np.dtype(dtype).itemsize) if cs is None else min(int(cs), max(N, 1))
+    return (h, w, b), dtype, lab, cw, sw, ii, denom, cs
+
+
+def _compute(spec, arrays, params, reduction, backend, want_value, want_grad, outs):
+    (h, w, b), dtype, lab, cw, sw, ii, denom, cs = _check(spec, arrays, params, reduction)
+    N, d = h.shape
+    V = w.shape[0]
+    names = ("hidden", "weight") + (("bias",) if b is not None else ())
+    if outs is not None and len(outs) != len(names):
+        raise TypeError(f"out must be a tuple of {len(names)} arrays (for {', '.join(names)}), "
+                        f"got {len(outs)}")
+    dev = on_device([a for a in (h, w, b) if a is not None])
+    be = backend_for(spec, backend, N * V, device=dev)
+    placed = _placed([a for a in (h, w, b) if a is not None], dtype, be, dev)
+    h, w = placed[0], placed[1]
+    b = placed[2] if b is not None else None
+    dev = dev and be == "cuda"
+    shapes = [(N, d), (V, d)] + ([(V,)] if b is not None else [])
+    user = grad_buffers(outs, shapes, dtype, names, device=dev) if want_grad else None
+    if user is not None and not dev and outs is not None:
+        _check_overlap(user, h, w, b)
+    copy = want_grad and be == "cuda" and not dev  # host inputs sent to "cuda"
+    gbufs = [_empty(be, s, dtype) for s in shapes] if copy else user
+
+    loss = _empty(be, N, np.float64)
+    scale = 1.0
+    if reduction == "mean":
+        scale = 1.0 / denom if denom != 0.0 else math.inf
+    f64 = np.float64
+    has_b, has_cw, has_sw = b is not None, cw is not None, sw is not None
+    wsum = float(V) if cw is None else float(np.sum(cw))
+    cap = 0.0 if params["softcap"] is None else float(params["softcap"])
+    dummy = _to(be, np.zeros(1, dtype))
+    bb = b if has_b else dummy
+    labd = _to(be, lab)
+    cwd = _to(be, cw if has_cw else np.zeros(1, f64))
+    swd = _to(be, sw if has_sw else np.zeros(1, f64))
+    if want_grad:
+        gh, gw = gbufs[0], gbufs[1]
+        gb64 = np.zeros(V, f64) if has_b else None
+    if N:
+        Z = _empty(be, (min(cs, N), V), dtype)
+        ones = _to(be, np.ones((1, Z.shape[0]), dtype)) if want_grad and has_b else None
+        tb = _empty(be, (1, V), dtype) if ones is not None else None
+        tw = None
+        for r0 in range(0, N, cs):
+            m = min(cs, N - r0)
+            Zc = Z[:m]
+            hc = h[r0:r0 + m]
+            _matmul(be, hc, w, Zc, tb=True)
+            _launch(be, "lce", Zc, bb, has_b, labd, r0, cwd, has_cw, swd, has_sw, ii,
+                    params["label_smoothing"], wsum, params["z_loss"], cap, scale, want_grad,
+                    loss)
+            if not want_grad:
+                continue
+            tw = _accumulate_gw(be, Zc, hc, gw, r0 == 0, tw)
+            if has_b:
+                _matmul(be, ones[:, :m], Zc, tb)
+                gb64 += tb.copy_to_host()[0] if be == "cuda" else tb[0]
+            _matmul(be, Zc, w, gh[r0:r0 + m])  # last: out may be hidden itself
+        del Z
+    elif want_grad:
+        _fill_zero(be, gw)
+    if want_grad and has_b:
+        gbh = gb64.astype(dtype)
+        if be == "cuda":
+            from .._kernels import cuda_road
+
+            cuda_road.cuda.to_device(gbh, to=gbufs[2])
+        else:
+            gbufs[2][...] = gbh
+    if copy:
+        for dbuf, hbuf in zip(gbufs, user, strict=True):
+            if hbuf.size:
+                dbuf.copy_to_host(hbuf)
+    value = _value(loss, reduction, dtype, dev, denom) if want_value else None
+    return value, (user if want_grad else None)
+
+
+def _fill_zero(be, a):
+    if be == "cuda":
+        from .._kernels import cuda_road
+
+        cuda_road.cuda.to_device(np.zeros(a.shape, a.dtype), to=a)
+    else:
+        a[...] = 0
+
+
+def _accumulate_gw(be, Zc, hc, gw, first, tw):
+    """``gw (+)= Zc.T @ hc``: the first chunk writes ``gw``, the next ones add block by block
+    (CPU: blocks of :data:`GW_BLOCK_BYTES`; CUDA: one ``V x d`` buffer). Returns the buffer."""
+    V, d = gw.shape
+    if first:
+        _matmul(be, Zc, hc, gw, ta=True)
+        return tw
+    if be == "cuda":
+        if tw is None:
+            tw = _empty(be, (V, d), gw.dtype)
+        _matmul(be, Zc, hc, tw, ta=True)
+        _launch(be, "acc", gw, tw)
+        return tw
+    vb = max(1, min(V, GW_BLOCK_BYTES // max(1, d * gw.itemsize)))
+    if tw is None:
+        tw = np.empty((vb, d), gw.dtype)
+    for v0 in range(0, V, vb):
+        n = min(vb, V - v0)
+        t = tw[:n]
+        np.matmul(Zc[:, v0:v0 + n].T, hc, out=t)
+        _launch(be, "acc", gw[v0:v0 + n], t)
+    return tw
+
+
+def _check_overlap(user, h, w, b):
+    """``out[0]`` may be ``hidden`` itself (its rows are read before they are written);
+    no other gradient may share memory with an input."""
+    ins = [("hidden", h), ("weight", w)] + ([("bias", b)] if b is not None else [])
+    for k, o in enumerate(user):
+        for nm, a in ins:
+            if not np.may_share_memory(o, a):
+                continue
+            if k == 0 and nm == "hidden" and o.ctypes.data == a.ctypes.data \
+                    and o.shape == a.shape and o.strides == a.strides:
+                continue
+            raise ValueError(f"out[{k}] overlaps {nm}: only out[0] may be hidden itself")
+
+
+def _value(loss, reduction, dtype, dev, denom):
+    if type(loss) is not np.ndarray:
+        if reduction == "none" and dev:
+            from .._kernels import cuda_road
+
+            return cuda_road.as_flat(loss, dtype)
+        loss = loss.copy_to_host()
+    if reduction == "none":
+        return loss.astype(dtype)
+    total = float(np.sum(loss))
+    if reduction == "sum":
+        return total
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(np.float64(total) / np.float64(denom))
+
+
+# ---------------------------------------------------------------------------
+# the public object and the spec
+
+
+@dataclass(frozen=True)
+class Option(Param):
+    """A keyword option checked by its own function (arrays, None or a value)."""
+
+    checker: Callable | None = None
+    kind: str = "option"
+
+    def check(self, value):
+        return self.checker(value) if self.checker is not None else value
+
+
+def _opt_positive(name, integer=False):
+    def check(v):
+        if v is None:
+            return None
+        if isinstance(v, (bool, np.bool_)) or not isinstance(
+                v, (int, np.integer) if integer else (int, float, np.integer, np.floating)):
+            raise TypeError(f"{name} must be None or a positive "
+                            f"{'integer' if integer else 'real number'}, got {v!r}")
+        if not (v > 0 and math.isfinite(v)):
+            raise ValueError(f"{name} must be None or > 0, got {v!r}")
+        return int(v) if integer else float(v)
+
+    return check
+
+
+class LinearLoss(MultiLoss):
+    """``L(y_true, hidden, weight, bias=None, **opts)``: ``bias`` is optional, and the
+    gradients are ``(g_hidden, g_weight)`` or ``(g_hidden, g_weight, g_bias)``."""
+
+    def _bind(self, args, kw):
+        if len(args) < 4 and "bias" not in kw:
+            kw["bias"] = None
+        return super()._bind(args, kw)
+
+    def _outs(self, out):
+        if out is None:
+            return None
+        if not isinstance(out, (tuple, list)):
+            raise TypeError("out must be a tuple of arrays (for hidden, weight and, with a "
+                            f"bias, bias), got {type(out).__name__}")
+        return list(out)
+
+
+def sample_linear(rng, shape, dtype):
+    """Hidden states (N, d) (``shape`` (N,) gives d = 4), a weight (V, d) with V = 4 d (16 to
+    1024), a bias and labels in [0, V)."""
+    N = shape[0]
+    d = shape[1] if len(shape) > 1 else 4
+    V = max(16, min(4 * d, 1024))
+    h = rng.standard_normal((N, d)).astype(dtype)
+    w = (rng.standard_normal((V, d)) / math.sqrt(d)).astype(dtype)
+    b = (0.1 * rng.standard_normal(V)).astype(dtype)
+    y = rng.integers(0, V, N)
+    return (y, h, w, b), {}
+
+
+BASES["fused"] = LinearLoss
+
+linear_cross_entropy = register(MultiSpec(
+    name="linear_cross_entropy", family="linear", kind="fused", sample=sample_linear,
+    compute=_compute, cost=16.0, inputs=("y_true", "hidden", "weight", "bias"),
+    diff_inputs=("hidden", "weight", "bias"),
+    input_docs=(
+        ("y_true", "Integer labels (N,) in [0, V), or ``ignore_index``."),
+        ("hidden", "Hidden states (N, d); float32 and float64 are computed natively."),
+        ("weight", "The output layer's weight (V, d): one row per class."),
+        ("bias", "Optional (V,) bias (default None: no bias, and no ``g_bias``)."),
+    ),
+    params=(
+        Option("class_weight", None, "None or V non-negative weights", kind="array",
+               checker=lambda v: v, doc="One weight per class, as PyTorch's ``weight``."),
+        Option("ignore_index", -100, "an integer", kind="int", checker=lambda v: v,
+               doc="Rows with this label have no loss and no gradient and do not count in "
+                   "the mean."),
+        _LABEL_SMOOTHING,
+        Param("z_loss", 0.0, ">= 0", lo=0.0, lo_open=False,
+              doc="Coefficient of the z-loss ``lse_i^2`` added to each kept row."),
+        Option("softcap", None, "None or > 0", kind="float or None",
+               checker=_opt_positive("softcap"),
+               doc="Logits become ``softcap * tanh(logits / softcap)`` first."),
+        Option("sample_weight", None, "None or N non-negative finite weights", kind="array",
+               checker=lambda v: v, doc="One weight per row (sample)."),
+        Option("chunk_size", None, "None or a positive integer", kind="int or None",
+               checker=_opt_positive("chunk_size", integer=True),
+               doc="Rows of logits held at a time (default: about 64 MiB of logits, at "
+                   "most N/16 rows). Results do not depend on it beyond rounding."),
+    ),
+    summary="Softmax cross-entropy of a linear layer, ``cross_entropy(y_true, hidden @ "
+            "weight.T + bias)``, computed chunk by chunk: the (N, V) logits are never "
+            "stored.",
+    formula=r"\ell_i = (1-\varepsilon)\,w_{y_i}\big(\operatorname{lse}(z_i) - z_{i y_i}\big) "
+            r"+ \frac{\varepsilon}{V}\sum_c w_c\big(\operatorname{lse}(z_i) - z_{ic}\big) "
+            r"+ \lambda_z \operatorname{lse}(z_i)^2, \quad z_i = \kappa \tanh\big((W h_i + b)"
+            r"/\kappa\big)",
+    grad_formula=r"G_{ic} = \partial\ell_i/\partial z_{ic}\,(1 - z_{ic}^2/\kappa^2), \; "
+                 r"\partial\ell_i/\partial z_{ic} = (A_i + 2\lambda_z \operatorname{lse}"
+                 r"(z_i))\operatorname{softmax}(z_i)_c - a_{ic}; \quad \nabla_h = G W, \; "
+                 r"\nabla_W = G^T H, \; \nabla_b = \textstyle\sum_i G_{i\cdot}",
+    reduction_doc="``mean`` is ``sum_i s_i l_i / sum_i s_i w_{y_i}`` over the rows not "
+                  "ignored (the denominator of ``cross_entropy``, the z-loss included in "
+                  "``l_i``), ``sum`` adds ``s_i l_i``, ``none`` gives ``s_i l_i`` per row "
+                  "(0 for ignored rows).",
+    returns_doc="value : float (an array of N losses for ``reduction='none'``). ``grad`` gives "
+                "``(grad_hidden, grad_weight)``, or ``(grad_hidden, grad_weight, "
+                "grad_bias)`` with a bias.",
+    matches="``F.cross_entropy(hidden @ weight.T + bias, y_true, weight=class_weight, "
+            "ignore_index=..., label_smoothing=...)`` with PyTorch autograd, plus the z-loss "
+            "of PaLM and the logit soft cap of Gemma 2 written in the same terms",
+    notes="Notation: :math:`\\kappa` is ``softcap`` (no cap when None), "
+          ":math:`\\lambda_z` is ``z_loss``, :math:`\\varepsilon` ``label_smoothing``, "
+          ":math:`w` the class weights (1 without), :math:`A_i = (1-\\varepsilon)w_{y_i} + "
+          "\\varepsilon\\sum_c w_c/V` and :math:`a_{ic}` the smoothed target mass "
+          ":math:`(1-\\varepsilon)w_{y_i}[c = y_i] + \\varepsilon w_c/V`. The z-loss term "
+          "is not multiplied by the class weight; with ``reduction='mean'`` it is divided "
+          "by the same weighted count of kept rows as the cross-entropy (without class or "
+          "sample weights: the mean of :math:`\\lambda_z \\operatorname{lse}^2` over the "
+          "kept rows, as in PaLM). Memory: a ``chunk_size x V`` buffer of the input's dtype "
+          "and a block of ``grad_weight``; ``out=(grad_hidden, grad_weight[, grad_bias])`` "
+          "where ``grad_hidden`` may be ``hidden`` itself. On CUDA the products are a tiled "
+          "kernel of fastloss's own (deterministic, not cuBLAS) and ``grad_weight`` is "
+          "accumulated through one more ``V x d`` buffer.",
+    references=(
+        "A. Chowdhery et al., *PaLM: Scaling Language Modeling with Pathways*, JMLR 2023 "
+        "(the auxiliary z-loss).",
+        "Gemma Team, *Gemma 2: Improving Open Language Models at a Practical Size*, "
+        "arXiv:2408.00118, 2024 (logit soft-capping).",
+        "E. Wijmans et al., *Cut Your Losses in Large-Vocabulary Language Models*, "
+        "arXiv:2411.09009, 2024 (the fused, chunked computation).",
+    ),
+    example=">>> import fastloss\n"
+            ">>> round(fastloss.linear_cross_entropy([0], [[1.0]], [[0.0], [0.0]]), 6)"
+            "  # log 2\n0.693147",
+))
