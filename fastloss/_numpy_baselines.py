@@ -541,6 +541,26 @@ def nt_xent_vg(z1, z2, temperature=0.5):
 _add("nt_xent", nt_xent, nt_xent_vg)
 
 
+def _linear_logits(h, w, b):
+    z = h @ w.T
+    return z if b is None else z + b
+
+
+def linear_cross_entropy(y, h, w, b=None):
+    """Unfused: the (N, V) logits, then the cross-entropy of their rows."""
+    return _ce_rows(_linear_logits(h, w, b), np.asarray(y))[0]
+
+
+def linear_cross_entropy_vg(y, h, w, b=None):
+    v, G = _ce_rows(_linear_logits(h, w, b), np.asarray(y))
+    G = G.astype(h.dtype)
+    g = (G @ w, G.T @ h) + (() if b is None else (G.sum(axis=0),))
+    return v, tuple(x.astype(h.dtype) for x in g)
+
+
+_add("linear_cross_entropy", linear_cross_entropy, linear_cross_entropy_vg)
+
+
 def _pdist(x, y, p, eps):
     return np.sum(np.abs(x - y + eps) ** p, axis=-1) ** (1.0 / p)
 

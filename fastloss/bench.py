@@ -257,6 +257,12 @@ def _torch_refs():
                                label_smoothing=label_smoothing)
 
     refs["cross_entropy"] = pair(ce)
+
+    def lce(target, h, w, b=None, **kw):
+        z = h @ w.T
+        return ce(target, z if b is None else z + b, **kw)
+
+    refs["linear_cross_entropy"] = pair(lce, diff=(1, 2, 3))
     return refs
 
 
