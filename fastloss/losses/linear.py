@@ -54,8 +54,9 @@ from .classification import (
 )
 from .contrastive import _placed
 
-CHUNK_BYTES = 64 << 20  # default chunk: about this many bytes of logits ...
-CHUNK_FRACTION = 16  # ... and at most 1/16 of the rows, so extra memory stays <= ~6% of N x V
+CHUNK_BYTES = 256 << 20  # default chunk: at most this many bytes of logits ...
+CHUNK_FRACTION = 16  # ... and 1/16 of the rows, so extra memory stays <= ~6% of N x V ...
+MIN_CHUNK = 128  # ... but no fewer rows than this
 GW_BLOCK_BYTES = 8 << 20  # CPU: grad_weight is accumulated through blocks of this size
 
 
@@ -234,11 +235,11 @@ def _to(be, a):
 
 
 def default_chunk(N: int, V: int, itemsize: int) -> int:
-    """Rows per chunk: about :data:`CHUNK_BYTES` of logits, at most ``N / CHUNK_FRACTION``
-    rows (at least 8)."""
-    rows = max(1, CHUNK_BYTES // max(1, V * itemsize))
-    rows = min(rows, -(-N // CHUNK_FRACTION))
-    return max(1, min(N, max(8, rows)))
+    """Rows per chunk: ``N / CHUNK_FRACTION`` rows but at least :data:`MIN_CHUNK` (the
+    products lose speed with fewer rows), at most :data:`CHUNK_BYTES` of logits."""
+    rows = max(-(-N // CHUNK_FRACTION), MIN_CHUNK)
+    rows = min(rows, CHUNK_BYTES // max(1, V * itemsize))
+    return max(1, min(N, rows))
 
 
 def _check(spec, arrays, params, reduction):
@@ -319,7 +320,7 @@ def _compute(spec, arrays, params, reduction, backend, want_value, want_grad, ou
         Z = _empty(be, (min(cs, N), V), dtype)
         ones = _to(be, np.ones((1, Z.shape[0]), dtype)) if want_grad and has_b else None
         tb = _empty(be, (1, V), dtype) if ones is not None else None
-        tw = None
+        tw = ght = None
         for r0 in range(0, N, cs):
             m = min(cs, N - r0)
             Zc = Z[:m]
@@ -334,7 +335,7 @@ def _compute(spec, arrays, params, reduction, backend, want_value, want_grad, ou
             if has_b:
                 _matmul(be, ones[:, :m], Zc, tb)
                 gb64 += tb.copy_to_host()[0] if be == "cuda" else tb[0]
-            _matmul(be, Zc, w, gh[r0:r0 + m])  # last: out may be hidden itself
+            ght = _grad_hidden(be, Zc, w, gh[r0:r0 + m], ght)  # last: out may be hidden
         del Z
     elif want_grad:
         _fill_zero(be, gw)
@@ -361,6 +362,21 @@ def _fill_zero(be, a):
         cuda_road.cuda.to_device(np.zeros(a.shape, a.dtype), to=a)
     else:
         a[...] = 0
+
+
+def _grad_hidden(be, Zc, w, out, tmp):
+    """``out = Zc @ w``. On the CPU as ``(w.T @ Zc.T).T`` through a small ``d x chunk``
+    buffer: OpenBLAS runs the product with few rows and a long inner dimension ``V`` up to
+    ten times slower than its transpose (same bits)."""
+    if be == "cuda":
+        _matmul(be, Zc, w, out)
+        return tmp
+    m = Zc.shape[0]
+    if tmp is None or tmp.shape[1] != m:
+        tmp = np.empty((w.shape[1], m), w.dtype)
+    np.matmul(w.T, Zc.T, out=tmp)
+    out[...] = tmp.T
+    return tmp
 
 
 def _accumulate_gw(be, Zc, hc, gw, first, tw):
@@ -506,8 +522,9 @@ linear_cross_entropy = register(MultiSpec(
                checker=lambda v: v, doc="One weight per row (sample)."),
         Option("chunk_size", None, "None or a positive integer", kind="int or None",
                checker=_opt_positive("chunk_size", integer=True),
-               doc="Rows of logits held at a time (default: about 64 MiB of logits, at "
-                   "most N/16 rows). Results do not depend on it beyond rounding."),
+               doc="Rows of logits held at a time (default: N/16 rows but at least 128, and "
+                   "at most 256 MiB of logits). Results do not depend on it beyond "
+                   "rounding."),
     ),
     summary="Softmax cross-entropy of a linear layer, ``cross_entropy(y_true, hidden @ "
             "weight.T + bias)``, computed chunk by chunk: the (N, V) logits are never "
