@@ -13,7 +13,8 @@ subprocess (so that one's peak memory cannot hide another's):
 * ``torch``: PyTorch CPU ``F.cross_entropy(h @ W.T + b, y)``, forward and backward.
 
 Extra memory is the peak resident set during the call (``ru_maxrss``) minus the resident
-set just before it (inputs allocated and touched, kernels compiled on a small case), minus
+set just before it (inputs allocated, kernels compiled and BLAS warmed up on a small
+case), minus
 the outputs (the three gradients): what the call needs beyond its inputs and outputs. The
 goal is at most 10% of the N x V float32 logits. ``--big`` estimates the largest V that fits
 in the machine's memory at N=8192, d=1024 from the measured per-V cost of each variant
@@ -75,7 +76,7 @@ def child(variant: str, N: int, d: int, V: int, repeat: int, threads: int) -> di
                 v, G = fastloss.cross_entropy.value_and_grad(y, Z, out=Z)
                 return v, (G @ w, G.T @ h, G.sum(axis=0))
 
-    run(*inputs(64, 16, 256))  # compile / warm up on a small case
+    run(*inputs(256, 32, 4096))  # compile / load the (parallel) kernels on a small case
     a = np.ones((1024, 1024), np.float32)
     a @ a  # BLAS's own per-thread buffers, allocated once per process (~30 MiB)
     del a

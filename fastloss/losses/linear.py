@@ -57,7 +57,7 @@ from .contrastive import _placed
 CHUNK_BYTES = 256 << 20  # default chunk: at most this many bytes of logits ...
 CHUNK_FRACTION = 16  # ... and 1/16 of the rows, so extra memory stays <= ~6% of N x V ...
 MIN_CHUNK = 128  # ... but no fewer rows than this
-GW_BLOCK_BYTES = 8 << 20  # CPU: grad_weight is accumulated through blocks of this size
+GW_BLOCK_BYTES = 4 << 20  # CPU: grad_weight is accumulated through blocks of this size
 
 
 # ---------------------------------------------------------------------------
@@ -494,11 +494,40 @@ def sample_linear(rng, shape, dtype):
     return (y, h, w, b), {}
 
 
+def _signatures(dtype):
+    """The argument types each CUDA kernel is launched with (for ``compile_ptx``)."""
+    from numba import types as nt
+    from numba.np.numpy_support import from_dtype
+
+    dt = from_dtype(np.dtype(dtype))
+    a2, a1 = nt.Array(dt, 2, "C"), nt.Array(dt, 1, "C")
+    f1, i1 = nt.Array(nt.float64, 1, "C"), nt.Array(nt.int64, 1, "C")
+    f, i, b = nt.float64, nt.int64, nt.boolean
+    return {
+        "lce": (i, a2, a1, b, i1, i, f1, b, f1, b, i, f, f, f, f, f, b, f1),
+        "acc": (i, a2, a2),
+        "matmul": (a2, a2, a2, b, b),
+    }
+
+
+def _device_kernels(dtype):
+    """The CUDA kernels the calls launch, for the PTX catalog: ``(ops, name, function,
+    argument types)`` (one row kernel serves every op, its ``write`` flag at run time)."""
+    from .._kernels import cuda as K
+
+    sig = _signatures(dtype)
+    every, grads = "value.grad.value_and_grad", "grad.value_and_grad"
+    return [(every, "lce", K.rows_kernel(lce_row).py_func, sig["lce"]),
+            (grads, "acc", K.rows_kernel(acc_row).py_func, sig["acc"]),
+            (every, "matmul", K.matmul_kernel(dtype).py_func, sig["matmul"])]
+
+
 BASES["fused"] = LinearLoss
 
 linear_cross_entropy = register(MultiSpec(
     name="linear_cross_entropy", family="linear", kind="fused", sample=sample_linear,
-    compute=_compute, cost=16.0, inputs=("y_true", "hidden", "weight", "bias"),
+    compute=_compute, cost=16.0,
+    extra={"device_body": lce_row, "device_kernels": _device_kernels}, inputs=("y_true", "hidden", "weight", "bias"),
     diff_inputs=("hidden", "weight", "bias"),
     input_docs=(
         ("y_true", "Integer labels (N,) in [0, V), or ``ignore_index``."),

@@ -1,6 +1,7 @@
 """Losses of several arrays on the CUDA backend: the GAN losses and the penalties (their
 pointwise terms on the device kernels) equal the CPU ones for every kind, op and dtype; the
-proximal operators. (The contrastive losses: test_contrastive.py.)"""
+proximal operators. (The contrastive losses: test_contrastive.py; the fused linear +
+cross-entropy: test_linear.py.)"""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from fastloss._spec import REGISTRY
 from ._common import N_FLAT, close, is_dev, rng_for
 
 MULTI = sorted(n for n, s in REGISTRY.items()
-               if s.kind not in ("pointwise", "rowwise", "contrastive"))
+               if s.kind not in ("pointwise", "rowwise", "contrastive", "fused"))
 
 
 def _kinds(spec):
