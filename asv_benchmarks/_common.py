@@ -36,6 +36,8 @@ CATALOGUE = (
     "info_nce", "nt_xent", "triplet_margin", "cosine_embedding",
     # penalties
     "l1_penalty", "l2_penalty", "elastic_net",
+    # fused
+    "linear_cross_entropy",
 )
 POINTWISE = CATALOGUE[:14]
 

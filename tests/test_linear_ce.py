@@ -30,8 +30,19 @@ def _inputs(dtype, seed=0, ignored=True, big=False):
     return y, h, w, b
 
 
-def torch_loss(y, h, w, b, reduction="mean", sample_weight=None, class_weight=None,
-               ignore_index=-100, label_smoothing=0.0, z_loss=0.0, softcap=None):
+def torch_loss(
+    y,
+    h,
+    w,
+    b,
+    reduction="mean",
+    sample_weight=None,
+    class_weight=None,
+    ignore_index=-100,
+    label_smoothing=0.0,
+    z_loss=0.0,
+    softcap=None,
+):
     """The unfused computation in torch; returns (value, tensors needing grads)."""
     ts = [torch.tensor(a, requires_grad=True) for a in (h, w) + ((b,) if b is not None else ())]
     z = ts[0] @ ts[1].T
@@ -48,8 +59,11 @@ def torch_loss(y, h, w, b, reduction="mean", sample_weight=None, class_weight=No
     rows = F.cross_entropy(z, yt, reduction="none", **kw)
     kept = (yt != ignore_index).to(z.dtype)
     rows = rows + z_loss * torch.logsumexp(z, dim=1) ** 2 * kept
-    s = torch.ones(len(y), dtype=z.dtype) if sample_weight is None else \
-        torch.tensor(sample_weight, dtype=z.dtype)
+    s = (
+        torch.ones(len(y), dtype=z.dtype)
+        if sample_weight is None
+        else torch.tensor(sample_weight, dtype=z.dtype)
+    )
     rows = rows * s
     if reduction == "none":
         return rows, ts
@@ -74,8 +88,13 @@ OPTIONS = [
     {"softcap": 2.0},
     {"sample_weight": "sw"},
     {"ignore_index": 3},
-    {"class_weight": "cw", "label_smoothing": 0.1, "z_loss": 1e-3, "softcap": 1.5,
-     "sample_weight": "sw"},
+    {
+        "class_weight": "cw",
+        "label_smoothing": 0.1,
+        "z_loss": 1e-3,
+        "softcap": 1.5,
+        "sample_weight": "sw",
+    },
 ]
 
 
@@ -93,8 +112,9 @@ def _check(got, ref, rtol, atol_scale):
     got = np.asarray(got, np.float64)
     ref = np.asarray(ref, np.float64)
     assert got.shape == ref.shape
-    np.testing.assert_allclose(got, ref, rtol=rtol,
-                               atol=atol_scale * float(np.max(np.abs(ref), initial=1.0)))
+    np.testing.assert_allclose(
+        got, ref, rtol=rtol, atol=atol_scale * float(np.max(np.abs(ref), initial=1.0))
+    )
 
 
 @pytest.mark.parametrize("bias", [True, False])
@@ -116,9 +136,11 @@ def test_matches_torch_autograd_float64(opt, reduction, bias):
         _check(a, r, 1e-10, 1e-13)
     # the value alone and the gradient alone are the same numbers
     assert L(y, h, w, b, reduction=reduction, chunk_size=CHUNK, **kw) == pytest.approx(
-        v, rel=1e-14, abs=0)
-    for a, r in zip(L.grad(y, h, w, b, reduction=reduction, chunk_size=CHUNK, **kw), g,
-                    strict=True):
+        v, rel=1e-14, abs=0
+    )
+    for a, r in zip(
+        L.grad(y, h, w, b, reduction=reduction, chunk_size=CHUNK, **kw), g, strict=True
+    ):
         np.testing.assert_array_equal(a, r)
 
 
@@ -127,8 +149,11 @@ def test_matches_torch_autograd_float64(opt, reduction, bias):
 def test_matches_torch_autograd_float32(opt, reduction):
     y, h, w, b = _inputs(np.float32, seed=2, big=True)
     kw = _opts(OPTIONS[opt])
-    vt, gt = torch_value_and_grad(tuple(np.asarray(a, np.float64) if a.dtype == np.float32
-                                        else a for a in (y, h, w, b)), reduction, **kw)
+    vt, gt = torch_value_and_grad(
+        tuple(np.asarray(a, np.float64) if a.dtype == np.float32 else a for a in (y, h, w, b)),
+        reduction,
+        **kw,
+    )
     v, g = L.value_and_grad(y, h, w, b, reduction=reduction, **kw)
     if reduction == "none":
         assert v.dtype == np.float32
@@ -156,8 +181,14 @@ def test_finite_differences():
     w = rng.standard_normal((v, d))
     b = rng.standard_normal(v)
     y = np.array([0, 4, -100, 2])
-    kw = dict(class_weight=rng.uniform(0.5, 2, v), label_smoothing=0.1, z_loss=0.05,
-              softcap=2.0, sample_weight=rng.uniform(0.5, 2, n), chunk_size=3)
+    kw = dict(
+        class_weight=rng.uniform(0.5, 2, v),
+        label_smoothing=0.1,
+        z_loss=0.05,
+        softcap=2.0,
+        sample_weight=rng.uniform(0.5, 2, n),
+        chunk_size=3,
+    )
     _, g = L.value_and_grad(y, h, w, b, **kw)
     args = [h, w, b]
     step = 1e-6
@@ -242,28 +273,31 @@ def test_default_chunk_is_a_small_fraction_of_the_logits():
     assert default_chunk(10**6, 10**8, 4) == 1  # a row of logits over 256 MiB: one at a time
 
 
-@pytest.mark.parametrize("kwargs, exc, match", [
-    (dict(hidden=np.ones(3)), ValueError, "hidden"),
-    (dict(weight=np.ones((4, 2))), ValueError, "weight"),
-    (dict(weight=np.ones((0, 3))), ValueError, "weight"),
-    (dict(bias=np.ones(5)), ValueError, "bias"),
-    (dict(y_true=[0, 4]), ValueError, "y_true"),
-    (dict(y_true=[0, -1]), ValueError, "y_true"),
-    (dict(y_true=[0, 1, 2]), ValueError, "y_true"),
-    (dict(y_true=[0.5, 1]), ValueError, "y_true"),
-    (dict(softcap=0.0), ValueError, "softcap"),
-    (dict(softcap="x"), TypeError, "softcap"),
-    (dict(chunk_size=0), ValueError, "chunk_size"),
-    (dict(chunk_size=2.5), TypeError, "chunk_size"),
-    (dict(z_loss=-1.0), ValueError, "z_loss"),
-    (dict(label_smoothing=1.5), ValueError, "label_smoothing"),
-    (dict(class_weight=np.ones(3)), ValueError, "class_weight"),
-    (dict(sample_weight=np.ones(3)), ValueError, "sample_weight"),
-    (dict(sample_weight=[-1.0, 1.0]), ValueError, "sample_weight"),
-    (dict(hidden=np.ones((2, 3), complex)), TypeError, "hidden"),
-    (dict(temperature=1.0), TypeError, "temperature"),
-    (dict(reduction="avg"), ValueError, "reduction"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(hidden=np.ones(3)), ValueError, "hidden"),
+        (dict(weight=np.ones((4, 2))), ValueError, "weight"),
+        (dict(weight=np.ones((0, 3))), ValueError, "weight"),
+        (dict(bias=np.ones(5)), ValueError, "bias"),
+        (dict(y_true=[0, 4]), ValueError, "y_true"),
+        (dict(y_true=[0, -1]), ValueError, "y_true"),
+        (dict(y_true=[0, 1, 2]), ValueError, "y_true"),
+        (dict(y_true=[0.5, 1]), ValueError, "y_true"),
+        (dict(softcap=0.0), ValueError, "softcap"),
+        (dict(softcap="x"), TypeError, "softcap"),
+        (dict(chunk_size=0), ValueError, "chunk_size"),
+        (dict(chunk_size=2.5), TypeError, "chunk_size"),
+        (dict(z_loss=-1.0), ValueError, "z_loss"),
+        (dict(label_smoothing=1.5), ValueError, "label_smoothing"),
+        (dict(class_weight=np.ones(3)), ValueError, "class_weight"),
+        (dict(sample_weight=np.ones(3)), ValueError, "sample_weight"),
+        (dict(sample_weight=[-1.0, 1.0]), ValueError, "sample_weight"),
+        (dict(hidden=np.ones((2, 3), complex)), TypeError, "hidden"),
+        (dict(temperature=1.0), TypeError, "temperature"),
+        (dict(reduction="avg"), ValueError, "reduction"),
+    ],
+)
 def test_errors_name_the_argument(kwargs, exc, match):
     args = dict(y_true=[0, 3], hidden=np.ones((2, 3)), weight=np.ones((4, 3)), bias=np.ones(4))
     args.update(kwargs)

@@ -41,6 +41,7 @@ FAMILY_TITLES = {
     "adversarial": "Adversarial (GAN)",
     "contrastive": "Contrastive and self-supervised",
     "penalties": "Sparsity and regularisation",
+    "linear": "Fused linear + cross-entropy",
 }
 
 FAMILY_INTROS = {
@@ -63,6 +64,21 @@ FAMILY_INTROS = {
         "gradient per embedding input, in argument order."
     ),
     "penalties": "Penalties on a weight array ``w``, with their gradients (and proximal maps).",
+    "linear": (
+        "The output layer of a classifier with a large vocabulary and its cross-entropy in "
+        "one call: ``linear_cross_entropy(y_true, hidden, weight, bias)`` with ``hidden`` "
+        "(N, d), ``weight`` (V, d), ``bias`` (V,). The logits "
+        ":math:`x_i = W h_i + b` are computed ``chunk_size`` rows at a time and never stored "
+        "whole. With ``softcap`` :math:`\\kappa` they are first capped, "
+        ":math:`z_{ic} = \\kappa \\tanh(x_{ic}/\\kappa)` (Gemma 2), otherwise "
+        ":math:`z = x`. With ``z_loss`` :math:`\\lambda_z`, each row not ignored adds "
+        ":math:`\\lambda_z \\operatorname{lse}(z_i)^2`, "
+        ":math:`\\operatorname{lse}(z_i) = \\log\\sum_c e^{z_{ic}}` (PaLM), whose "
+        "gradient is :math:`2\\lambda_z \\operatorname{lse}(z_i)\\,"
+        "\\operatorname{softmax}(z_i)`; the soft cap multiplies the gradient with respect "
+        "to :math:`z` by :math:`1 - z_{ic}^2/\\kappa^2`. ``grad`` returns "
+        "``(grad_hidden, grad_weight)``, and ``grad_bias`` third when a bias is given."
+    ),
 }
 
 

@@ -65,8 +65,9 @@ GW_BLOCK_BYTES = 4 << 20  # CPU: grad_weight is accumulated through blocks of th
 
 
 @register_jitable(fastmath={"contract", "nsz"}, error_model="numpy", forceinline=True)
-def lce_row(i, Z, b, has_b, lab, r0, cw, has_cw, sw, has_sw, ii, eps, wsum, zl, cap, gs,
-            write, loss):
+def lce_row(
+    i, Z, b, has_b, lab, r0, cw, has_cw, sw, has_sw, ii, eps, wsum, zl, cap, gs, write, loss
+):
     """Row ``i`` of the chunk ``Z`` (global row ``r0 + i``): bias, soft cap, log-sum-exp,
     ``loss[r0 + i] = s * (l_ce + zl * lse^2)`` and, with ``write``, ``dL/dlogits`` over the
     row (``gs`` is the scale of the reduction)."""
@@ -140,13 +141,30 @@ def _make_lce(parallel):
     PAR = parallel
     SRC = source_hash(_scalar_mod, _rows_mod, lce_row)
 
-    def lce(Z, b, has_b, lab, r0, cw, has_cw, sw, has_sw, ii, eps, wsum, zl, cap, gs, write,
-            loss):
+    def lce(Z, b, has_b, lab, r0, cw, has_cw, sw, has_sw, ii, eps, wsum, zl, cap, gs, write, loss):
         PAR  # noqa: B018
         SRC  # noqa: B018
         for i in prange(Z.shape[0]):
-            lce_row(np.int64(i), Z, b, has_b, lab, r0, cw, has_cw, sw, has_sw, ii, eps, wsum,
-                    zl, cap, gs, write, loss)
+            lce_row(
+                np.int64(i),
+                Z,
+                b,
+                has_b,
+                lab,
+                r0,
+                cw,
+                has_cw,
+                sw,
+                has_sw,
+                ii,
+                eps,
+                wsum,
+                zl,
+                cap,
+                gs,
+                write,
+                loss,
+            )
 
     return lce
 
@@ -252,14 +270,17 @@ def _check(spec, arrays, params, reduction):
         raise ValueError(f"hidden must be a 2-D array (N, d), got shape {tuple(h.shape)}")
     N, d = h.shape
     if w.ndim != 2 or w.shape[1] != d:
-        raise ValueError(f"weight must have shape (V, {d}) (one row of hidden's size per "
-                         f"class), got shape {tuple(w.shape)}")
+        raise ValueError(
+            f"weight must have shape (V, {d}) (one row of hidden's size per "
+            f"class), got shape {tuple(w.shape)}"
+        )
     V = w.shape[0]
     if V == 0:
         raise ValueError("weight has no classes (V = 0)")
     if b is not None and tuple(b.shape) != (V,):
-        raise ValueError(f"bias must have shape ({V},) (one per row of weight), got shape "
-                         f"{tuple(b.shape)}")
+        raise ValueError(
+            f"bias must have shape ({V},) (one per row of weight), got shape {tuple(b.shape)}"
+        )
     if reduction == "mean" and N == 0:
         raise ValueError("hidden is empty: reduction='mean' has no value")
     ii = _check_ignore_index(params["ignore_index"])
@@ -271,8 +292,9 @@ def _check(spec, arrays, params, reduction):
         if reduction == "mean" and not np.sum(sw) > 0.0:
             raise ValueError("sample_weight sums to zero: the weighted mean is undefined")
     kept = lab != ii
-    roww = kept.astype(np.float64) if cw is None else np.where(kept, cw[np.where(kept, lab, 0)],
-                                                                0.0)
+    roww = (
+        kept.astype(np.float64) if cw is None else np.where(kept, cw[np.where(kept, lab, 0)], 0.0)
+    )
     denom = float(np.sum(roww if sw is None else sw * roww))
     cs = params["chunk_size"]
     cs = default_chunk(N, V, np.dtype(dtype).itemsize) if cs is None else min(int(cs), max(N, 1))
@@ -285,8 +307,9 @@ def _compute(spec, arrays, params, reduction, backend, want_value, want_grad, ou
     V = w.shape[0]
     names = ("hidden", "weight") + (("bias",) if b is not None else ())
     if outs is not None and len(outs) != len(names):
-        raise TypeError(f"out must be a tuple of {len(names)} arrays (for {', '.join(names)}), "
-                        f"got {len(outs)}")
+        raise TypeError(
+            f"out must be a tuple of {len(names)} arrays (for {', '.join(names)}), got {len(outs)}"
+        )
     dev = on_device([a for a in (h, w, b) if a is not None])
     be = backend_for(spec, backend, N * V, device=dev)
     placed = _placed([a for a in (h, w, b) if a is not None], dtype, be, dev)
@@ -324,18 +347,36 @@ def _compute(spec, arrays, params, reduction, backend, want_value, want_grad, ou
         for r0 in range(0, N, cs):
             m = min(cs, N - r0)
             Zc = Z[:m]
-            hc = h[r0:r0 + m]
+            hc = h[r0 : r0 + m]
             _matmul(be, hc, w, Zc, tb=True)
-            _launch(be, "lce", Zc, bb, has_b, labd, r0, cwd, has_cw, swd, has_sw, ii,
-                    params["label_smoothing"], wsum, params["z_loss"], cap, scale, want_grad,
-                    loss)
+            _launch(
+                be,
+                "lce",
+                Zc,
+                bb,
+                has_b,
+                labd,
+                r0,
+                cwd,
+                has_cw,
+                swd,
+                has_sw,
+                ii,
+                params["label_smoothing"],
+                wsum,
+                params["z_loss"],
+                cap,
+                scale,
+                want_grad,
+                loss,
+            )
             if not want_grad:
                 continue
             tw = _accumulate_gw(be, Zc, hc, gw, r0 == 0, tw)
             if has_b:
                 _matmul(be, ones[:, :m], Zc, tb)
                 gb64 += tb.copy_to_host()[0] if be == "cuda" else tb[0]
-            ght = _grad_hidden(be, Zc, w, gh[r0:r0 + m], ght)  # last: out may be hidden
+            ght = _grad_hidden(be, Zc, w, gh[r0 : r0 + m], ght)  # last: out may be hidden
         del Z
     elif want_grad:
         _fill_zero(be, gw)
@@ -398,8 +439,8 @@ def _accumulate_gw(be, Zc, hc, gw, first, tw):
     for v0 in range(0, V, vb):
         n = min(vb, V - v0)
         t = tw[:n]
-        np.matmul(Zc[:, v0:v0 + n].T, hc, out=t)
-        _launch(be, "acc", gw[v0:v0 + n], t)
+        np.matmul(Zc[:, v0 : v0 + n].T, hc, out=t)
+        _launch(be, "acc", gw[v0 : v0 + n], t)
     return tw
 
 
@@ -411,8 +452,13 @@ def _check_overlap(user, h, w, b):
         for nm, a in ins:
             if not np.may_share_memory(o, a):
                 continue
-            if k == 0 and nm == "hidden" and o.ctypes.data == a.ctypes.data \
-                    and o.shape == a.shape and o.strides == a.strides:
+            if (
+                k == 0
+                and nm == "hidden"
+                and o.ctypes.data == a.ctypes.data
+                and o.shape == a.shape
+                and o.strides == a.strides
+            ):
                 continue
             raise ValueError(f"out[{k}] overlaps {nm}: only out[0] may be hidden itself")
 
@@ -453,9 +499,12 @@ def _opt_positive(name, integer=False):
         if v is None:
             return None
         if isinstance(v, (bool, np.bool_)) or not isinstance(
-                v, (int, np.integer) if integer else (int, float, np.integer, np.floating)):
-            raise TypeError(f"{name} must be None or a positive "
-                            f"{'integer' if integer else 'real number'}, got {v!r}")
+            v, (int, np.integer) if integer else (int, float, np.integer, np.floating)
+        ):
+            raise TypeError(
+                f"{name} must be None or a positive "
+                f"{'integer' if integer else 'real number'}, got {v!r}"
+            )
         if not (v > 0 and math.isfinite(v)):
             raise ValueError(f"{name} must be None or > 0, got {v!r}")
         return int(v) if integer else float(v)
@@ -476,8 +525,10 @@ class LinearLoss(MultiLoss):
         if out is None:
             return None
         if not isinstance(out, (tuple, list)):
-            raise TypeError("out must be a tuple of arrays (for hidden, weight and, with a "
-                            f"bias, bias), got {type(out).__name__}")
+            raise TypeError(
+                "out must be a tuple of arrays (for hidden, weight and, with a "
+                f"bias, bias), got {type(out).__name__}"
+            )
         return list(out)
 
 
@@ -517,87 +568,130 @@ def _device_kernels(dtype):
 
     sig = _signatures(dtype)
     every, grads = "value.grad.value_and_grad", "grad.value_and_grad"
-    return [(every, "lce", K.rows_kernel(lce_row).py_func, sig["lce"]),
-            (grads, "acc", K.rows_kernel(acc_row).py_func, sig["acc"]),
-            (every, "matmul", K.matmul_kernel(dtype).py_func, sig["matmul"])]
+    return [
+        (every, "lce", K.rows_kernel(lce_row).py_func, sig["lce"]),
+        (grads, "acc", K.rows_kernel(acc_row).py_func, sig["acc"]),
+        (every, "matmul", K.matmul_kernel(dtype).py_func, sig["matmul"]),
+    ]
 
 
 BASES["fused"] = LinearLoss
 
-linear_cross_entropy = register(MultiSpec(
-    name="linear_cross_entropy", family="linear", kind="fused", sample=sample_linear,
-    compute=_compute, cost=16.0,
-    extra={"device_body": lce_row, "device_kernels": _device_kernels}, inputs=("y_true", "hidden", "weight", "bias"),
-    diff_inputs=("hidden", "weight", "bias"),
-    input_docs=(
-        ("y_true", "Integer labels (N,) in [0, V), or ``ignore_index``."),
-        ("hidden", "Hidden states (N, d); float32 and float64 are computed natively."),
-        ("weight", "The output layer's weight (V, d): one row per class."),
-        ("bias", "Optional (V,) bias (default None: no bias, and no ``g_bias``)."),
-    ),
-    params=(
-        Option("class_weight", None, "None or V non-negative weights", kind="array",
-               checker=lambda v: v, doc="One weight per class, as PyTorch's ``weight``."),
-        Option("ignore_index", -100, "an integer", kind="int", checker=lambda v: v,
-               doc="Rows with this label have no loss and no gradient and do not count in "
-                   "the mean."),
-        _LABEL_SMOOTHING,
-        Param("z_loss", 0.0, ">= 0", lo=0.0, lo_open=False,
-              doc="Coefficient of the z-loss ``lse_i^2`` added to each kept row."),
-        Option("softcap", None, "None or > 0", kind="float or None",
-               checker=_opt_positive("softcap"),
-               doc="Logits become ``softcap * tanh(logits / softcap)`` first."),
-        Option("sample_weight", None, "None or N non-negative finite weights", kind="array",
-               checker=lambda v: v, doc="One weight per row (sample)."),
-        Option("chunk_size", None, "None or a positive integer", kind="int or None",
-               checker=_opt_positive("chunk_size", integer=True),
-               doc="Rows of logits held at a time (default: N/16 rows but at least 128, and "
-                   "at most 256 MiB of logits). Results do not depend on it beyond "
-                   "rounding."),
-    ),
-    summary="Softmax cross-entropy of a linear layer, ``cross_entropy(y_true, hidden @ "
-            "weight.T + bias)``, computed chunk by chunk: the (N, V) logits are never "
-            "stored.",
-    formula=r"\ell_i = (1-\varepsilon)\,w_{y_i}\big(\operatorname{lse}(z_i) - z_{i y_i}\big) "
-            r"+ \frac{\varepsilon}{V}\sum_c w_c\big(\operatorname{lse}(z_i) - z_{ic}\big) "
-            r"+ \lambda_z \operatorname{lse}(z_i)^2, \quad z_i = \kappa \tanh\big((W h_i + b)"
-            r"/\kappa\big)",
-    grad_formula=r"G_{ic} = \partial\ell_i/\partial z_{ic}\,(1 - z_{ic}^2/\kappa^2), \; "
-                 r"\partial\ell_i/\partial z_{ic} = (A_i + 2\lambda_z \operatorname{lse}"
-                 r"(z_i))\operatorname{softmax}(z_i)_c - a_{ic}; \quad \nabla_h = G W, \; "
-                 r"\nabla_W = G^T H, \; \nabla_b = \textstyle\sum_i G_{i\cdot}",
-    reduction_doc="``mean`` is ``sum_i s_i l_i / sum_i s_i w_{y_i}`` over the rows not "
-                  "ignored (the denominator of ``cross_entropy``, the z-loss included in "
-                  "``l_i``), ``sum`` adds ``s_i l_i``, ``none`` gives ``s_i l_i`` per row "
-                  "(0 for ignored rows).",
-    returns_doc="value : float (an array of N losses for ``reduction='none'``). ``grad`` gives "
-                "``(grad_hidden, grad_weight)``, or ``(grad_hidden, grad_weight, "
-                "grad_bias)`` with a bias.",
-    matches="``F.cross_entropy(hidden @ weight.T + bias, y_true, weight=class_weight, "
-            "ignore_index=..., label_smoothing=...)`` with PyTorch autograd, plus the z-loss "
-            "of PaLM and the logit soft cap of Gemma 2 written in the same terms",
-    notes="Notation: :math:`\\kappa` is ``softcap`` (no cap when None), "
-          ":math:`\\lambda_z` is ``z_loss``, :math:`\\varepsilon` ``label_smoothing``, "
-          ":math:`w` the class weights (1 without), :math:`A_i = (1-\\varepsilon)w_{y_i} + "
-          "\\varepsilon\\sum_c w_c/V` and :math:`a_{ic}` the smoothed target mass "
-          ":math:`(1-\\varepsilon)w_{y_i}[c = y_i] + \\varepsilon w_c/V`. The z-loss term "
-          "is not multiplied by the class weight; with ``reduction='mean'`` it is divided "
-          "by the same weighted count of kept rows as the cross-entropy (without class or "
-          "sample weights: the mean of :math:`\\lambda_z \\operatorname{lse}^2` over the "
-          "kept rows, as in PaLM). Memory: a ``chunk_size x V`` buffer of the input's dtype "
-          "and a block of ``grad_weight``; ``out=(grad_hidden, grad_weight[, grad_bias])`` "
-          "where ``grad_hidden`` may be ``hidden`` itself. On CUDA the products are a tiled "
-          "kernel of fastloss's own (deterministic, not cuBLAS) and ``grad_weight`` is "
-          "accumulated through one more ``V x d`` buffer.",
-    references=(
-        "A. Chowdhery et al., *PaLM: Scaling Language Modeling with Pathways*, JMLR 2023 "
-        "(the auxiliary z-loss).",
-        "Gemma Team, *Gemma 2: Improving Open Language Models at a Practical Size*, "
-        "arXiv:2408.00118, 2024 (logit soft-capping).",
-        "E. Wijmans et al., *Cut Your Losses in Large-Vocabulary Language Models*, "
-        "arXiv:2411.09009, 2024 (the fused, chunked computation).",
-    ),
-    example=">>> import fastloss\n"
-            ">>> round(fastloss.linear_cross_entropy([0], [[1.0]], [[0.0], [0.0]]), 6)"
-            "  # log 2\n0.693147",
-))
+linear_cross_entropy = register(
+    MultiSpec(
+        name="linear_cross_entropy",
+        family="linear",
+        kind="fused",
+        sample=sample_linear,
+        compute=_compute,
+        cost=16.0,
+        extra={"device_body": lce_row, "device_kernels": _device_kernels},
+        inputs=("y_true", "hidden", "weight", "bias"),
+        diff_inputs=("hidden", "weight", "bias"),
+        input_docs=(
+            ("y_true", "Integer labels (N,) in [0, V), or ``ignore_index``."),
+            ("hidden", "Hidden states (N, d); float32 and float64 are computed natively."),
+            ("weight", "The output layer's weight (V, d): one row per class."),
+            ("bias", "Optional (V,) bias (default None: no bias, and no ``g_bias``)."),
+        ),
+        params=(
+            Option(
+                "class_weight",
+                None,
+                "None or V non-negative weights",
+                kind="array",
+                checker=lambda v: v,
+                doc="One weight per class, as PyTorch's ``weight``.",
+            ),
+            Option(
+                "ignore_index",
+                -100,
+                "an integer",
+                kind="int",
+                checker=lambda v: v,
+                doc="Rows with this label have no loss and no gradient and do not count in "
+                "the mean.",
+            ),
+            _LABEL_SMOOTHING,
+            Param(
+                "z_loss",
+                0.0,
+                ">= 0",
+                lo=0.0,
+                lo_open=False,
+                doc="Coefficient of the z-loss ``lse_i^2`` added to each kept row.",
+            ),
+            Option(
+                "softcap",
+                None,
+                "None or > 0",
+                kind="float or None",
+                checker=_opt_positive("softcap"),
+                doc="Logits become ``softcap * tanh(logits / softcap)`` first.",
+            ),
+            Option(
+                "sample_weight",
+                None,
+                "None or N non-negative finite weights",
+                kind="array",
+                checker=lambda v: v,
+                doc="One weight per row (sample).",
+            ),
+            Option(
+                "chunk_size",
+                None,
+                "None or a positive integer",
+                kind="int or None",
+                checker=_opt_positive("chunk_size", integer=True),
+                doc="Rows of logits held at a time (default: N/16 rows but at least 128, and "
+                "at most 256 MiB of logits). Results do not depend on it beyond "
+                "rounding.",
+            ),
+        ),
+        summary="Softmax cross-entropy of a linear layer, ``cross_entropy(y_true, hidden @ "
+        "weight.T + bias)``, computed chunk by chunk: the (N, V) logits are never "
+        "stored.",
+        formula=r"\ell_i = (1-\varepsilon)\,w_{y_i}\big(\operatorname{lse}(z_i) - z_{i y_i}\big) "
+        r"+ \frac{\varepsilon}{V}\sum_c w_c\big(\operatorname{lse}(z_i) - z_{ic}\big) "
+        r"+ \lambda_z \operatorname{lse}(z_i)^2, \quad z_i = \kappa \tanh\big((W h_i + b)"
+        r"/\kappa\big)",
+        grad_formula=r"G_{ic} = \partial\ell_i/\partial z_{ic}\,(1 - z_{ic}^2/\kappa^2), \; "
+        r"\partial\ell_i/\partial z_{ic} = (A_i + 2\lambda_z \operatorname{lse}"
+        r"(z_i))\operatorname{softmax}(z_i)_c - a_{ic}; \quad \nabla_h = G W, \; "
+        r"\nabla_W = G^T H, \; \nabla_b = \textstyle\sum_i G_{i\cdot}",
+        reduction_doc="``mean`` is ``sum_i s_i l_i / sum_i s_i w_{y_i}`` over the rows not "
+        "ignored (the denominator of ``cross_entropy``, the z-loss included in "
+        "``l_i``), ``sum`` adds ``s_i l_i``, ``none`` gives ``s_i l_i`` per row "
+        "(0 for ignored rows).",
+        returns_doc="value : float (an array of N losses for ``reduction='none'``). ``grad`` gives "
+        "``(grad_hidden, grad_weight)``, or ``(grad_hidden, grad_weight, "
+        "grad_bias)`` with a bias.",
+        matches="``F.cross_entropy(hidden @ weight.T + bias, y_true, weight=class_weight, "
+        "ignore_index=..., label_smoothing=...)`` with PyTorch autograd, plus the z-loss "
+        "of PaLM and the logit soft cap of Gemma 2 written in the same terms",
+        notes="Notation: :math:`\\kappa` is ``softcap`` (no cap when None), "
+        ":math:`\\lambda_z` is ``z_loss``, :math:`\\varepsilon` ``label_smoothing``, "
+        ":math:`w` the class weights (1 without), :math:`A_i = (1-\\varepsilon)w_{y_i} + "
+        "\\varepsilon\\sum_c w_c/V` and :math:`a_{ic}` the smoothed target mass "
+        ":math:`(1-\\varepsilon)w_{y_i}[c = y_i] + \\varepsilon w_c/V`. The z-loss term "
+        "is not multiplied by the class weight; with ``reduction='mean'`` it is divided "
+        "by the same weighted count of kept rows as the cross-entropy (without class or "
+        "sample weights: the mean of :math:`\\lambda_z \\operatorname{lse}^2` over the "
+        "kept rows, as in PaLM). Memory: a ``chunk_size x V`` buffer of the input's dtype "
+        "and a block of ``grad_weight``; ``out=(grad_hidden, grad_weight[, grad_bias])`` "
+        "where ``grad_hidden`` may be ``hidden`` itself. On CUDA the products are a tiled "
+        "kernel of fastloss's own (deterministic, not cuBLAS) and ``grad_weight`` is "
+        "accumulated through one more ``V x d`` buffer.",
+        references=(
+            "A. Chowdhery et al., *PaLM: Scaling Language Modeling with Pathways*, JMLR 2023 "
+            "(the auxiliary z-loss).",
+            "Gemma Team, *Gemma 2: Improving Open Language Models at a Practical Size*, "
+            "arXiv:2408.00118, 2024 (logit soft-capping).",
+            "E. Wijmans et al., *Cut Your Losses in Large-Vocabulary Language Models*, "
+            "arXiv:2411.09009, 2024 (the fused, chunked computation).",
+        ),
+        example=">>> import fastloss\n"
+        ">>> round(fastloss.linear_cross_entropy([0], [[1.0]], [[0.0], [0.0]]), 6)"
+        "  # log 2\n0.693147",
+    )
+)

@@ -31,8 +31,13 @@ def _inputs(dtype, key):
 
 VARIANTS = [
     {},
-    {"class_weight": "cw", "label_smoothing": 0.1, "z_loss": 1e-2, "softcap": 1.5,
-     "sample_weight": "sw"},
+    {
+        "class_weight": "cw",
+        "label_smoothing": 0.1,
+        "z_loss": 1e-2,
+        "softcap": 1.5,
+        "sample_weight": "sw",
+    },
 ]
 
 

@@ -4,8 +4,17 @@ the (N, V) logits in full, then the per-row terms of the loss."""
 import numpy as np
 
 
-def linear_cross_entropy(y, hidden, weight, bias=None, class_weight=None, ignore_index=-100,
-                         label_smoothing=0.0, z_loss=0.0, softcap=None):
+def linear_cross_entropy(
+    y,
+    hidden,
+    weight,
+    bias=None,
+    class_weight=None,
+    ignore_index=-100,
+    label_smoothing=0.0,
+    z_loss=0.0,
+    softcap=None,
+):
     """Per-row values ``l_i`` (0 for ignored rows), before any sample weight or reduction."""
     h = np.asarray(hidden, np.float64)
     w = np.asarray(weight, np.float64)
@@ -23,8 +32,11 @@ def linear_cross_entropy(y, hidden, weight, bias=None, class_weight=None, ignore
     kept = y != ignore_index
     yk = np.where(kept, y, 0)
     eps = label_smoothing
-    rows = ((1 - eps) * cw[yk] * nll[np.arange(N), yk] + eps / V * (nll * cw).sum(axis=1)
-            + z_loss * lse**2)
+    rows = (
+        (1 - eps) * cw[yk] * nll[np.arange(N), yk]
+        + eps / V * (nll * cw).sum(axis=1)
+        + z_loss * lse**2
+    )
     return np.where(kept, rows, 0.0)
 
 
