@@ -219,6 +219,22 @@ def test_serial_equals_parallel_bits_and_chunks_agree():
                 np.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-6)
 
 
+def test_accumulation_without_scipy(monkeypatch):
+    """Without SciPy's in-place gemm, grad_weight is accumulated block by block."""
+    from fastloss.losses import linear as Lm
+
+    y, h, w, b = _inputs(np.float64, seed=7)
+    ref = L.value_and_grad(y, h, w, b, chunk_size=CHUNK)
+    assert Lm._gemm(np.float64) is not None  # SciPy is a test dependency
+    monkeypatch.setattr(Lm, "_GEMM", {np.dtype(np.float64): None})
+    monkeypatch.setattr(Lm, "GW_BLOCK_BYTES", 8 * D * 8)  # blocks of 8 classes
+    for be in ("serial", "parallel"):
+        v, g = L.value_and_grad(y, h, w, b, chunk_size=CHUNK, backend=be)
+        assert v == ref[0]
+        for a, r in zip(g, ref[1], strict=True):
+            np.testing.assert_allclose(a, r, rtol=1e-13, atol=1e-15)
+
+
 def test_out_buffers_and_in_place_hidden():
     y, h, w, b = _inputs(np.float64, seed=4)
     ref = L.value_and_grad(y, h, w, b, chunk_size=CHUNK)

@@ -12,11 +12,13 @@ logits or their gradient. The rows are taken ``chunk_size`` at a time:
 3. ``grad_weight += Z.T @ hidden[rows]`` and ``grad_bias += sum(Z, axis=0)``, accumulated
    chunk after chunk in row order, then ``grad_hidden[rows] = Z @ weight``.
 
-Extra memory is the chunk buffer (``chunk x V``), a block of ``grad_weight`` for the
-accumulation and one float64 per row. Rows are independent and every sum runs in a fixed
-order (the chunks in row order, each product by the same BLAS call), so the serial and
-parallel backends give the same bits. On CUDA the same row bodies run one row per thread and
-the products are fastloss's tiled matrix-product kernel; the results stay on the device.
+Extra memory is the chunk buffer (``chunk x V``) and one float64 per row; with SciPy
+installed BLAS adds into ``grad_weight`` in place (``gemm`` with ``beta = 1``), without it
+the accumulation goes through a block of ``grad_weight``. Rows are independent and every
+sum runs in a fixed order (the chunks in row order, each product by the same BLAS call), so
+the serial and parallel backends give the same bits. On CUDA the same row bodies run one
+row per thread and the products are fastloss's tiled matrix-product kernel; the results
+stay on the device.
 """
 
 from __future__ import annotations
@@ -421,8 +423,10 @@ def _grad_hidden(be, Zc, w, out, tmp):
 
 
 def _accumulate_gw(be, Zc, hc, gw, first, tw):
-    """``gw (+)= Zc.T @ hc``: the first chunk writes ``gw``, the next ones add block by block
-    (CPU: blocks of :data:`GW_BLOCK_BYTES`; CUDA: one ``V x d`` buffer). Returns the buffer."""
+    """``gw (+)= Zc.T @ hc``: the first chunk writes ``gw``; the next ones add to it in place
+    through BLAS's ``gemm`` with ``beta = 1`` where SciPy is installed (its ``gw.T +=
+    hc.T @ Zc``), else block by block (CPU: blocks of :data:`GW_BLOCK_BYTES`; CUDA: one
+    ``V x d`` buffer). Returns the buffer."""
     V, d = gw.shape
     if first:
         _matmul(be, Zc, hc, gw, ta=True)
@@ -433,6 +437,12 @@ def _accumulate_gw(be, Zc, hc, gw, first, tw):
         _matmul(be, Zc, hc, tw, ta=True)
         _launch(be, "acc", gw, tw)
         return tw
+    gemm = _gemm(gw.dtype)
+    if gemm is not None:  # every operand is a Fortran-ordered view: no copy
+        r = gemm(1.0, hc.T, Zc.T, beta=1.0, c=gw.T, trans_b=1, overwrite_c=1)
+        if not np.shares_memory(r, gw):
+            gw[...] = r.T
+        return tw
     vb = max(1, min(V, GW_BLOCK_BYTES // max(1, d * gw.itemsize)))
     if tw is None:
         tw = np.empty((vb, d), gw.dtype)
@@ -442,6 +452,22 @@ def _accumulate_gw(be, Zc, hc, gw, first, tw):
         np.matmul(Zc[:, v0 : v0 + n].T, hc, out=t)
         _launch(be, "acc", gw[v0 : v0 + n], t)
     return tw
+
+
+_GEMM: dict = {}
+
+
+def _gemm(dtype):
+    """SciPy's BLAS ``sgemm``/``dgemm`` for ``dtype``, or None without SciPy."""
+    dtype = np.dtype(dtype)
+    if dtype not in _GEMM:
+        try:
+            from scipy.linalg import blas
+        except ImportError:
+            _GEMM[dtype] = None
+        else:
+            _GEMM[dtype] = blas.sgemm if dtype == np.float32 else blas.dgemm
+    return _GEMM[dtype]
 
 
 def _check_overlap(user, h, w, b):
@@ -678,7 +704,8 @@ linear_cross_entropy = register(
         "by the same weighted count of kept rows as the cross-entropy (without class or "
         "sample weights: the mean of :math:`\\lambda_z \\operatorname{lse}^2` over the "
         "kept rows, as in PaLM). Memory: a ``chunk_size x V`` buffer of the input's dtype "
-        "and a block of ``grad_weight``; ``out=(grad_hidden, grad_weight[, grad_bias])`` "
+        "and, without SciPy, a block of ``grad_weight`` (with SciPy, BLAS accumulates it in "
+        "place); ``out=(grad_hidden, grad_weight[, grad_bias])`` "
         "where ``grad_hidden`` may be ``hidden`` itself. On CUDA the products are a tiled "
         "kernel of fastloss's own (deterministic, not cuBLAS) and ``grad_weight`` is "
         "accumulated through one more ``V x d`` buffer.",
