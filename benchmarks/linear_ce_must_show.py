@@ -93,13 +93,14 @@ def child(variant: str, N: int, d: int, V: int, repeat: int, threads: int) -> di
 
     run(*inputs(256, 32, 4096))  # compile / load the (parallel) kernels on a small case
     args = inputs(N, d, V)
-    times, extras = [], []
+    times, extras, cpus = [], [], []
     for _ in range(repeat):
         _reset_peak()
         base = _status("VmRSS")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         v, g = run(*args)
         times.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
         extras.append(_status("VmHWM") - base)
         del g
     out_bytes = (N * d + V * d + V) * 4
@@ -110,6 +111,7 @@ def child(variant: str, N: int, d: int, V: int, repeat: int, threads: int) -> di
         "d": d,
         "V": V,
         "time": min(times),
+        "cpu": min(cpus),
         "value": float(v),
         "extra": extras[-1] - out_bytes,
         "extra_first": extras[0] - out_bytes,
@@ -151,7 +153,7 @@ def _mib(x):
 def table(rows):
     print(
         f"{'V':>7} {'variant':>8} {'time s':>8} {'x fused':>8} {'extra MiB':>10} "
-        f"{'% logits':>9} {'1st call':>9} {'value':>10}"
+        f"{'% logits':>9} {'1st call':>9} {'cpu s':>7} {'value':>10}"
     )
     by = {}
     for r in rows:
@@ -170,6 +172,7 @@ def table(rows):
             print(
                 f"{V:>7} {name:>8} {r['time']:8.2f} {ratio:8.2f} {_mib(r['extra']):10.1f} "
                 f"{100 * r['extra'] / logits:8.1f}% {_mib(r['extra_first']):9.1f} "
+                f"{r['cpu']:7.2f} "
                 f"{r['value']:10.5f}"
             )
         if f and "time" in f:

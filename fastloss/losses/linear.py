@@ -57,7 +57,7 @@ from .classification import (
 from .contrastive import _placed
 
 CHUNK_BYTES = 256 << 20  # default chunk: at most this many bytes of logits ...
-CHUNK_FRACTION = 16  # ... and 1/16 of the rows, so extra memory stays <= ~6% of N x V ...
+CHUNK_FRACTION = 12  # ... and 1/12 of the rows, so extra memory stays <= ~9% of N x V ...
 MIN_CHUNK = 128  # ... but no fewer rows than this
 GW_BLOCK_BYTES = 4 << 20  # CPU: grad_weight is accumulated through blocks of this size
 
@@ -669,7 +669,7 @@ linear_cross_entropy = register(
                 "None or a positive integer",
                 kind="int or None",
                 checker=_opt_positive("chunk_size", integer=True),
-                doc="Rows of logits held at a time (default: N/16 rows but at least 128, and "
+                doc="Rows of logits held at a time (default: N/12 rows but at least 128, and "
                 "at most 256 MiB of logits). Results do not depend on it beyond "
                 "rounding.",
             ),
