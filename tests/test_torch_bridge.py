@@ -108,6 +108,32 @@ def _focal(x, t, alpha=0.25, gamma=2.0):
     return (alpha * t + (1 - alpha) * (1 - t)) * ce * (1 - pt) ** gamma
 
 
+def _linear_ce(
+    t,
+    h,
+    w,
+    b,
+    reduction="mean",
+    class_weight=None,
+    ignore_index=-100,
+    label_smoothing=0.0,
+    z_loss=0.0,
+    softcap=None,
+):
+    z = h @ w.T + b
+    if softcap is not None:
+        z = softcap * torch.tanh(z / softcap)
+    kw = dict(weight=class_weight, ignore_index=ignore_index, label_smoothing=label_smoothing)
+    kept = (t != ignore_index).to(z.dtype)
+    rows = (
+        F.cross_entropy(z, t, reduction="none", **kw) + z_loss * torch.logsumexp(z, 1) ** 2 * kept
+    )
+    if reduction == "sum":
+        return rows.sum()
+    wy = kept if class_weight is None else class_weight[torch.where(t != ignore_index, t, 0)] * kept
+    return rows.sum() / wy.sum()
+
+
 REFS = {
     "log_cosh": _ref_pointwise(lambda x, t: torch.log(torch.cosh(x - t))),
     "quantile": _ref_pointwise(
@@ -135,6 +161,7 @@ REFS = {
     "gan_generator": _gan_g,
     "nt_xent": _nt_xent,
     "info_nce": _info_nce,
+    "linear_cross_entropy": _linear_ce,
     "l1_penalty": lambda w, reduction="sum": _reduce(w.abs(), reduction),
     "l2_penalty": lambda w, reduction="sum": _reduce(0.5 * w**2, reduction),
     "elastic_net": lambda w, l1_ratio=0.5, reduction="sum": _reduce(
@@ -382,6 +409,29 @@ CASES = {
         lambda d: (randn(3, 4, dtype=d),),
         (0,),
         _opts([{"l1_ratio": 0.2}]),
+    ),
+    "linear_cross_entropy": (
+        ft.linear_cross_entropy,
+        REFS["linear_cross_entropy"],
+        lambda d: (
+            labels(6, 5),
+            randn(6, 3, dtype=d),
+            randn(5, 3, seed=1, dtype=d),
+            randn(5, seed=2, dtype=d),
+        ),
+        (1, 2, 3),
+        _opts(
+            [
+                {
+                    "z_loss": 0.01,
+                    "softcap": 2.0,
+                    "label_smoothing": 0.1,
+                    "class_weight": rand(5, seed=3, lo=0.2),
+                    "ignore_index": 1,
+                }
+            ],
+            reductions=("mean", "sum"),
+        ),
     ),
 }
 EXTRA = {  # more option sets of the PyTorch-named losses, same checks

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import inspect
 
+import torch
+
 from . import _ops
 from ._bridge import legacy_reduction as _legacy
 from ._bridge import no_grad_for as _no_grad
@@ -300,6 +302,40 @@ def elastic_net(w, *, l1_ratio=0.5, reduction="sum"):
     return _op.elastic_net(w, float(l1_ratio), _red(reduction))[0]
 
 
+def linear_cross_entropy(
+    target,
+    hidden,
+    weight,
+    bias=None,
+    *,
+    reduction="mean",
+    class_weight=None,
+    ignore_index=-100,
+    label_smoothing=0.0,
+    z_loss=0.0,
+    softcap=None,
+):
+    """fastloss ``linear_cross_entropy``: ``cross_entropy(hidden @ weight.T + bias, target)``
+    computed chunk by chunk without the (N, V) logits (``class_weight`` is PyTorch's
+    ``weight``; ``z_loss`` and ``softcap`` as in fastloss); ``reduction='none'`` has no
+    backward."""
+    if bias is None:  # a zero bias (its gradient is computed and dropped)
+        dt = torch.promote_types(hidden.dtype, weight.dtype)
+        bias = torch.zeros(weight.shape[0], dtype=dt, device=weight.device)
+    return _op.linear_cross_entropy(
+        target,
+        hidden,
+        weight,
+        bias,
+        _red(reduction),
+        class_weight,
+        int(ignore_index),
+        float(label_smoothing),
+        float(z_loss),
+        None if softcap is None else float(softcap),
+    )[0]
+
+
 FUNCTIONS = {
     "mse": mse_loss,
     "mae": l1_loss,
@@ -328,6 +364,7 @@ FUNCTIONS = {
     "l1_penalty": l1_penalty,
     "l2_penalty": l2_penalty,
     "elastic_net": elastic_net,
+    "linear_cross_entropy": linear_cross_entropy,
 }
 """fastloss loss name -> its function here."""
 

@@ -56,6 +56,7 @@ OWN_CLASSES = {
     "l1_penalty": "L1Penalty",
     "l2_penalty": "L2Penalty",
     "elastic_net": "ElasticNet",
+    "linear_cross_entropy": "LinearCrossEntropyLoss",
 }
 
 

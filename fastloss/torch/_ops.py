@@ -86,12 +86,12 @@ def _split(ctx, go, saved):
     return out
 
 
-def _all_rows(name):
+def _all_rows(name, why="each anchor's loss depends on every row"):
     def backward(ctx, go, saved):
         if go.dim() != 0:
             raise RuntimeError(
-                f"fastloss.torch.{name}: reduction='none' has no backward (each anchor's loss "
-                "depends on every row); use reduction='mean' or 'sum' to differentiate"
+                f"fastloss.torch.{name}: reduction='none' has no backward ({why}); use "
+                "reduction='mean' or 'sum' to differentiate"
             )
         return [scale(go, g) for g in saved]
 
@@ -191,6 +191,18 @@ _multi(
     "Tensor w, float l1_ratio, str reduction",
     (0,),
     lambda w, *a: w.shape,
+)
+
+_multi(
+    "linear_cross_entropy",
+    "linear_cross_entropy",
+    "Tensor target, Tensor hidden, Tensor weight, Tensor bias, str reduction, "
+    "Tensor? class_weight, int ignore_index, float label_smoothing, float z_loss, "
+    "float? softcap",
+    (1, 2, 3),
+    lambda t, h, *a: h.shape[:1],
+    data=(1, 2),
+    backward=_all_rows("linear_cross_entropy", "every row's loss depends on all of weight"),
 )
 
 CALL = SimpleNamespace(**{d.name: d for d in OPS.values()})
