@@ -150,7 +150,7 @@ def _mib(x):
     return x / 2**20
 
 
-def table(rows):
+def table(rows, goals=True):
     print(
         f"{'V':>7} {'variant':>8} {'time s':>8} {'x fused':>8} {'extra MiB':>10} "
         f"{'% logits':>9} {'1st call':>9} {'cpu s':>7} {'value':>10}"
@@ -175,7 +175,7 @@ def table(rows):
                 f"{r['cpu']:7.2f} "
                 f"{r['value']:10.5f}"
             )
-        if f and "time" in f:
+        if goals and f and "time" in f:
             u, t = group.get("unfused", {}), group.get("torch", {})
             print(
                 f"        goals: extra <= 10% of logits: {f['extra'] <= 0.1 * f['N'] * V * 4}"
@@ -196,7 +196,7 @@ def big(args):
     )
     Vs = (8000, 16000)
     rows = [measure(v, N, d, V, 1, args.threads) for V in Vs for v in args.variants]
-    table(rows)
+    table(rows, goals=False)  # one call: the extra includes the one-time BLAS buffers
     print(f"\n{'variant':>8} {'bytes/V':>10} {'fixed MiB':>10} {'largest V':>12}")
     for name in args.variants:
         pts = [r for r in rows if r["variant"] == name and "error" not in r]
