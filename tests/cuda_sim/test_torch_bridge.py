@@ -36,10 +36,8 @@ def test_bridge_call_on_device_arrays_equals_host(name, i):
         t.to(torch.float32) if dtype == np.float32 and t.is_floating_point() else t
         for t in make(torch.float64)
     ]
-    kw = {
-        k: (v.to(tensors[0].dtype) if isinstance(v, torch.Tensor) else v)
-        for k, v in opts[i].items()
-    }
+    fdt = next(t.dtype for t in tensors if t.is_floating_point())  # (labels may come first)
+    kw = {k: (v.to(fdt) if isinstance(v, torch.Tensor) else v) for k, v in opts[i].items()}
     d = OPS[name]
     args = _op_args(name, tensors, kw)
     host = d.run(*d.kernel_args(args, lambda t, j: kernel_array(t, d.names[j], d.name)))
