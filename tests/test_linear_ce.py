@@ -163,6 +163,30 @@ def test_matches_torch_autograd_float32(opt, reduction):
         _check(a, r, 1e-5, 1e-5)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_long_rows_match_torch(dtype):
+    """Rows of more than one block of the log-sum-exp (and a short last block)."""
+    rng = np.random.default_rng(8)
+    n, d, v = 7, 5, 2 * 1024 + 77
+    h = rng.standard_normal((n, d)).astype(dtype)
+    w = rng.standard_normal((v, d)).astype(dtype)
+    b = rng.standard_normal(v).astype(dtype)
+    y = rng.integers(0, v, n)
+    y[3] = -100
+    kw = dict(label_smoothing=0.1, z_loss=1e-3, class_weight=rng.uniform(0.5, 2.0, v))
+    f64 = tuple(np.asarray(a, np.float64) if a.dtype == np.float32 else a for a in (y, h, w, b))
+    tol = (1e-10, 1e-13) if dtype == np.float64 else (1e-5, 1e-5)
+    for extra in ({}, {"softcap": 3.0}):
+        vt, gt = torch_value_and_grad(f64, "mean", **kw, **extra)
+        s = L.value_and_grad(y, h, w, b, chunk_size=3, backend="serial", **kw, **extra)
+        p = L.value_and_grad(y, h, w, b, chunk_size=3, backend="parallel", **kw, **extra)
+        assert s[0] == p[0]
+        _check(s[0], vt, *tol)
+        for a, c, r in zip(s[1], p[1], gt, strict=True):
+            np.testing.assert_array_equal(a, c)
+            _check(a, r, *tol)
+
+
 def test_numpy_reference_and_hand_values():
     y, h, w, b = _inputs(np.float64)
     kw = _opts(OPTIONS[-1])

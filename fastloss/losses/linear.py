@@ -38,6 +38,8 @@ from .._kernels import rows as _rows_mod
 from .._kernels import scalar as _scalar_mod
 from .._kernels.compile import njit, source_hash
 from .._kernels.rows import (
+    ROWS_PER_TASK,
+    SCRATCH,
     lse_row,
     softmax_grad_inplace,
     softmax_grad_w_inplace,
@@ -68,11 +70,12 @@ GW_BLOCK_BYTES = 4 << 20  # CPU: grad_weight is accumulated through blocks of th
 
 @register_jitable(fastmath={"contract", "nsz"}, error_model="numpy", forceinline=True)
 def lce_row(
-    i, Z, b, has_b, lab, r0, cw, has_cw, sw, has_sw, ii, eps, wsum, zl, cap, gs, write, loss
+    i, Z, b, has_b, lab, r0, cw, has_cw, sw, has_sw, ii, eps, wsum, zl, cap, gs, write, loss, w
 ):
     """Row ``i`` of the chunk ``Z`` (global row ``r0 + i``): bias, soft cap, log-sum-exp,
     ``loss[r0 + i] = s * (l_ce + zl * lse^2)`` and, with ``write``, ``dL/dlogits`` over the
-    row (``gs`` is the scale of the reduction)."""
+    row (``gs`` is the scale of the reduction; ``w`` the float64 scratch of
+    :func:`~fastloss._kernels.rows.lse_row`)."""
     x = Z[i]
     V = x.shape[0]
     r = r0 + i
@@ -92,7 +95,7 @@ def lce_row(
         ic = like(x[0], 1.0 / cap)
         for j in range(V):
             x[j] = c * math.tanh(x[j] * ic)
-    m, logs = lse_row(x)
+    m, logs = lse_row(x, w)
     lse = m + logs
     wy = cw[y] if has_cw else 1.0
     A_ = (1.0 - eps) * wy
@@ -143,30 +146,38 @@ def _make_lce(parallel):
     PAR = parallel
     SRC = source_hash(_scalar_mod, _rows_mod, lce_row)
 
-    def lce(Z, b, has_b, lab, r0, cw, has_cw, sw, has_sw, ii, eps, wsum, zl, cap, gs, write, loss):
+    def lce(
+        Z, b, has_b, lab, r0, cw, has_cw, sw, has_sw, ii, eps, wsum, zl, cap, gs, write, loss, w
+    ):
+        """``w`` is the CUDA kernels' (unused) scratch: here each task of rows has its own."""
         PAR  # noqa: B018
         SRC  # noqa: B018
-        for i in prange(Z.shape[0]):
-            lce_row(
-                np.int64(i),
-                Z,
-                b,
-                has_b,
-                lab,
-                r0,
-                cw,
-                has_cw,
-                sw,
-                has_sw,
-                ii,
-                eps,
-                wsum,
-                zl,
-                cap,
-                gs,
-                write,
-                loss,
-            )
+        M = Z.shape[0]
+        nq = (M + ROWS_PER_TASK - 1) // ROWS_PER_TASK
+        for q in prange(nq):
+            wq = np.empty(SCRATCH, np.float64)
+            for i in range(q * ROWS_PER_TASK, min((q + 1) * ROWS_PER_TASK, M)):
+                lce_row(
+                    np.int64(i),
+                    Z,
+                    b,
+                    has_b,
+                    lab,
+                    r0,
+                    cw,
+                    has_cw,
+                    sw,
+                    has_sw,
+                    ii,
+                    eps,
+                    wsum,
+                    zl,
+                    cap,
+                    gs,
+                    write,
+                    loss,
+                    wq,
+                )
 
     return lce
 
@@ -334,6 +345,7 @@ def _compute(spec, arrays, params, reduction, backend, want_value, want_grad, ou
     wsum = float(V) if cw is None else float(np.sum(cw))
     cap = 0.0 if params["softcap"] is None else float(params["softcap"])
     dummy = _to(be, np.zeros(1, dtype))
+    scratch = _to(be, np.zeros(1, f64))  # (the CPU kernel makes its own per task of rows)
     bb = b if has_b else dummy
     labd = _to(be, lab)
     cwd = _to(be, cw if has_cw else np.zeros(1, f64))
@@ -371,6 +383,7 @@ def _compute(spec, arrays, params, reduction, backend, want_value, want_grad, ou
                 scale,
                 want_grad,
                 loss,
+                scratch,
             )
             if not want_grad:
                 continue
@@ -581,7 +594,7 @@ def _signatures(dtype):
     f1, i1 = nt.Array(nt.float64, 1, "C"), nt.Array(nt.int64, 1, "C")
     f, i, b = nt.float64, nt.int64, nt.boolean
     return {
-        "lce": (i, a2, a1, b, i1, i, f1, b, f1, b, i, f, f, f, f, f, b, f1),
+        "lce": (i, a2, a1, b, i1, i, f1, b, f1, b, i, f, f, f, f, f, b, f1, f1),
         "acc": (i, a2, a2),
         "matmul": (a2, a2, a2, b, b),
     }
