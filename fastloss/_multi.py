@@ -70,7 +70,10 @@ class MultiSpec(LossSpec):
             lines += ["Gradient:", "", ".. math::", "", f"    {self.grad_formula}", ""]
         lines += ["Parameters", "----------"]
         for a in self.inputs:
-            lines += [f"{a} : array_like", f"    {docs.get(a, 'Input array.')}"]
+            text = docs.get(a, "Input array.")
+            if a == "y_true" and self.target_domain:
+                text += f" Domain: {self.target_domain}."
+            lines += [f"{a} : array_like", f"    {text}"]
         for p in self.params:
             lines += [f"{p.name} : {p.kind}, default {p.default!r}",
                       f"    {p.doc} Domain: {p.domain}."]

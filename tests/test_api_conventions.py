@@ -33,6 +33,8 @@ BAD_TARGET = {
     "cross_entropy": ([3, 0], [[0.0, 0.0], [0.0, 0.0]], {}),
     "kl_divergence": ([[1.5, -0.5]], [[0.5, 0.5]], {}),
     "log_loss": ([2, 0], [0.5, 0.5], {}),
+    "linear_cross_entropy": ([3, 0], [[1.0, 0.0], [0.0, 1.0]],
+                             {"weight": [[1.0, 0.0], [0.0, 1.0]]}),
 }
 Y_TRUE_LOSSES = [n for n, s in fastloss.REGISTRY.items() if "y_true" in s.inputs]
 

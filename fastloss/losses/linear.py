@@ -621,6 +621,7 @@ linear_cross_entropy = register(
         name="linear_cross_entropy",
         family="linear",
         kind="fused",
+        target_domain="integer labels in [0, V) (or ``ignore_index``)",
         sample=sample_linear,
         compute=_compute,
         cost=16.0,
