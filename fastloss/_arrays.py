@@ -119,9 +119,18 @@ def check_weights(sample_weight, length: int, name: str = "sample_weight") -> np
     return w
 
 
-def check_out(out, shape, dtype, name: str = "out") -> np.ndarray:
+def check_out(out, shape, dtype, name: str = "out", *, reads=(), own=None) -> np.ndarray:
+    """``out`` checked (a NumPy array of ``shape`` and ``dtype``, C-contiguous, writable)
+    and returned as a plain ``numpy.ndarray`` view of the same memory, for the kernels.
+
+    An ndarray subclass (``np.matrix``, whose ``reshape(-1)`` stays 2-D) is written through
+    that base-class view. ``reads``: ``(label, array)`` pairs of what the kernel reads while
+    it writes ``out``; see :func:`check_no_overlap` (``own``: the one array ``out`` may be).
+    """
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a NumPy array, got {type(out).__name__}")
+    if type(out) is not np.ndarray:
+        out = out.view(np.ndarray)
     if out.shape != tuple(shape):
         raise ValueError(f"{name} has shape {out.shape}, expected {tuple(shape)}")
     if out.dtype != dtype:
@@ -130,7 +139,41 @@ def check_out(out, shape, dtype, name: str = "out") -> np.ndarray:
         raise ValueError(f"{name} must be C-contiguous")
     if not out.flags.writeable:
         raise ValueError(f"{name} is read-only")
+    check_no_overlap(out, reads, name, own)
     return out
+
+
+def same_memory(a: np.ndarray, b: np.ndarray) -> bool:
+    """``a`` and ``b`` are the same C-contiguous run of memory of one dtype (exact aliasing:
+    element ``i`` of one is element ``i`` of the other)."""
+    return (a.dtype == b.dtype and a.size == b.size and a.flags.c_contiguous
+            and b.flags.c_contiguous
+            and a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
+
+
+def overlaps(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether ``a`` and ``b`` share memory (when too hard to tell exactly: yes)."""
+    if not np.may_share_memory(a, b):
+        return False
+    try:
+        return bool(np.shares_memory(a, b, max_work=10_000))
+    except getattr(np, "exceptions", np).TooHardError:
+        return True
+
+
+def check_no_overlap(out: np.ndarray, reads, name: str = "out", own=None) -> None:
+    """ValueError naming ``name`` where ``out`` shares memory with an array the kernel reads
+    (``reads``: ``(label, array)`` pairs; None and device arrays are skipped), except where
+    it is exactly ``own`` (the differentiated input, written in place element by element)."""
+    for label, a in reads:
+        if type(a) is not np.ndarray or not overlaps(out, a):
+            continue
+        if own is not None and a is own and same_memory(out, a):
+            continue
+        what = "is" if same_memory(out, a) else "overlaps"
+        raise ValueError(
+            f"{name} {what} {label}: it may be the differentiated input itself (in place) "
+            f"but must not share memory with any other input or output")
 
 
 def check_finite_scalar(value, name: str) -> float:

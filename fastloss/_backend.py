@@ -7,6 +7,7 @@ Precedence: the per-call ``backend=`` argument, then :func:`use_backend`, then
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import ctypes
 import glob
 import os
@@ -28,14 +29,12 @@ class BackendUnavailableError(RuntimeError):
     """A backend was asked for that cannot run here; the message says why."""
 
 
-class _State(threading.local):
-    stack: list | None = None  # a class default: no AttributeError raised on each lookup
-
-
-_state = _State()
+# The use_backend entries of the current context (thread, asyncio task), innermost last.
+_stack: contextvars.ContextVar[tuple] = contextvars.ContextVar("fastloss_backend", default=())
 _global_backend: str | None = None
 _launch_lock = threading.Lock()
 _parallel_ran = False
+_parallel_began = False  # a thread has entered parallel_launch (maybe starting the pool)
 _forked_after_parallel = False
 _tbb_tried = False
 
@@ -63,9 +62,9 @@ def set_backend(name: str | None) -> None:
 
 def get_backend() -> str:
     """The backend a call without ``backend=`` would use now (before "auto" resolves)."""
-    stack = _state.stack
+    stack = _stack.get()
     if stack:
-        return stack[-1]
+        return stack[-1][1]
     if _global_backend is not None:
         return _global_backend
     env = _env("FASTLOSS_BACKEND")
@@ -76,16 +75,32 @@ def get_backend() -> str:
 
 @contextlib.contextmanager
 def use_backend(name: str) -> Iterator[None]:
-    """Context manager selecting the backend for calls made inside it (this thread only)."""
+    """Context manager selecting the backend for calls made inside it, in this context
+    only: the thread, or the asyncio task (each task runs in a copy of its creator's
+    context, so a task's choice never leaks into another task).
+
+    Contexts left out of order each remove their own entry. A generator that yields inside
+    ``use_backend`` shares its caller's context (Python's rule for context variables), so
+    the caller sees that backend while the generator is suspended.
+    """
     _check_name(name)
-    stack = _state.stack
-    if stack is None:
-        stack = _state.stack = []
-    stack.append(name)
+    entry = (object(), name)
+    new = _stack.get() + (entry,)
+    token = _stack.set(new)
     try:
         yield
     finally:
-        stack.pop()
+        _leave(token, new, entry)
+
+
+def _leave(token, new: tuple, entry) -> None:
+    if _stack.get() is new:
+        try:
+            _stack.reset(token)
+            return
+        except ValueError:  # entered in another context
+            pass
+    _stack.set(tuple(e for e in _stack.get() if e is not entry))
 
 
 def parallel_threshold() -> int:
@@ -148,6 +163,15 @@ def _start_threads() -> None:
         pass
 
 
+def pool_started() -> bool:
+    """Whether Numba's thread pool has started in this process, whoever started it (our
+    kernels or the user's own ``parallel=True`` code)."""
+    if _parallel_ran or _parallel_began:
+        return True
+    mod = sys.modules.get("numba.np.ufunc.parallel")
+    return bool(getattr(mod, "_is_initialized", False))
+
+
 def threading_layer() -> str | None:
     """Numba's threading layer, or None before the first parallel kernel ran."""
     if not _parallel_ran:
@@ -163,22 +187,29 @@ def threading_layer() -> str | None:
 @contextlib.contextmanager
 def parallel_launch() -> Iterator[None]:
     """Wrap one parallel kernel call: TBB preferred, workqueue serialised, fork recorded."""
-    global _parallel_ran
-    if not _parallel_ran:
-        _load_tbb()
-        _start_threads()
-    layer = threading_layer()
-    if layer is None or layer == "workqueue":
-        with _launch_lock:
+    global _parallel_ran, _parallel_began
+    _parallel_began = True
+    try:
+        if not _parallel_ran:
+            _load_tbb()
+            _start_threads()
+        layer = threading_layer()
+        if layer is None or layer == "workqueue":
+            with _launch_lock:
+                yield
+        else:
             yield
-    else:
-        yield
-    _parallel_ran = True
+    finally:  # also when the call was interrupted: the pool has started
+        _parallel_ran = True
 
 
 def _after_fork_in_child() -> None:
-    global _forked_after_parallel
-    if _parallel_ran:
+    """In a forked child: parallel runtimes started in the parent are unusable (GNU
+    OpenMP kills the child, a workqueue lock may be held by a thread that is gone), so
+    run serial kernels; and a lock held by another parent thread would stay held."""
+    global _forked_after_parallel, _launch_lock
+    _launch_lock = threading.Lock()
+    if pool_started():
         _forked_after_parallel = True
 
 

@@ -229,9 +229,13 @@ def contiguous(a: np.ndarray, dtype) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=dtype)
 
 
-def grad_buffers(outs, shapes, dtype, names, device: bool = False):
+def grad_buffers(outs, shapes, dtype, names, device: bool = False, inputs=None):
     """The arrays gradients go into: ``outs`` checked (named ``out`` / ``out[i]``) or new
-    (on the device with ``device``: CUDA inputs give CUDA gradients)."""
+    (on the device with ``device``: CUDA inputs give CUDA gradients).
+
+    ``inputs``: the arrays the kernels read (all of them, the differentiable ones first, in
+    the order of ``names``): ``out[i]`` may be exactly input ``i`` (in place) and must not
+    share memory with any other input or with another ``out``."""
     if device:
         from ._kernels import cuda_road
 
@@ -244,9 +248,14 @@ def grad_buffers(outs, shapes, dtype, names, device: bool = False):
         return [np.empty(s, dtype) for s in shapes]
     many = len(shapes) > 1
     res = []
+    arrays = list(inputs or ())
     for i, (o, s) in enumerate(zip(outs, shapes, strict=True)):
         label = f"out[{i}] (for {names[i]})" if many else "out"
-        res.append(A.check_out(o, s, dtype, name=label))
+        reads = [(names[k] if k < len(names) else f"input {k}", a)
+                 for k, a in enumerate(arrays)]
+        reads += [(f"out[{k}]", r) for k, r in enumerate(res)]
+        own = arrays[i] if i < len(arrays) else None
+        res.append(A.check_out(o, s, dtype, name=label, reads=reads, own=own))
     return res
 
 

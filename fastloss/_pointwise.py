@@ -216,14 +216,14 @@ def run(spec, pl: Plan, backend, *, want_value: bool, want_grad: bool, want_hess
     lout = np.empty(N, dt) if (want_value and elementwise) else _dummy(dt)
     if want_grad:
         if out is not None:
-            A.check_out(out, pl.shape, dt)
-            gout = out.reshape(-1)
+            gout = A.check_out(out, pl.shape, dt, reads=reads_of(spec, pl),
+                               own=pl.yp).reshape(-1)
         else:
             gout = np.empty(N, dt)
     else:
         gout = _dummy(dt)
     hout = np.empty(N, dt) if want_hess else _dummy(dt)
-    scale = pl.scale if grad_scale is None else grad_scale
+    scale = (pl.scale if grad_scale is None else grad_scale) * spec.grad_factor
     res = np.zeros(pl.R if pl.rows else 1, np.float64)
 
     if N > 0:
@@ -255,6 +255,18 @@ def run(spec, pl: Plan, backend, *, want_value: bool, want_grad: bool, want_hess
     return value, g, h
 
 
+def reads_of(spec, pl: Plan) -> list:
+    """What the kernel reads while it writes the gradient, for ``out=`` checks."""
+    reads = [("y_pred", pl.yp)]
+    if pl.yt is not pl.yp:
+        reads.append(("y_true", pl.yt))
+    if pl.w is not None:
+        reads.append(("sample_weight", pl.w))
+    if pl.cp is not None:
+        reads += [(p.name, pl.cp) for p in spec.params if p.kind == "float_or_array"][:1]
+    return reads
+
+
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _fast_prm: dict = {}
 
@@ -284,15 +296,16 @@ def fast_value(spec, y_true, y_pred, reduction, backend):
     if name == "cuda":
         return None
     yp = y_pred.reshape(-1)
+    d = _dummy(dt)  # the unused outputs: never a user array
     kernel = cpu.pointwise_kernel(spec.scalar, parallel=name == "parallel", reduce=True,
                                   rows=False, write_l=False, write_g=False, write_h=False,
                                   wmode=0, ybcast=False, has_cp=False)
     res = np.zeros(1)
     if name == "parallel":
         with _backend.parallel_launch():
-            kernel(y_true.reshape(-1), yp, _W_DUMMY, _W_DUMMY, prm, 1.0, N, yp, yp, yp, res)
+            kernel(y_true.reshape(-1), yp, _W_DUMMY, _W_DUMMY, prm, 1.0, N, d, d, d, res)
     else:
-        kernel(y_true.reshape(-1), yp, _W_DUMMY, _W_DUMMY, prm, 1.0, N, yp, yp, yp, res)
+        kernel(y_true.reshape(-1), yp, _W_DUMMY, _W_DUMMY, prm, 1.0, N, d, d, d, res)
     total = float(res[0])
     return total / N if reduction == "mean" else total
 
@@ -404,7 +417,8 @@ def run_partials(spec, pl: Plan, backend, *, want_grad: bool = False, grad_scale
             has_cp=pl.cp is not None, partials=True,
         )
         args = (pl.yt, pl.yp, _W_DUMMY if pl.w is None else pl.w,
-                _W_DUMMY if pl.cp is None else pl.cp, pl.prm, grad_scale, pl.n, _dummy(dt),
+                _W_DUMMY if pl.cp is None else pl.cp, pl.prm, grad_scale * spec.grad_factor,
+                pl.n, _dummy(dt),
                 gout, _dummy(dt), res)
         if name == "parallel":
             with _backend.parallel_launch():

@@ -157,13 +157,11 @@ def run_rows(spec, pl: Plan, backend, *, want_grad: bool, want_hess: bool = Fals
     inplace = False
     if want_grad:
         if out is not None:
-            A.check_out(out, r.gshape, dt)
-            gout = out.reshape(-1)
             xf = r.x.reshape(-1)
-            if np.may_share_memory(gout, xf):
-                if gout.ctypes.data != xf.ctypes.data:
-                    raise ValueError("out overlaps y_pred without being y_pred itself")
-                inplace = True
+            reads = [("y_pred", xf), ("y_true", r.t), ("y_true", r.lab),
+                     ("class_weight", r.cw), ("sample_weight", pl.sw)]
+            gout = A.check_out(out, r.gshape, dt, reads=reads, own=xf).reshape(-1)
+            inplace = A.same_memory(gout, xf)
         else:
             gout = np.empty(N * C, dt)
     else:

@@ -165,6 +165,10 @@ class PointwiseSpec(LossSpec):
     check_inputs: Callable | None = None  # (y_true, y_pred, params) -> None or raise
     rmse: bool = False
     extra: dict = field(default_factory=dict)
+    # A power of two the scalar's dl/dp and d2l/dp2 are divided by; the roads multiply it
+    # into the gradient's scale instead (the same bits), so that a term like 2 d cannot
+    # overflow before a scale below 1 applies.
+    grad_factor: float = 1.0
 
 
 def sample_regression(rng, shape, dtype):

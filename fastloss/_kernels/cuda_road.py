@@ -184,7 +184,9 @@ def run_pointwise(spec, pl, *, want_value: bool, want_grad: bool, want_hess: boo
         if on_dev:
             gout = _check_out_device(out, pl.shape, dt).reshape(N)
         else:
-            host_out = A.check_out(out, pl.shape, dt)
+            from .._pointwise import reads_of
+
+            host_out = A.check_out(out, pl.shape, dt, reads=reads_of(spec, pl), own=pl.yp)
             gout = cuda.device_array(N, dtype=dt)
     elif want_grad:
         gout = cuda.device_array(N, dtype=dt)
@@ -192,7 +194,7 @@ def run_pointwise(spec, pl, *, want_value: bool, want_grad: bool, want_hess: boo
         gout = _dummy(dt)
     lout = cuda.device_array(N, dtype=dt) if (want_value and elementwise) else _dummy(dt)
     hout = cuda.device_array(N, dtype=dt) if want_hess else _dummy(dt)
-    scale = pl.scale if grad_scale is None else grad_scale
+    scale = (pl.scale if grad_scale is None else grad_scale) * spec.grad_factor
     res64 = cuda.device_array(max(nres, 1), dtype=np.float64) if reduce else _dummy(np.float64)
     resdt = cuda.device_array(max(nres, 1), dtype=dt) if reduce else _dummy(dt)
     denom = pl.denom if (pl.rows and pl.reduction == "mean") else 0.0
@@ -241,7 +243,7 @@ def run_pointwise(spec, pl, *, want_value: bool, want_grad: bool, want_hess: boo
         if host_out is not None:
             if N:
                 gout.copy_to_host(host_out.reshape(N))
-            g = host_out
+            g = out
         elif out is not None:
             g = out
         else:
@@ -365,7 +367,9 @@ def run_rows(spec, pl, *, want_value: bool, want_grad: bool, want_hess: bool = F
                         raise ValueError("out overlaps y_pred without being y_pred itself")
                     inplace = True
         elif out is not None:
-            host_out = A.check_out(out, r.gshape, dt)
+            host_out = A.check_out(out, r.gshape, dt, own=r.x, reads=[
+                ("y_pred", r.x), ("y_true", r.t), ("y_true", r.lab), ("class_weight", r.cw),
+                ("sample_weight", pl.sw)])
             gout = cuda.device_array(N * C, dtype=dt)
         else:
             gout = cuda.device_array(N * C, dtype=dt)
@@ -402,7 +406,7 @@ def run_rows(spec, pl, *, want_value: bool, want_grad: bool, want_hess: bool = F
         if host_out is not None:
             if N * C:
                 gout.copy_to_host(host_out.reshape(N * C))
-            g = host_out
+            g = out
         elif out is not None:
             g = out
         else:

@@ -120,8 +120,8 @@ def _compute(spec, arrays, params, reduction, backend, want_value, want_grad, ou
     for a, nm in zip(arrs, names, strict=True):
         check_nonempty(a, nm, reduction)
     dev = on_device(arrs)
-    gbufs = grad_buffers(outs, [a.shape for a in arrs], dtype, names, device=dev) \
-        if want_grad else None
+    gbufs = grad_buffers(outs, [a.shape for a in arrs], dtype, names, device=dev,
+                         inputs=arrs) if want_grad else None
     values, grads = [], []
     for i, (a, term) in enumerate(zip(arrs, terms, strict=True)):
         be = backend_for(spec, backend, a.size, device=dev)

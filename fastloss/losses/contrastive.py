@@ -592,8 +592,8 @@ class _Grads:
     """The gradient arrays: ``out`` (checked) or new ones, where the caller gets them; on
     "cuda" with host inputs the kernels write device buffers, copied back by :meth:`done`."""
 
-    def __init__(self, outs, shapes, dtype, names, be, dev):
-        self.user = grad_buffers(outs, shapes, dtype, names, device=dev)
+    def __init__(self, outs, shapes, dtype, names, be, dev, inputs=None):
+        self.user = grad_buffers(outs, shapes, dtype, names, device=dev, inputs=inputs)
         self.copy = be == "cuda" and not dev
         self.bufs = [_empty(be, sh, dtype) for sh in shapes] if self.copy else self.user
 
@@ -659,7 +659,8 @@ def _compute_info_nce(spec, arrays, params, reduction, backend, want_value, want
                                          lambda sh: sh[0] * sh[0])
     N, d = q.shape
     inv_t = 1.0 / params["temperature"]
-    g = _Grads(outs, [q.shape, k.shape], dtype, spec.inputs, be, dev) if want_grad else None
+    g = _Grads(outs, [q.shape, k.shape], dtype, spec.inputs, be, dev, [q, k]) \
+        if want_grad else None
     loss = _losses(be, N)
     if N:
         qn, kn = _empty(be, (N, d), dtype), _empty(be, (N, d), dtype)
@@ -686,7 +687,8 @@ def _compute_nt_xent(spec, arrays, params, reduction, backend, want_value, want_
     N, d = z1.shape
     M = 2 * N
     inv_t = 1.0 / params["temperature"]
-    g = _Grads(outs, [z1.shape, z2.shape], dtype, spec.inputs, be, dev) if want_grad else None
+    g = _Grads(outs, [z1.shape, z2.shape], dtype, spec.inputs, be, dev, [z1, z2]) \
+        if want_grad else None
     loss = _losses(be, M)
     if N:
         zn = _empty(be, (M, d), dtype)
@@ -719,7 +721,7 @@ def _compute_triplet(spec, arrays, params, reduction, backend, want_value, want_
     shape = arrs[0].shape
     a, p, n = _as_rows2(arrs)
     N = a.shape[0]
-    g = _Grads(outs, [shape] * 3, dtype, names, be, dev) if want_grad else None
+    g = _Grads(outs, [shape] * 3, dtype, names, be, dev, arrs) if want_grad else None
     loss = _losses(be, N)
     coef = 1.0 / N if reduction == "mean" else 1.0
     if N:
@@ -746,7 +748,7 @@ def _compute_cosine(spec, arrays, params, reduction, backend, want_value, want_g
     shape = x1.shape
     x1, x2 = _as_rows2([x1, x2])
     N = x1.shape[0]
-    g = _Grads(outs, [shape] * 2, dtype, names, be, dev) if want_grad else None
+    g = _Grads(outs, [shape] * 2, dtype, names, be, dev, [x1, x2]) if want_grad else None
     loss = _losses(be, N)
     coef = 1.0 / N if reduction == "mean" else 1.0
     if N:

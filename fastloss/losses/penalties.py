@@ -78,8 +78,8 @@ def _compute(spec, arrays, params, reduction, backend, want_value, want_grad, ou
     (w,), dtype = float_arrays(arrays, spec.inputs)
     check_nonempty(w, "w", reduction)
     dev = on_device([w])
-    out = grad_buffers(outs, [w.shape], dtype, spec.inputs, device=dev)[0] if want_grad \
-        else None
+    out = grad_buffers(outs, [w.shape], dtype, spec.inputs, device=dev, inputs=[w])[0] \
+        if want_grad else None
     be = backend_for(spec, backend, w.size, device=dev)
     v, g = pointwise_pass(_TERM, w, dtype, _coefs(spec, params), reduction, be, want_value,
                           want_grad, out=out)
@@ -216,9 +216,8 @@ def _prox(name, w, t, l1_ratio, out, backend):
         if be == "cuda":
             return cuda_road.prox(wa, dtype, t * l1_ratio, 1.0 + t * (1.0 - l1_ratio), out)
         wa = cuda_road.to_host(wa)  # CUDA input, a CPU backend by name: a host result
-    if out is not None:
-        A.check_out(out, wa.shape, dtype)
-    res = out if out is not None else np.empty(wa.shape, dtype)
+    res = np.empty(wa.shape, dtype) if out is None else \
+        A.check_out(out, wa.shape, dtype, reads=[("w", wa)], own=wa)
     if wa.size == 0:
         return res
     flat = A.as_flat(wa, dtype)  # may be `out` itself (in place): each element is read first
@@ -231,7 +230,7 @@ def _prox(name, w, t, l1_ratio, out, backend):
             kernel(flat, thr, den, res.reshape(-1))
     else:
         kernel(flat, thr, den, res.reshape(-1))
-    return res
+    return res if out is None else out
 
 
 def prox_l1(w, t, *, out=None, backend=None):

@@ -16,8 +16,9 @@ LOG2 = math.log(2.0)
 
 @register_jitable(forceinline=True)
 def mse_scalar(y, p, prm, c):
+    """``(d**2, d, 1)``: the derivatives halved (the spec's ``grad_factor`` is 2)."""
     d = p - y
-    return d * d, 2.0 * d, 2.0
+    return d * d, 1.0 * d, 1.0
 
 
 @register_jitable(forceinline=True)
@@ -137,7 +138,7 @@ class _TweediePower(Param):
 _D = r"d_i = \hat y_i - y_i"
 
 mse = register(PointwiseSpec(
-    name="mse", family="regression", scalar=mse_scalar,
+    name="mse", family="regression", scalar=mse_scalar, grad_factor=2.0,
     target_domain="any real number",
     summary="Mean squared error.",
     formula=rf"\ell_i = d_i^2, \quad {_D}",
@@ -148,8 +149,8 @@ mse = register(PointwiseSpec(
 ))
 
 rmse = register(PointwiseSpec(
-    name="rmse", family="regression", scalar=mse_scalar, rmse=True, has_hess=False,
-    target_domain="any real number",
+    name="rmse", family="regression", scalar=mse_scalar, grad_factor=2.0, rmse=True,
+    has_hess=False, target_domain="any real number",
     summary="Root mean squared error (one per row with ``axis=-1``).",
     formula=r"\sqrt{\textstyle\sum_i w_i d_i^2 / \sum_i w_i}",
     grad_formula=r"w_i d_i / (\mathrm{rmse} \sum_j w_j) \;(0 \text{ where rmse} = 0)",
