@@ -211,6 +211,26 @@ def _after_fork_in_child() -> None:
     _launch_lock = threading.Lock()
     if pool_started():
         _forked_after_parallel = True
+    _release_compiler_lock()
+
+
+def _release_compiler_lock() -> None:
+    """Numba's compiler lock, held in the parent by a thread that does not exist in this
+    child, would hang every compile (and cache load) here: give the child a fresh one."""
+    mod = sys.modules.get("numba.core.compiler_lock")
+    lock = getattr(mod, "global_compiler_lock", None)
+    inner = getattr(lock, "_lock", None)
+    if inner is None:
+        return
+    try:
+        if inner._is_owned():  # this thread forked inside a compile: keep it
+            return
+        if inner.acquire(blocking=False):
+            inner.release()
+            return
+        lock._lock = threading.RLock()
+    except Exception:  # pragma: no cover - numba internals moved
+        pass
 
 
 if hasattr(os, "register_at_fork"):

@@ -174,10 +174,11 @@ class RMSELoss(Loss):
         r = np.sqrt(msev)
         with np.errstate(divide="ignore"):
             f = np.where(r > 0, 0.5 / np.where(r > 0, r, 1.0), 0.0).astype(pl.dtype)
-        if pl.rows and g.size:
-            g.reshape(-1, pl.n)[...] *= f.reshape(-1, 1)
+        ga = np.asarray(g)  # out= may be an ndarray subclass (np.matrix): its memory
+        if pl.rows and ga.size:
+            ga.reshape(-1, pl.n)[...] *= f.reshape(-1, 1)
         elif not pl.rows:
-            g *= f
+            ga *= f
         return (r if pl.rows else float(r)), g
 
 

@@ -144,8 +144,11 @@ class MultiLoss(Loss):
         arrays, params = self._bind(args, kw)
         reduction = self._reduction(reduction)
         outs = self._outs(out)
-        return self.spec.compute(self.spec, arrays, params, reduction, backend,
+        v, g = self.spec.compute(self.spec, arrays, params, reduction, backend,
                                  want_value, want_grad, outs)
+        if outs is not None and g is not None:
+            g = outs  # the caller's own objects (the kernels wrote plain views of them)
+        return v, g
 
     def _pack(self, grads):
         return grads[0] if len(grads) == 1 else tuple(grads)

@@ -1,4 +1,4 @@
-"""The ``fastloss`` command: ``fastloss info`` and ``fastloss bench``.
+"""The ``fastloss`` command: ``fastloss info``, ``fastloss bench`` and ``fastloss warmup``.
 
 Also ``python -m fastloss ...``. See ``fastloss bench --help``.
 """
@@ -41,10 +41,25 @@ def _parser() -> argparse.ArgumentParser:
     from . import __version__
 
     p.add_argument("--version", action="version", version=f"fastloss {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="{info,bench}")
+    sub = p.add_subparsers(dest="command", metavar="{info,bench,warmup}")
 
     pi = sub.add_parser("info", help="versions, threading, usable backends, threshold, cache")
     pi.add_argument("--json", action="store_true", help="print JSON")
+
+    pw = sub.add_parser(
+        "warmup", help="compile kernels ahead of time into the disk cache",
+        description="Compile the kernels of every loss (or those named) for each op, CPU "
+        "backend and dtype into the disk cache (see 'fastloss info' for where), so that "
+        "later first calls only load them.")
+    pw.add_argument("--loss", action="append", metavar="NAME[,NAME]",
+                    help="losses to compile (default: every registered loss)")
+    pw.add_argument("--op", action="append", metavar="OP[,OP]",
+                    help="value, grad, value_and_grad, grad_hess (default: all it has)")
+    pw.add_argument("--backend", action="append", metavar="B[,B]",
+                    help="serial, parallel (default: both)")
+    pw.add_argument("--dtype", action="append", metavar="D[,D]",
+                    help="float32, float64 (default: both)")
+    pw.add_argument("--no-progress", action="store_true", help="no progress output")
 
     pb = sub.add_parser(
         "bench",
@@ -223,6 +238,28 @@ def _bench(args) -> int:
     return 0
 
 
+def _warmup(args) -> int:
+    import time
+
+    from . import bench as B
+    from . import _warmup as W
+    from ._kernels.compile import cache_dir
+
+    kw = dict(ops=_split(args.op), backends=_split(args.backend) or W.BACKENDS,
+              dtypes=_split(args.dtype) or W.DTYPES)
+    try:
+        calls = W.plan(_split(args.loss), **kw)
+    except ValueError as exc:
+        print(f"fastloss warmup: {exc}", file=sys.stderr)
+        return 2
+    progress = B.Progress(len(calls), enabled=not args.no_progress)
+    t0 = time.monotonic()
+    n = W.warmup(_split(args.loss), progress=progress.update, **kw)
+    progress.close()
+    print(f"fastloss warmup: {n} calls in {time.monotonic() - t0:.0f} s; cache: {cache_dir()}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         rc = _main(argv)
@@ -251,6 +288,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return _print_info(args.json)
     if args.command == "bench":
         return _bench(args)
+    if args.command == "warmup":
+        return _warmup(args)
     p.print_help()
     return 2
 

@@ -10,7 +10,7 @@ Every kernel goes through :func:`njit`, which gives it a Numba disk cache of our
 * a data file records the index key it was written for, and a load whose key differs, or
   that fails in any way (a truncated, empty or garbage file), is a miss: the kernel is
   compiled again and the entry overwritten;
-* compiling and saving one kernel happens under a file lock next to its cache files, so
+* compiling and saving one kernel happens under a file lock (``lockf``) next to its cache files, so
   processes that compile into one fresh cache at once cannot interleave their index
   writes (Numba's own save is unlocked: https://github.com/numba/numba/issues/4807);
   the waiting process then loads what the first one saved;
@@ -177,14 +177,16 @@ class KernelCache(caching.FunctionCache):
 
 @contextlib.contextmanager
 def _file_lock(path: str | None):
-    """An exclusive ``flock`` on ``path`` (no lock where it cannot be made, and none after
-    :data:`LOCK_TIMEOUT` seconds of waiting: a stuck process must not stall us forever)."""
+    """An exclusive lock on the file ``path`` between processes (no lock where it cannot be
+    made, and none after :data:`LOCK_TIMEOUT` seconds of waiting: a stuck process must not
+    stall others forever). POSIX record locks (``lockf``) belong to the process: a forked
+    child does not inherit them, so it can neither hold nor wait on its parent's lock."""
     fd = None
     if path is not None:
         try:
             import fcntl
 
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
         except (ImportError, OSError):
             fd = None
     if fd is None:
@@ -194,9 +196,9 @@ def _file_lock(path: str | None):
         deadline = time.monotonic() + LOCK_TIMEOUT
         while True:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
-            except BlockingIOError:
+            except (BlockingIOError, PermissionError):  # held by another process
                 if time.monotonic() > deadline:
                     break
                 time.sleep(0.02)

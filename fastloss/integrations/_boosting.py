@@ -94,11 +94,14 @@ class BoostingObjective:
 
             _check_name(backend)
         given = check_params(spec.name, spec.params, params)
-        for p in spec.params:  # scalar domains checked now, not in the first round
+        for p in spec.params:  # domains checked now, not in the first round
             v = given[p.name]
-            if p.kind != "float_or_array" or (v is not None and np.ndim(v) == 0):
-                if v is not None:
-                    p.check(v)
+            if v is None:
+                continue
+            if p.kind == "array":  # one entry per class: the count is checked per call
+                _check_array_param(v, p.name)
+            elif p.kind != "float_or_array" or np.ndim(v) == 0:
+                p.check(v)
         self.params = params
         self.multiclass = spec.name == "cross_entropy"
         self.mode, self.factor, self.floor = self._convention()
@@ -235,6 +238,18 @@ class BoostingObjective:
             else:
                 np.maximum(h, self.floor * _per_row(wd, h), out=h)
         return g, h
+
+
+def _check_array_param(v, name: str) -> None:
+    """A 1-D array of finite, non-negative reals (such as ``class_weight``)."""
+    a = A.as_array(v, name)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
+    a = a.astype(np.float64)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite")
+    if np.any(a < 0):
+        raise ValueError(f"{name} must be non-negative")
 
 
 def _same(x):
