@@ -241,8 +241,8 @@ def _bench(args) -> int:
 def _warmup(args) -> int:
     import time
 
-    from . import bench as B
     from . import _warmup as W
+    from . import bench as B
     from ._kernels.compile import cache_dir
 
     kw = dict(ops=_split(args.op), backends=_split(args.backend) or W.BACKENDS,
