@@ -31,11 +31,15 @@ from tests.faults.test_sigint import sweep  # noqa: E402
 REPROS = {
     "1 out=np.matrix": ("tests/test_reliability.py::test_out_may_be_an_ndarray_subclass_"
                         "written_correctly", None, """
-        import numpy as np, fastloss as fl
-        m = np.asmatrix(np.zeros((3, 4)))
-        fl.mse.grad(np.zeros((3, 4)), np.ones((3, 4)), out=m)
-        junk = [np.ones(1000) for _ in range(2000)]
-        print("result", np.asarray(m).tolist() == [[2 / 12] * 4] * 3)
+        import gc, numpy as np, fastloss as fl
+        y, p = np.zeros((3, 4)), np.ones((3, 4))
+        outs = []
+        for f, a in ((fl.mse.grad, (y, p)), (fl.l2_penalty.grad, (p,)),
+                     (fl.gan_generator.grad, (p,))):
+            m = np.asmatrix(np.zeros((3, 4))); f(*a, out=m); outs.append(np.asarray(m))
+        junk = [np.ones(100) for _ in range(10000)]; del junk; gc.collect()
+        print("result: correct", all(np.array_equal(o, f(*a)) for o, (f, a) in zip(outs, (
+            (fl.mse.grad, (y, p)), (fl.l2_penalty.grad, (p,)), (fl.gan_generator.grad, (p,))))))
     """),
     "2 overlapping out": ("tests/test_reliability.py::test_pointwise_out_overlapping_an_"
                           "input_is_refused", None, """
@@ -192,7 +196,7 @@ def _py(code, root, cache, timeout=120):
     env = dict(os.environ, PYTHONPATH=root, NUMBA_CACHE_DIR=cache, NUMBA_THREADING_LAYER="omp")
     try:
         r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
-                           capture_output=True, text=True, timeout=timeout)
+                           capture_output=True, text=True, timeout=timeout, cwd=root)
     except subprocess.TimeoutExpired:
         return f"hung ({timeout} s)"
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("result")]
