@@ -2,6 +2,7 @@
 lock, or after the pool was started by the user's own code or by an interrupted call: the
 child computes correct values (serially) and never hangs or dies."""
 
+import ctypes.util
 import os
 import textwrap
 
@@ -106,7 +107,7 @@ SCENARIOS = {
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_fork(name, tmp_path):
     env = {"NUMBA_CACHE_DIR": str(tmp_path), "PYTHONPATH": ROOT}
-    if name == "user_parallel_code":
+    if name == "user_parallel_code" and ctypes.util.find_library("gomp"):
         env["NUMBA_THREADING_LAYER"] = "omp"  # the layer that kills such children
     code = PRELUDE + textwrap.dedent(SCENARIOS[name]) + "\nprint('codes', codes)\n"
     r = run_python(code, env, timeout=240)
