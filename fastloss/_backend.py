@@ -34,7 +34,7 @@ _stack: contextvars.ContextVar[tuple] = contextvars.ContextVar("fastloss_backend
 _global_backend: str | None = None
 _launch_lock = threading.Lock()
 _parallel_ran = False
-_parallel_began = False  # a thread has entered parallel_launch (maybe starting the pool)
+_parallel_began = False  # a parallel call has begun (it may be compiling, starting the pool)
 _forked_after_parallel = False
 _tbb_tried = False
 
@@ -117,13 +117,16 @@ def parallel_threshold() -> int:
 
 def resolve(backend: str | None, size: int, cost: float = 1.0, on_device: bool = False) -> str:
     """The concrete backend ("serial" | "parallel" | "cuda") for one call."""
+    global _parallel_began
     name = get_backend() if backend is None else _check_name(backend)
     if name == "auto":
         if on_device:
             return "cuda"
         name = "parallel" if size * cost >= parallel_threshold() else "serial"
-    if name == "parallel" and _forked_after_parallel:
-        return "serial"  # same bits; parallel runtimes are unsafe in such a child
+    if name == "parallel":
+        if _forked_after_parallel:
+            return "serial"  # same bits; parallel runtimes are unsafe in such a child
+        _parallel_began = True  # a child forked from now on runs serial kernels
     return name
 
 
@@ -207,11 +210,26 @@ def _after_fork_in_child() -> None:
     """In a forked child: parallel runtimes started in the parent are unusable (GNU
     OpenMP kills the child, a workqueue lock may be held by a thread that is gone), so
     run serial kernels; and a lock held by another parent thread would stay held."""
-    global _forked_after_parallel, _launch_lock
-    _launch_lock = threading.Lock()
+    global _forked_after_parallel
+    _fresh_module_locks()
     if pool_started():
         _forked_after_parallel = True
     _release_compiler_lock()
+
+
+_LOCK_TYPES = {type(threading.Lock()): threading.Lock, type(threading.RLock()): threading.RLock}
+
+
+def _fresh_module_locks() -> None:
+    """Replace every module-level lock of fastloss (the launch lock, the kernel factories'
+    locks) with a new one: another parent thread may have held it at the fork."""
+    for name, mod in list(sys.modules.items()):
+        if mod is None or not (name == "fastloss" or name.startswith("fastloss.")):
+            continue
+        for attr, value in list(vars(mod).items()):
+            make = _LOCK_TYPES.get(type(value))
+            if make is not None:
+                setattr(mod, attr, make())
 
 
 def _release_compiler_lock() -> None:

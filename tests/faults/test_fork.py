@@ -73,7 +73,7 @@ SCENARIOS = {
         t = threading.Thread(target=lambda: fl.mse(big[0], big[1], backend="parallel"))
         t.start()
         codes = []
-        for delay in (0.0, 0.1, 0.3, 0.6):
+        for delay in (0.05, 0.1, 0.3, 0.6):
             time.sleep(delay)
             codes.append(in_child(child_mse))
         t.join()
