@@ -14,8 +14,13 @@ BACKENDS = ("serial", "parallel")
 DTYPES = ("float32", "float64")
 
 
-def plan(losses: Sequence[str] | None = None, *, ops: Sequence[str] | None = None,
-         backends: Sequence[str] = BACKENDS, dtypes: Sequence[str] = DTYPES) -> list[tuple]:
+def plan(
+    losses: Sequence[str] | None = None,
+    *,
+    ops: Sequence[str] | None = None,
+    backends: Sequence[str] = BACKENDS,
+    dtypes: Sequence[str] = DTYPES,
+) -> list[tuple]:
     """The ``(loss name, op, backend, dtype)`` calls a warm-up makes; ValueError naming an
     unknown loss, op, backend or dtype."""
     from . import REGISTRY, bench
@@ -36,16 +41,21 @@ def plan(losses: Sequence[str] | None = None, *, ops: Sequence[str] | None = Non
     calls = []
     for n in names:
         have = bench.ops_of(REGISTRY[n])
-        for op in (have if not ops else [o for o in ops if o in have]):
+        for op in have if not ops else [o for o in ops if o in have]:
             for b in backends:
                 for d in dtypes:
                     calls.append((n, op, b, d))
     return calls
 
 
-def warmup(losses: Sequence[str] | None = None, *, ops: Sequence[str] | None = None,
-           backends: Sequence[str] = BACKENDS, dtypes: Sequence[str] = DTYPES,
-           progress: Callable[[str], None] | None = None) -> int:
+def warmup(
+    losses: Sequence[str] | None = None,
+    *,
+    ops: Sequence[str] | None = None,
+    backends: Sequence[str] = BACKENDS,
+    dtypes: Sequence[str] = DTYPES,
+    progress: Callable[[str], None] | None = None,
+) -> int:
     """Run each call of :func:`plan` once on small inputs (which compiles and caches its
     kernels); ``progress(label)`` after each. Returns the number of calls made."""
     import fastloss

@@ -65,8 +65,10 @@ def _shifted(n, k=1):
     return buf, buf[:n], buf[k:]
 
 
-@pytest.mark.parametrize("name,backend", [("mse", "parallel"), ("huber", "serial"),
-                                          ("binary_cross_entropy_with_logits", "serial")])
+@pytest.mark.parametrize(
+    "name,backend",
+    [("mse", "parallel"), ("huber", "serial"), ("binary_cross_entropy_with_logits", "serial")],
+)
 def test_pointwise_out_overlapping_an_input_is_refused(name, backend, rng):
     L = getattr(fl, name)
     y = (rng.random(1000) < 0.5).astype(float)
@@ -95,8 +97,9 @@ def test_pointwise_out_overlapping_weights_or_column_params_is_refused(rng):
     qbuf = np.full(40, 0.3)
     y = (y > 0).astype(float)
     with pytest.raises(ValueError, match="^out overlaps pos_weight"):
-        fl.binary_cross_entropy_with_logits.grad(y, p, pos_weight=qbuf[:8],
-                                                 out=qbuf[4:36].reshape(4, 8))
+        fl.binary_cross_entropy_with_logits.grad(
+            y, p, pos_weight=qbuf[:8], out=qbuf[4:36].reshape(4, 8)
+        )
 
 
 @pytest.mark.parametrize("backend", ["serial", "parallel"])
@@ -105,12 +108,14 @@ def test_rowwise_out_overlapping_weights_or_targets_is_refused(backend, rng):
     lab = np.array([0, 1, 2, 3, 0, 1])
     buf = np.ones(30)
     with pytest.raises(ValueError, match="^out overlaps sample_weight"):
-        fl.cross_entropy.grad(lab, x, sample_weight=buf[:6], out=buf[3:27].reshape(6, 4),
-                              backend=backend)
+        fl.cross_entropy.grad(
+            lab, x, sample_weight=buf[:6], out=buf[3:27].reshape(6, 4), backend=backend
+        )
     cw = np.ones(28)
     with pytest.raises(ValueError, match="^out overlaps class_weight"):
-        fl.cross_entropy.grad(lab, x, class_weight=cw[:4], out=cw[2:26].reshape(6, 4),
-                              backend=backend)
+        fl.cross_entropy.grad(
+            lab, x, class_weight=cw[:4], out=cw[2:26].reshape(6, 4), backend=backend
+        )
     t = np.full((6, 4), 0.25)
     with pytest.raises(ValueError, match="^out is y_true"):
         fl.cross_entropy.grad(t, x, out=t, backend=backend)
@@ -171,9 +176,13 @@ def test_mse_gradient_by_finite_differences(rng):
     y, p = _yp(rng)
     g, h = fl.mse.grad_hess(y, p, reduction="sum")
     eps = 1e-6
-    fd = np.array([(fl.mse(y, p + eps * e, reduction="sum")
-                    - fl.mse(y, p - eps * e, reduction="sum")) / (2 * eps)
-                   for e in np.eye(N)])
+    fd = np.array(
+        [
+            (fl.mse(y, p + eps * e, reduction="sum") - fl.mse(y, p - eps * e, reduction="sum"))
+            / (2 * eps)
+            for e in np.eye(N)
+        ]
+    )
     np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
     np.testing.assert_array_equal(h, np.full(N, 2.0))
 
@@ -202,8 +211,13 @@ def test_use_backend_is_local_to_asyncio_tasks():
         await asyncio.gather(t1, t2)
 
     asyncio.run(main())
-    assert seen == {"main": "auto", "a": "serial", "b": "parallel", "a-after": "auto",
-                    "b-after": "auto"}
+    assert seen == {
+        "main": "auto",
+        "a": "serial",
+        "b": "parallel",
+        "a-after": "auto",
+        "b-after": "auto",
+    }
 
 
 def test_use_backend_left_out_of_order_removes_its_own_entry():
@@ -275,8 +289,10 @@ def test_boosting_objective_takes_class_weight(lib, rng):
     for idx in np.ndindex(x.shape):
         e = np.zeros_like(x)
         e[idx] = eps
-        fd[idx] = (refc.cross_entropy(y.astype(int), x + e, class_weight=cw).sum()
-                   - refc.cross_entropy(y.astype(int), x - e, class_weight=cw).sum()) / (2 * eps)
+        fd[idx] = (
+            refc.cross_entropy(y.astype(int), x + e, class_weight=cw).sum()
+            - refc.cross_entropy(y.astype(int), x - e, class_weight=cw).sum()
+        ) / (2 * eps)
     np.testing.assert_allclose(np.asarray(g).reshape(5, 3), fd, rtol=1e-6, atol=1e-8)
     with pytest.raises(ValueError, match="class_weight must be non-negative"):
         mod.objective("cross_entropy", class_weight=[1.0, -1.0])
@@ -292,11 +308,27 @@ def test_warmup_plan_and_cli(capsys):
     from fastloss.cli import main
 
     calls = _warmup.plan(["mse"], backends=("serial",), dtypes=("float64",))
-    assert calls == [("mse", op, "serial", "float64")
-                     for op in ("value", "grad", "value_and_grad", "grad_hess")]
+    assert calls == [
+        ("mse", op, "serial", "float64") for op in ("value", "grad", "value_and_grad", "grad_hess")
+    ]
     with pytest.raises(ValueError, match="unknown fastloss loss 'nope'"):
         _warmup.plan(["nope"])
     assert main(["warmup", "--loss", "nope"]) == 2
-    assert main(["warmup", "--loss", "mae", "--op", "grad", "--backend", "serial", "--dtype",
-                 "float64", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "warmup",
+                "--loss",
+                "mae",
+                "--op",
+                "grad",
+                "--backend",
+                "serial",
+                "--dtype",
+                "float64",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert "1 calls" in capsys.readouterr().out

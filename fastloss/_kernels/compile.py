@@ -151,8 +151,10 @@ class KernelCache(caching.FunctionCache):
     def __init__(self, py_func):
         super().__init__(py_func)
         self._cache_file = _IndexFile(
-            cache_path=self._cache_path, filename_base=self._impl.filename_base,
-            source_stamp=self._impl.locator.get_source_stamp())
+            cache_path=self._cache_path,
+            filename_base=self._impl.filename_base,
+            source_stamp=self._impl.locator.get_source_stamp(),
+        )
         self.lock_path = os.path.join(self._cache_path, self._impl.filename_base + ".lock")
         self.writable = self._impl.locator.writable
 
@@ -271,8 +273,7 @@ def _guard_compile(disp) -> None:
     """Wrap ``disp.compile`` (what Numba calls for a signature it has not compiled yet)."""
     compile_ = disp.compile
     cache = disp._cache
-    lock_path = getattr(cache, "lock_path", None) if getattr(cache, "writable", False) \
-        else None
+    lock_path = getattr(cache, "lock_path", None) if getattr(cache, "writable", False) else None
 
     def compile(sig):
         busy = _compiling.__dict__.setdefault("ids", set())

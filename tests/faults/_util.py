@@ -70,15 +70,27 @@ def script(body: str) -> str:
 
 def run(body: str, cache_dir, timeout=240, **env):
     """Run ``CHECK + body`` in a fresh interpreter; the last stdout line parsed as JSON."""
-    r = subprocess.run([sys.executable, "-c", script(body)], env=env_for(cache_dir, **env),
-                       capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    r = subprocess.run(
+        [sys.executable, "-c", script(body)],
+        env=env_for(cache_dir, **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
     assert r.returncode == 0, f"exit {r.returncode}\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}"
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 def popen(body: str, cache_dir, **env):
-    return subprocess.Popen([sys.executable, "-c", script(body)], env=env_for(cache_dir, **env),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    return subprocess.Popen(
+        [sys.executable, "-c", script(body)],
+        env=env_for(cache_dir, **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
 
 
 def kernel_files(cache_dir, stem="pointwise_mse_scalar", ext=".nbc"):

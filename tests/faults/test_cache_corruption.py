@@ -11,9 +11,12 @@ CHECK_ALL = "print(json.dumps({'bad': check(ops=('value', 'grad')), **stats()}))
 
 def _damage(path, how):
     data = Path(path).read_bytes()
-    new = {"truncated": data[: len(data) // 2], "garbage": os.urandom(max(64, len(data) // 4)),
-           "pickle_of_junk": b"\x80\x04K\x01.",  # a valid pickle of the wrong thing
-           "empty": b""}[how]
+    new = {
+        "truncated": data[: len(data) // 2],
+        "garbage": os.urandom(max(64, len(data) // 4)),
+        "pickle_of_junk": b"\x80\x04K\x01.",  # a valid pickle of the wrong thing
+        "empty": b"",
+    }[how]
     Path(path).write_bytes(new)
 
 

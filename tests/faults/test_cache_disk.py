@@ -27,7 +27,8 @@ def _subpath():
     from numba.core import caching
 
     return caching._CacheLocator.get_suitable_cache_subpath(
-        os.path.join(ROOT, "fastloss", "_kernels", "cpu.py"))
+        os.path.join(ROOT, "fastloss", "_kernels", "cpu.py")
+    )
 
 
 def _mount(*args) -> bool:
