@@ -87,8 +87,8 @@ MUTANTS = [
     M(
         "mse_grad_sign",
         REG,
-        "return d * d, 2.0 * d, 2.0",
-        "return d * d, -2.0 * d, 2.0",
+        "return d * d, 1.0 * d, 1.0",
+        "return d * d, -1.0 * d, 1.0",
         [T_DER, T_PW, "-k", "mse and (finite or derivative)"],
         "gradient sign",
         ci=True,
@@ -376,8 +376,8 @@ MUTANTS = [
     M(
         "fork_not_recorded",
         "fastloss/_backend.py",
-        "    if _parallel_ran:\n        _forked_after_parallel = True",
-        "    if not _parallel_ran:\n        _forked_after_parallel = True",
+        "    if pool_started():\n        _forked_after_parallel = True",
+        "    if not pool_started():\n        _forked_after_parallel = True",
         [T_THR, "tests/test_backend.py", "-k", "fork"],
         "a child forked after a parallel call runs parallel kernels",
     ),
