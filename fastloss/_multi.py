@@ -262,6 +262,26 @@ def grad_buffers(outs, shapes, dtype, names, device: bool = False, inputs=None):
     return res
 
 
+def launch_rows(be: str, body, kernel, *args) -> None:
+    """Run the row body ``body`` over the rows of ``args[0]``: on ``"cuda"`` one row per
+    thread (the body compiled for the device), else the CPU kernel ``kernel(parallel)``."""
+    if be == "cuda":
+        from ._kernels import cuda as K
+        from ._kernels import cuda_road
+
+        M = args[0].shape[0]
+        if M:
+            block = K.launch_config()[0]
+            K.rows_kernel(body)[cuda_road._grid(M, block), block](M, *args)
+        return
+    k = kernel(be == "parallel")
+    if be == "parallel":
+        with _backend.parallel_launch():
+            k(*args)
+    else:
+        k(*args)
+
+
 def backend_for(spec, backend, size, *, device: bool = False) -> str:
     """"serial" | "parallel" | "cuda" for this call (``device``: the inputs are CUDA
     arrays, which "auto" sends to "cuda"); BackendUnavailableError saying why where

@@ -36,7 +36,6 @@ from numba import prange
 from numba.extending import register_jitable
 
 from .. import _arrays as A_
-from .. import _backend
 from .._kernels import scalar as _scalar_mod
 from .._kernels.compile import njit, source_hash
 from .._kernels.scalar import fexp
@@ -50,6 +49,7 @@ from .._multi import (
     finish_rows,
     float_arrays,
     grad_buffers,
+    launch_rows,
     on_device,
     sample_pairs_labels,
     sample_triplets,
@@ -530,21 +530,7 @@ def kernel(name: str, parallel: bool):
 
 def _launch(be, name, *args):
     """Kernel ``name`` over the rows of its first argument."""
-    if be == "cuda":
-        from .._kernels import cuda as K
-        from .._kernels import cuda_road
-
-        M = args[0].shape[0]
-        if M:
-            block = K.launch_config()[0]
-            K.rows_kernel(BODIES[name])[cuda_road._grid(M, block), block](M, *args)
-        return
-    k = kernel(name, be == "parallel")
-    if be == "parallel":
-        with _backend.parallel_launch():
-            k(*args)
-    else:
-        k(*args)
+    launch_rows(be, BODIES[name], lambda parallel: kernel(name, parallel), *args)
 
 
 def _matmul(be, a, b, out=None, ta=False, tb=False):

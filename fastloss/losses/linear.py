@@ -33,7 +33,6 @@ from numba import prange
 from numba.extending import register_jitable
 
 from .. import _arrays as A
-from .. import _backend
 from .._kernels import rows as _rows_mod
 from .._kernels import scalar as _scalar_mod
 from .._kernels.compile import njit, source_hash
@@ -48,7 +47,15 @@ from .._kernels.rows import (
 )
 from .._kernels.scalar import fexp, like
 from .._kinds import BASES
-from .._multi import MultiLoss, MultiSpec, backend_for, float_arrays, grad_buffers, on_device
+from .._multi import (
+    MultiLoss,
+    MultiSpec,
+    backend_for,
+    float_arrays,
+    grad_buffers,
+    launch_rows,
+    on_device,
+)
 from .._spec import Param, register
 from .classification import (
     _LABEL_SMOOTHING,
@@ -213,21 +220,7 @@ def _kernel(name: str, parallel: bool):
 
 def _launch(be, name, *args):
     """Kernel ``name`` over the rows of its first argument."""
-    if be == "cuda":
-        from .._kernels import cuda as K
-        from .._kernels import cuda_road
-
-        M = args[0].shape[0]
-        if M:
-            block = K.launch_config()[0]
-            K.rows_kernel(BODIES[name])[cuda_road._grid(M, block), block](M, *args)
-        return
-    k = _kernel(name, be == "parallel")
-    if be == "parallel":
-        with _backend.parallel_launch():
-            k(*args)
-    else:
-        k(*args)
+    launch_rows(be, BODIES[name], lambda parallel: _kernel(name, parallel), *args)
 
 
 def _matmul(be, a, b, out, ta=False, tb=False):
