@@ -997,9 +997,9 @@ def plot(rows: list[Row], path: str, op: str | None = None) -> str:
     op = op if op in ops else ("value_and_grad" if "value_and_grad" in ops else ops[0])
     ok = [r for r in ok if r.op == op]
     losses = list(dict.fromkeys(r.loss for r in ok))
-    ncol = min(4, len(losses))
+    ncol = min(3, len(losses))  # three panels a row stay legible at the docs' column width
     nrow = math.ceil(len(losses) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 3.2 * nrow), squeeze=False,
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 3.6 * nrow), squeeze=False,
                              sharex=True)
     colors = {"serial": "C0", "parallel": "C1", "cuda": "C2"}
     for ax, name in zip(axes.flat, losses, strict=False):
@@ -1022,18 +1022,19 @@ def plot(rows: list[Row], path: str, op: str | None = None) -> str:
                         ls, marker="s", color="C3", label=f"NumPy {dtype}")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_title(name, fontsize=10)
+        ax.set_title(name, fontsize=14)
+        ax.tick_params(labelsize=11)
         ax.grid(True, which="both", alpha=0.3)
     for ax in list(axes.flat)[len(losses):]:
         ax.axis("off")
     for ax in axes[-1]:
-        ax.set_xlabel("n (elements)")
+        ax.set_xlabel("n (elements)", fontsize=12)
     for ax in axes[:, 0]:
-        ax.set_ylabel("GB/s")
+        ax.set_ylabel("GB/s", fontsize=12)
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8)
-    fig.suptitle(f"fastloss {op}: throughput against n", fontsize=12)
-    fig.tight_layout(rect=(0, 0.06, 1, 0.96))
+    fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=12)
+    fig.suptitle(f"fastloss {op}: throughput against n", fontsize=16)
+    fig.tight_layout(rect=(0, 1.4 / fig.get_figheight(), 1, 1 - 0.6 / fig.get_figheight()))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return op
