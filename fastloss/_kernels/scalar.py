@@ -70,10 +70,9 @@ _EXP_HI_F = _f32(89.0)
 
 
 @register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
-def _exp64(x):
-    xc = -746.0 if x < -746.0 else x
-    xc = 710.0 if xc > 710.0 else xc
-    xc = xc if x == x else 0.0
+def _expm1_reduced64(xc):
+    """``x = k ln2 + r`` (|r| <= ln2/2): ``(k, expm1(r))`` with ``expm1(r) = r + r^2 P(r)``,
+    and the two scales ``2^k1``, ``2^k2`` (k1 + k2 = k) that apply ``2^k`` without overflow."""
     k = np.floor(xc * _LOG2E + 0.5)
     r = xc - k * _LN2HI
     r = r - k * _LN2LO
@@ -86,13 +85,39 @@ def _exp64(x):
     p = p * r + _E2
     p = p * r + _E1
     p = p * r + _E0
-    p = 1.0 + (r + (r * r) * p)
     ki = np.int64(k)
     k1 = ki >> 1
     k2 = ki - k1
     s1 = np.int64((k1 + 1023) << 52).view(np.float64)
     s2 = np.int64((k2 + 1023) << 52).view(np.float64)
-    res = (p * s1) * s2
+    return ki, r + (r * r) * p, s1, s2
+
+
+@register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
+def _expm1_reduced32(xc):
+    """:func:`_expm1_reduced64` in float32 (a degree-4 polynomial)."""
+    k = np.floor(xc * _LOG2E_F + _HALF_F)
+    r = xc - k * _LN2HI_F
+    r = r - k * _LN2LO_F
+    p = _E4_F * r + _E3_F
+    p = p * r + _E2_F
+    p = p * r + _E1_F
+    p = p * r + _E0_F
+    ki = np.int32(k)
+    k1 = ki >> 1
+    k2 = ki - k1
+    s1 = np.int32((k1 + 127) << 23).view(np.float32)
+    s2 = np.int32((k2 + 127) << 23).view(np.float32)
+    return ki, r + (r * r) * p, s1, s2
+
+
+@register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
+def _exp64(x):
+    xc = -746.0 if x < -746.0 else x
+    xc = 710.0 if xc > 710.0 else xc
+    xc = xc if x == x else 0.0
+    _, em, s1, s2 = _expm1_reduced64(xc)
+    res = ((1.0 + em) * s1) * s2
     return res if x == x else x
 
 
@@ -101,20 +126,8 @@ def _exp32(x):
     xc = _EXP_LO_F if x < _EXP_LO_F else x
     xc = _EXP_HI_F if xc > _EXP_HI_F else xc
     xc = xc if x == x else _ZERO_F
-    k = np.floor(xc * _LOG2E_F + _HALF_F)
-    r = xc - k * _LN2HI_F
-    r = r - k * _LN2LO_F
-    p = _E4_F * r + _E3_F
-    p = p * r + _E2_F
-    p = p * r + _E1_F
-    p = p * r + _E0_F
-    p = _ONE_F + (r + (r * r) * p)
-    ki = np.int32(k)
-    k1 = ki >> 1
-    k2 = ki - k1
-    s1 = np.int32((k1 + 127) << 23).view(np.float32)
-    s2 = np.int32((k2 + 127) << 23).view(np.float32)
-    res = (p * s1) * s2
+    _, em, s1, s2 = _expm1_reduced32(xc)
+    res = ((_ONE_F + em) * s1) * s2
     return res if x == x else x
 
 
@@ -226,24 +239,7 @@ def _expm164(x):
     xc = -40.0 if x < -40.0 else x
     xc = 710.0 if xc > 710.0 else xc
     xc = xc if x == x else 0.0
-    k = np.floor(xc * _LOG2E + 0.5)
-    r = xc - k * _LN2HI
-    r = r - k * _LN2LO
-    p = _E9 * r + _E8
-    p = p * r + _E7
-    p = p * r + _E6
-    p = p * r + _E5
-    p = p * r + _E4
-    p = p * r + _E3
-    p = p * r + _E2
-    p = p * r + _E1
-    p = p * r + _E0
-    p = r + (r * r) * p
-    ki = np.int64(k)
-    k1 = ki >> 1
-    k2 = ki - k1
-    s1 = np.int64((k1 + 1023) << 52).view(np.float64)
-    s2 = np.int64((k2 + 1023) << 52).view(np.float64)
+    ki, p, s1, s2 = _expm1_reduced64(xc)
     big = ((1.0 + p) * s1) * s2
     res = big if ki > 56 else (p * s1) * s2 + ((s1 * s2) - 1.0)
     return res if x == x else x
@@ -254,19 +250,7 @@ def _expm132(x):
     xc = _f32(-18.0) if x < _f32(-18.0) else x
     xc = _EXP_HI_F if xc > _EXP_HI_F else xc
     xc = xc if x == x else _ZERO_F
-    k = np.floor(xc * _LOG2E_F + _HALF_F)
-    r = xc - k * _LN2HI_F
-    r = r - k * _LN2LO_F
-    p = _E4_F * r + _E3_F
-    p = p * r + _E2_F
-    p = p * r + _E1_F
-    p = p * r + _E0_F
-    p = r + (r * r) * p
-    ki = np.int32(k)
-    k1 = ki >> 1
-    k2 = ki - k1
-    s1 = np.int32((k1 + 127) << 23).view(np.float32)
-    s2 = np.int32((k2 + 127) << 23).view(np.float32)
+    ki, p, s1, s2 = _expm1_reduced32(xc)
     big = ((_ONE_F + p) * s1) * s2
     res = big if ki > 25 else (p * s1) * s2 + ((s1 * s2) - _ONE_F)
     return res if x == x else x
