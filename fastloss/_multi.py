@@ -14,6 +14,7 @@ same fixed-chunk reductions give serial == parallel bits.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,7 @@ from numpy.typing import ArrayLike
 
 from . import _arrays as A
 from . import _backend
+from ._kernels.compile import njit
 from ._loss import Backend, Loss, Reduction
 from ._pointwise import Plan, run
 from ._spec import LossSpec, Param, check_params
@@ -260,6 +262,30 @@ def grad_buffers(outs, shapes, dtype, names, device: bool = False, inputs=None):
         own = arrays[i] if i < len(arrays) else None
         res.append(A.check_out(o, s, dtype, name=label, reads=reads, own=own))
     return res
+
+
+class kernel_cache:  # noqa: N801 (used like a function: kernel = kernel_cache(...))
+    """``kernel(name, parallel)``: the CPU kernel ``factories[name](parallel)``, compiled once
+    per process and named ``{prefix}{name}_par`` or ``_ser``; ``compiled`` maps
+    ``(name, parallel)`` to the kernels built so far."""
+
+    def __init__(self, factories: dict, prefix: str = ""):
+        self.factories, self.prefix = factories, prefix
+        self.compiled: dict = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str, parallel: bool):
+        key = (name, parallel)
+        k = self.compiled.get(key)
+        if k is None:
+            with self._lock:
+                k = self.compiled.get(key)
+                if k is None:
+                    fn = self.factories[name](parallel)
+                    fn.__name__ = fn.__qualname__ = (
+                        f"{self.prefix}{name}_{'par' if parallel else 'ser'}")
+                    k = self.compiled[key] = njit(fn, parallel=parallel)
+        return k
 
 
 def launch_rows(be: str, body, kernel, *args) -> None:

@@ -55,7 +55,7 @@ def _kernels():
         for sig in k.signatures:
             label = f"rows[{row.__name__}, {'value_and_grad' if wg else 'value'}, {sig[0].dtype}]"
             found[label] = (k, sig)
-    for (kname, parallel), k in contrastive._kernels.items():
+    for (kname, parallel), k in contrastive.kernel.compiled.items():
         if parallel:
             continue
         for sig in k.signatures:

@@ -29,7 +29,6 @@ back to the host to be summed as on the CPU, gradients stay on the device.
 from __future__ import annotations
 
 import math
-import threading
 
 import numpy as np
 from numba import prange
@@ -37,7 +36,7 @@ from numba.extending import register_jitable
 
 from .. import _arrays as A_
 from .._kernels import scalar as _scalar_mod
-from .._kernels.compile import njit, source_hash
+from .._kernels.compile import source_hash
 from .._kernels.scalar import fexp
 from .._kinds import BASES
 from .._multi import (
@@ -49,6 +48,7 @@ from .._multi import (
     finish_rows,
     float_arrays,
     grad_buffers,
+    kernel_cache,
     launch_rows,
     on_device,
     sample_pairs_labels,
@@ -505,22 +505,7 @@ BODIES = {
     "triplet": triplet_row,
     "cosine": cosine_row,
 }
-_lock = threading.Lock()
-_kernels: dict = {}
-
-
-def kernel(name: str, parallel: bool):
-    """The compiled CPU kernel ``name`` (serial or parallel), built once per process."""
-    key = (name, parallel)
-    k = _kernels.get(key)
-    if k is None:
-        with _lock:
-            k = _kernels.get(key)
-            if k is None:
-                fn = _FACTORIES[name](parallel)
-                fn.__name__ = fn.__qualname__ = f"{name}_{'par' if parallel else 'ser'}"
-                k = _kernels[key] = njit(fn, parallel=parallel)  # house flags: strict
-    return k
+kernel = kernel_cache(_FACTORIES, "")
 
 
 # ---------------------------------------------------------------------------

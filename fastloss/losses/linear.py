@@ -24,7 +24,6 @@ stay on the device.
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,7 +34,7 @@ from numba.extending import register_jitable
 from .. import _arrays as A
 from .._kernels import rows as _rows_mod
 from .._kernels import scalar as _scalar_mod
-from .._kernels.compile import njit, source_hash
+from .._kernels.compile import source_hash
 from .._kernels.rows import (
     ROWS_PER_TASK,
     SCRATCH,
@@ -53,6 +52,7 @@ from .._multi import (
     backend_for,
     float_arrays,
     grad_buffers,
+    kernel_cache,
     launch_rows,
     on_device,
 )
@@ -201,21 +201,7 @@ def _make_acc(parallel):
 
 
 _FACTORIES = {"lce": _make_lce, "acc": _make_acc}
-_lock = threading.Lock()
-_kernels: dict = {}
-
-
-def _kernel(name: str, parallel: bool):
-    key = (name, parallel)
-    k = _kernels.get(key)
-    if k is None:
-        with _lock:
-            k = _kernels.get(key)
-            if k is None:
-                fn = _FACTORIES[name](parallel)
-                fn.__name__ = fn.__qualname__ = f"lce_{name}_{'par' if parallel else 'ser'}"
-                k = _kernels[key] = njit(fn, parallel=parallel)
-    return k
+_kernel = kernel_cache(_FACTORIES, "lce_")
 
 
 def _launch(be, name, *args):
