@@ -17,7 +17,7 @@ from numba import njit, prange
 
 import fastloss
 from fastloss._kernels import cpu
-from fastloss._pointwise import plan
+from fastloss._kinds.pointwise import plan
 
 
 @njit(parallel=True)

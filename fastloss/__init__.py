@@ -18,11 +18,13 @@ from ._backend import (  # noqa: E402
     set_backend,
     use_backend,
 )
-from ._loss import Loss, PointwiseLoss, RMSELoss, make_loss  # noqa: E402
-from ._multi import MultiLoss  # noqa: E402
-from ._rowwise import RowwiseLoss  # noqa: E402
+from ._dispatch import register_array_handler  # noqa: E402
+from ._loss import Loss, MultiLoss, PointwiseLoss, RMSELoss, RowwiseLoss, make_loss  # noqa: E402
 from ._spec import REGISTRY  # noqa: E402
 from .losses.penalties import prox_elastic_net, prox_l1  # noqa: E402
+
+# Dask arrays go to the Dask integration, imported when the first one arrives
+register_array_handler("dask.", "fastloss.integrations.dask:handle")
 
 
 def _make(name: str) -> Any:

@@ -65,25 +65,49 @@ def as_array(x, name: str) -> np.ndarray:
     return a
 
 
+def as_input(x, name: str):
+    """A CUDA array as a Numba device view (dtype kind checked, no copy), anything else
+    through :func:`as_array` (a host array)."""
+    if x is None:
+        raise TypeError(f"{name} is required, got None")
+    if not is_device_array(x):
+        return as_array(x, name)
+    from ._kernels import device
+
+    d = device.device_view(x)
+    _kind_check(d, name)
+    return d
+
+
 def as_any(x, name: str):
     """A CUDA array as a C-contiguous device array (copied on the device only where it is
     strided), anything else through :func:`as_array`. For checks that read shapes and dtypes
     (and count on the device where they read values)."""
     if not is_device_array(x):
         return as_array(x, name)
-    from ._kernels import cuda_road
+    from ._kernels import device
 
-    d = cuda_road.as_input(x, name)
-    return cuda_road.as_contiguous(d, d.dtype)
+    d = as_input(x, name)
+    return device.as_contiguous(d, d.dtype)
+
+
+def contiguous(a, dtype):
+    """``a`` C-contiguous in ``dtype`` (itself when it already is): a CUDA array stays on the
+    device, cast or copied there."""
+    if not is_device_array(a):
+        return np.ascontiguousarray(a, dtype=dtype)
+    from ._kernels import device
+
+    return device.as_contiguous(device.device_view(a), dtype)
 
 
 def on_host(x):
     """``x`` itself, or a NumPy copy of a CUDA array (checks of small arrays: labels)."""
     if not is_device_array(x):
         return x
-    from ._kernels import cuda_road
+    from ._kernels import device
 
-    return cuda_road.to_host(x)
+    return device.to_host(x)
 
 
 def float_dtype(*arrays) -> np.dtype:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _pointwise
+from ._dispatch import call
 
 Reduction = Literal["mean", "sum", "none"]
 Backend = Literal["auto", "serial", "parallel", "cuda"] | None
@@ -46,144 +46,102 @@ def _by_name(name):
 class PointwiseLoss(Loss):
     """A loss of one term per element of ``(y_true, y_pred)``."""
 
-    def _dask(self, op, y_true, y_pred, kw):
-        from .integrations import dask as fl_dask
-
-        return fl_dask.pointwise(self, op, y_true, y_pred, **kw)
-
     def __call__(self, y_true: ArrayLike, y_pred: ArrayLike, *, reduction: Reduction = "mean",
                  sample_weight: ArrayLike | None = None, axis: int | None = None,
                  backend: Backend = None, **params: Any) -> Any:
         """The loss value: a float (``mean``/``sum``), an array (``none`` or ``axis=-1``)."""
-        if sample_weight is None and axis is None and not params:
-            v = _pointwise.fast_value(self.spec, y_true, y_pred, reduction, backend)
-            if v is not None:
-                return v
-        pl = _pointwise.fast_plan(self.spec, y_true, y_pred, reduction, sample_weight, axis,
-                                  params)
-        if pl is None:
-            if _is_dask(y_true, y_pred):
-                return self._dask("value", y_true, y_pred, dict(
-                    reduction=reduction, sample_weight=sample_weight, axis=axis,
-                    backend=backend, **params))
-            pl = _pointwise.plan(self.spec, y_true, y_pred, reduction=reduction,
-                                 sample_weight=sample_weight, axis=axis, params=params)
-        v, _, _ = _pointwise.run(self.spec, pl, backend, want_value=True, want_grad=False)
-        return v
+        return call(self.spec, "value", (y_true, y_pred), {
+            "reduction": reduction, "sample_weight": sample_weight, "axis": axis,
+            "backend": backend, "params": params})
 
     def grad(self, y_true: ArrayLike, y_pred: ArrayLike, *, reduction: Reduction = "mean",
              sample_weight: ArrayLike | None = None, axis: int | None = None,
              backend: Backend = None, out: np.ndarray | None = None, **params: Any) -> Any:
         """Gradient of the value with respect to ``y_pred`` (shape and dtype of ``y_pred``);
         written into ``out`` when given (``out=y_pred`` works in place)."""
-        pl = _pointwise.fast_plan(self.spec, y_true, y_pred, reduction, sample_weight, axis,
-                                  params)
-        if pl is None:
-            if _is_dask(y_true, y_pred):
-                return self._dask("grad", y_true, y_pred, dict(
-                    reduction=reduction, sample_weight=sample_weight, axis=axis,
-                    backend=backend,
-                    out=out, **params))
-            pl = _pointwise.plan(self.spec, y_true, y_pred, reduction=reduction,
-                                 sample_weight=sample_weight, axis=axis, params=params)
-        _, g, _ = _pointwise.run(self.spec, pl, backend, want_value=False, want_grad=True,
-                                 out=out)
-        return g
+        return call(self.spec, "grad", (y_true, y_pred), {
+            "reduction": reduction, "sample_weight": sample_weight, "axis": axis,
+            "backend": backend, "out": out, "params": params})
 
     def value_and_grad(self, y_true: ArrayLike, y_pred: ArrayLike, *, reduction: Reduction = "mean",
                        sample_weight: ArrayLike | None = None, axis: int | None = None,
                        backend: Backend = None, out: np.ndarray | None = None,
                        **params: Any) -> tuple[Any, Any]:
         """``(value, grad)`` computed in one pass over the data."""
-        pl = _pointwise.fast_plan(self.spec, y_true, y_pred, reduction, sample_weight, axis,
-                                  params)
-        if pl is None:
-            if _is_dask(y_true, y_pred):
-                return self._dask("value_and_grad", y_true, y_pred, dict(
-                    reduction=reduction, sample_weight=sample_weight, axis=axis,
-                    backend=backend,
-                    out=out, **params))
-            pl = _pointwise.plan(self.spec, y_true, y_pred, reduction=reduction,
-                                 sample_weight=sample_weight, axis=axis, params=params)
-        v, g, _ = _pointwise.run(self.spec, pl, backend, want_value=True, want_grad=True,
-                                 out=out)
-        return v, g
+        return call(self.spec, "value_and_grad", (y_true, y_pred), {
+            "reduction": reduction, "sample_weight": sample_weight, "axis": axis,
+            "backend": backend, "out": out, "params": params})
 
     def grad_hess(self, y_true: ArrayLike, y_pred: ArrayLike, *, reduction: Reduction = "mean",
                   sample_weight: ArrayLike | None = None, axis: int | None = None,
                   backend: Backend = None, **params: Any) -> tuple[Any, Any]:
         """``(grad, hess)``: the gradient and the diagonal of the Hessian of the reduced
         value (with ``mean`` both carry the ``w_i / sum(w)`` factor)."""
-        pl = _pointwise.fast_plan(self.spec, y_true, y_pred, reduction, sample_weight, axis,
-                                  params)
-        if pl is None:
-            if _is_dask(y_true, y_pred):
-                return self._dask("grad_hess", y_true, y_pred, dict(
-                    reduction=reduction, sample_weight=sample_weight, axis=axis,
-                    backend=backend,
-                    **params))
-            pl = _pointwise.plan(self.spec, y_true, y_pred, reduction=reduction,
-                                 sample_weight=sample_weight, axis=axis, params=params)
-        _, g, h = _pointwise.run(self.spec, pl, backend, want_value=False, want_grad=True,
-                                 want_hess=True)
-        return g, h
+        return call(self.spec, "grad_hess", (y_true, y_pred), {
+            "reduction": reduction, "sample_weight": sample_weight, "axis": axis,
+            "backend": backend, "params": params})
 
 
-class RMSELoss(Loss):
+class RMSELoss(PointwiseLoss):
     """``sqrt(mean(w * d**2))``: the mse kernels, then a square root (and a rescaled grad)."""
 
-    def _plan(self, y_true, y_pred, reduction, sample_weight, axis, params):
-        if reduction != "mean":
-            raise ValueError(
-                f"rmse has only reduction='mean' (one RMSE, or one per row with axis=-1), "
-                f"got reduction={reduction!r}"
-            )
-        return _pointwise.plan(self.spec, y_true, y_pred, reduction=reduction,
-                               sample_weight=sample_weight, axis=axis, params=params)
+    def grad_hess(self, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        raise NotImplementedError(f"{self.spec.name} has no grad_hess (no diagonal Hessian)")
+
+
+class RowwiseLoss(Loss):
+    """A loss of one term per row: ``y_pred`` of shape ``(N, C)``."""
 
     def __call__(self, y_true: ArrayLike, y_pred: ArrayLike, *, reduction: Reduction = "mean",
-                 sample_weight: ArrayLike | None = None, axis: int | None = None,
-                 backend: Backend = None, **params: Any) -> Any:
-        pl = self._plan(y_true, y_pred, reduction, sample_weight, axis, params)
-        v, _, _ = _pointwise.run(self.spec, pl, backend, want_value=True, want_grad=False)
-        if pl.rows and not isinstance(v, np.ndarray):  # per-row values on the device
-            from ._kernels import cuda_road
-
-            return cuda_road.rmse_finish(pl, v, None)
-        return np.sqrt(v) if pl.rows else float(np.sqrt(v))
+                 sample_weight: ArrayLike | None = None, backend: Backend = None,
+                 **params: Any) -> Any:
+        return call(self.spec, "value", (y_true, y_pred), {
+            "reduction": reduction, "sample_weight": sample_weight, "backend": backend,
+            "params": params})
 
     def grad(self, y_true: ArrayLike, y_pred: ArrayLike, *, reduction: Reduction = "mean",
-             sample_weight: ArrayLike | None = None, axis: int | None = None,
-             backend: Backend = None, out: np.ndarray | None = None, **params: Any) -> Any:
-        return self.value_and_grad(y_true, y_pred, reduction=reduction,
-                                   sample_weight=sample_weight, axis=axis, backend=backend,
-                                   out=out, **params)[1]
+             sample_weight: ArrayLike | None = None, backend: Backend = None,
+             out: np.ndarray | None = None, **params: Any) -> Any:
+        return call(self.spec, "grad", (y_true, y_pred), {
+            "reduction": reduction, "sample_weight": sample_weight, "backend": backend,
+            "out": out, "params": params})
 
-    def value_and_grad(self, y_true: ArrayLike, y_pred: ArrayLike, *, reduction: Reduction = "mean",
-                       sample_weight: ArrayLike | None = None, axis: int | None = None,
+    def value_and_grad(self, y_true: ArrayLike, y_pred: ArrayLike, *,
+                       reduction: Reduction = "mean", sample_weight: ArrayLike | None = None,
                        backend: Backend = None, out: np.ndarray | None = None,
                        **params: Any) -> tuple[Any, Any]:
-        pl = self._plan(y_true, y_pred, reduction, sample_weight, axis, params)
-        msev, g, _ = _pointwise.run(self.spec, pl, backend, want_value=True, want_grad=True,
-                                    out=out)
-        if not isinstance(g, np.ndarray):  # the gradient is on the device: rescale it there
-            from ._kernels import cuda_road
+        return call(self.spec, "value_and_grad", (y_true, y_pred), {
+            "reduction": reduction, "sample_weight": sample_weight, "backend": backend,
+            "out": out, "params": params})
 
-            return cuda_road.rmse_finish(pl, msev, g), g
-        # d sqrt(M) = dM / (2 sqrt(M)); 0 where M == 0 (a subgradient).
-        r = np.sqrt(msev)
-        with np.errstate(divide="ignore"):
-            f = np.where(r > 0, 0.5 / np.where(r > 0, r, 1.0), 0.0).astype(pl.dtype)
-        ga = np.asarray(g)  # out= may be an ndarray subclass (np.matrix): its memory
-        if pl.rows and ga.size:
-            ga.reshape(-1, pl.n)[...] *= f.reshape(-1, 1)
-        elif not pl.rows:
-            ga *= f
-        return (r if pl.rows else float(r)), g
+    def grad_hess(self, y_true: ArrayLike, y_pred: ArrayLike, *, reduction: Reduction = "mean",
+                  sample_weight: ArrayLike | None = None, backend: Backend = None,
+                  **params: Any) -> tuple[Any, Any]:
+        return call(self.spec, "grad_hess", (y_true, y_pred), {
+            "reduction": reduction, "sample_weight": sample_weight, "backend": backend,
+            "params": params})
 
 
-def _is_dask(*arrays) -> bool:
-    return any(type(a).__module__.startswith("dask.") for a in arrays)
+class MultiLoss(Loss):
+    """A loss of several arrays: ``L(*arrays, **opts)``, ``L.grad`` (one gradient per
+    differentiable input: a tuple, or one array), ``L.value_and_grad`` (one pass)."""
+
+    # Each loss's subclass shows its arrays by name and its own default reduction
+    # (``make_loss``); ``reduction=None`` here means that default.
+    def __call__(self, *arrays: ArrayLike, reduction: Reduction | None = None,
+                 backend: Backend = None, **kw: Any) -> Any:
+        return call(self.spec, "value", arrays, dict(kw, reduction=reduction, backend=backend))
+
+    def grad(self, *arrays: ArrayLike, reduction: Reduction | None = None,
+             backend: Backend = None, out: Any = None, **kw: Any) -> Any:
+        return call(self.spec, "grad", arrays,
+                    dict(kw, reduction=reduction, backend=backend, out=out))
+
+    def value_and_grad(self, *arrays: ArrayLike, reduction: Reduction | None = None,
+                       backend: Backend = None, out: Any = None,
+                       **kw: Any) -> tuple[Any, Any]:
+        return call(self.spec, "value_and_grad", arrays,
+                    dict(kw, reduction=reduction, backend=backend, out=out))
 
 
 METHODS = ("__call__", "grad", "value_and_grad", "grad_hess")
@@ -235,11 +193,9 @@ def make_loss(spec) -> Loss:
     """One object of a subclass named after the loss, so that ``help()`` shows its formula
     and ``inspect.signature`` (editors, ``help()``) its arrays and parameters by name."""
     if spec.kind == "pointwise":
-        base = RMSELoss if getattr(spec, "rmse", False) else PointwiseLoss
+        base = RMSELoss if spec.rmse else PointwiseLoss
     else:
-        from ._kinds import base_for
-
-        base = base_for(spec)
+        base = RowwiseLoss if spec.kind == "rowwise" else MultiLoss
     ns: dict = {"__doc__": spec.docstring(), "__module__": "fastloss",
                 "__qualname__": spec.name}
     for m in METHODS:

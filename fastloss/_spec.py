@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._docstring import render
+
 REGISTRY: dict = {}
+#: elementwise maps ``fn(x, a, b)`` that public functions run (the proximal operators), by
+#: kernel name: the PTX catalog compiles each
+MAPS: dict = {}
 
 
 @dataclass(frozen=True)
@@ -100,59 +105,15 @@ class LossSpec:
     target_domain: str = ""
     # sample(rng, shape, dtype) -> (args, params): valid inputs for tests and benchmarks
     sample: Callable | None = None
+    # how a boosting objective uses the loss: "elementwise" (one raw score per sample),
+    # "multiclass" (a row of class scores per sample) or "" (not usable; ``boosting_hint``
+    # then says why, or what to use instead)
+    boosting: str = ""
+    boosting_hint: str = ""
 
     def docstring(self) -> str:
-        lines = [self.summary, "", ".. math::", "", f"    {self.formula}", ""]
-        if self.grad_formula:
-            lines += ["Gradient:", "", ".. math::", "", f"    {self.grad_formula}", ""]
-        if self.hess_formula:
-            lines += ["Hessian (diagonal):", "", ".. math::", "", f"    {self.hess_formula}", ""]
-        lines += ["Parameters", "----------"]
-        for a in self.inputs:
-            text = _INPUT_DOC.get(a, "Input array.")
-            if a == "y_true" and self.target_domain:
-                text += f" Domain: {self.target_domain}."
-            lines += [f"{a} : array_like", f"    {text}"]
-        for p in self.params:
-            lines += [f"{p.name} : {p.kind}, default {p.default!r}",
-                      f"    {p.doc} Domain: {p.domain}."]
-        lines += _COMMON_DOC.get("rmse" if getattr(self, "rmse", False) else self.kind, [])
-        lines += ["", "Notes", "-----", f"Matches {self.matches}."]
-        if self.notes:
-            lines += ["", self.notes]
-        if self.example:
-            lines += ["", "Examples", "--------", self.example]
-        return "\n".join(lines)
-
-
-_INPUT_DOC = {
-    "y_true": "Targets, the same shape as ``y_pred`` or its last axis (broadcast over rows).",
-    "y_pred": "Predictions; float32 and float64 are computed natively.",
-}
-
-_COMMON_DOC = {
-    "pointwise": [
-        "reduction : {'mean', 'sum', 'none'}, default 'mean'",
-        "    ``mean`` is ``sum(w*l)/sum(w)``, ``sum`` is ``sum(w*l)``, ``none`` is ``w*l``.",
-        "sample_weight : array_like, optional",
-        "    One non-negative weight per sample (per element of the last axis for ``axis=-1``).",
-        "axis : {None, -1}",
-        "    ``None`` reduces over everything; ``-1`` gives one loss per row (batch evaluation).",
-        "backend : {None, 'auto', 'serial', 'parallel', 'cuda'}",
-        "    Overrides the current backend for this call.",
-    ],
-    "rmse": [
-        "reduction : {'mean'}, default 'mean'",
-        "    The root of the (weighted) mean of squares: one value, or one per row with",
-        "    ``axis=-1``. ``'sum'`` and ``'none'`` have no meaning for a root and are refused.",
-        "sample_weight : array_like, optional",
-        "    One non-negative weight per sample (per element of the last axis for ``axis=-1``).",
-        "axis : {None, -1}",
-        "    ``None`` reduces over everything; ``-1`` gives one RMSE per row.",
-        "backend : {None, 'auto', 'serial', 'parallel', 'cuda'}",
-        "    Overrides the current backend for this call.",
-    ],
-}
+        """The numpydoc text of the loss (``help(fastloss.<name>)``)."""
+        return render(self)
 
 
 @dataclass(frozen=True)
@@ -163,7 +124,11 @@ class PointwiseSpec(LossSpec):
     cost: float = 1.0  # relative cost per element (transcendental losses > 1)
     has_hess: bool = True
     check_inputs: Callable | None = None  # (y_true, y_pred, params) -> None or raise
+    # check_inputs counts on the device where the inputs are CUDA arrays (a range check);
+    # otherwise it is given a host copy of y_true
+    checks_on_device: bool = False
     rmse: bool = False
+    boosting: str = "elementwise"
     extra: dict = field(default_factory=dict)
     # A power of two the scalar's dl/dp and d2l/dp2 are divided by; the roads multiply it
     # into the gradient's scale instead (the same bits), so that a term like 2 d cannot
@@ -185,6 +150,98 @@ def sample_counts(rng, shape, dtype):
     return (y, p), {}
 
 
+@dataclass(frozen=True)
+class Choice(Param):
+    """A string parameter taking one of ``choices``."""
+
+    choices: tuple = ()
+    kind: str = "str"
+
+    def check(self, value):
+        if not isinstance(value, str):
+            raise TypeError(f"{self.name} must be a string, one of {self.choices}, got {value!r}")
+        if value not in self.choices:
+            raise ValueError(f"{self.name} must be one of {self.choices}, got {value!r}")
+        return value
+
+
+@dataclass(frozen=True)
+class Option(Param):
+    """A keyword option checked by its own function (arrays, None or a value)."""
+
+    checker: Callable | None = None
+    kind: str = "option"
+
+    def check(self, value):
+        return self.checker(value) if self.checker is not None else value
+
+
+@dataclass(frozen=True)
+class RowwiseSpec(LossSpec):
+    """A loss of one term per row of ``C`` values (class scores or probabilities)."""
+
+    kind: str = "rowwise"
+    row: Callable | None = None  # row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w)
+    # prepare(y_true, y_pred, params) -> Rows (validates, names the bad argument)
+    prepare: Callable | None = None
+    cost: float = 8.0  # relative cost per value (exp/log per element)
+    # fast_prm(C) -> prm: the row parameters of the commonest call (int64 labels in [0, C),
+    # float logits (N, C), default parameters), which then skips prepare; None: no such call
+    fast_prm: Callable | None = None
+    # a 1-D y_pred is one row of C scores (a single sample), as PyTorch's cross_entropy
+    single_row: bool = False
+
+
+@dataclass
+class Rows:
+    """What a row kernel reads, as a row-wise spec's ``prepare`` gives it."""
+
+    x: np.ndarray  # (N, C) C-contiguous, the differentiable input in the compute dtype
+    t: np.ndarray | None = None  # (N, C) target probabilities, same dtype
+    # (x and t are CUDA device arrays where the inputs were; everything else is on the host)
+    lab: np.ndarray | None = None  # (N,) int64 labels
+    cw: np.ndarray | None = None  # (C,) float64 class weights
+    prm: tuple = (0.0,)
+    roww: np.ndarray | None = None  # (N,) float64: each row's weight in the mean's denominator
+    gshape: tuple = ()  # shape of the gradient (that of y_pred)
+    vshape: tuple = ()  # shape of the values for reduction="none"
+
+
+@dataclass(frozen=True)
+class MultiSpec(LossSpec):
+    """A loss whose inputs are several arrays (or one weight array): kind ``"terms"`` or
+    ``"matrix"``.
+
+    ``terms``: the loss is a sum over its inputs of ``term.scalar`` applied elementwise
+    (``term`` a :class:`PointwiseSpec` whose scalar reads ``term_params`` entries of
+    ``prm``); ``terms_of(params)`` gives one ``prm`` tuple per input.
+
+    ``matrix``: ``program(call, arrays)`` computes the loss; ``call`` (see
+    :mod:`fastloss._kinds.multi`) holds the parameters, the reduction, what is wanted, and
+    gives the executor that runs the row bodies and matrix products.
+    """
+
+    kind: str = "terms"
+    diff_inputs: tuple = ()
+    optional_inputs: tuple = ()  # inputs that default to None (and then get no gradient)
+    default_reduction: str = "mean"
+    reductions: tuple = ("mean", "sum", "none")
+    input_docs: tuple = ()  # (name, text) pairs
+    reduction_doc: str = ""
+    returns_doc: str = ""
+    references: tuple = ()
+    cost: float = 1.0
+    term: PointwiseSpec | None = None
+    term_params: int = 0
+    terms_of: Callable | None = None
+    program: Callable | None = None
+    # the row body its CUDA kernels run (the function ``fastloss.bench`` names), and
+    # device_kernels(dtype) -> [(ops, name, row body or None for the matrix product,
+    # argument types)]: every CUDA kernel its calls launch, for the PTX catalog
+    device_body: Callable | None = None
+    device_kernels: Callable | None = None
+
+
 def register(spec: LossSpec) -> LossSpec:
     if spec.sample is None and spec.kind == "pointwise":
         object.__setattr__(spec, "sample", sample_regression)
@@ -192,3 +249,9 @@ def register(spec: LossSpec) -> LossSpec:
         raise RuntimeError(f"loss {spec.name!r} registered twice")
     REGISTRY[spec.name] = spec
     return spec
+
+
+def register_map(name: str, fn: Callable) -> Callable:
+    """Declare an elementwise map ``fn(x, a, b)`` (run by :func:`fastloss._dispatch.map_call`)."""
+    MAPS[name] = fn
+    return fn

@@ -684,7 +684,7 @@ def run(config: BenchConfig, progress: Progress | None = None) -> list[Row]:
             cands: dict = {}
             for b in backends:
                 if b == "cuda":
-                    from ._kernels import cuda_road
+                    from ._exec import cuda as cuda_road
 
                     cands[("fastloss", b)] = _cuda_wrap(call_op, args)(loss, op, params)
                     cands[("roof", b)] = cuda_road.device_roofline_call(bytes_in, bytes_out)

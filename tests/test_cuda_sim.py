@@ -83,7 +83,7 @@ def test_cuda_simulator_parity_sweep(capsys):
     rowwise = sum(1 for s in REGISTRY.values() if s.kind == "rowwise")
     sweep = pointwise * 4 * 2 * 2  # loss x op x dtype x axis
     row_sweep = rowwise * 4 * 2 * 2  # loss x op x dtype x (tall, wide)
-    contrastive = sum(1 for s in REGISTRY.values() if s.kind == "contrastive")
+    contrastive = sum(1 for s in REGISTRY.values() if s.family == "contrastive")
     con_sweep = contrastive * 3 * 2  # loss x op x dtype (each: every reduction and option)
     assert passed > sweep + row_sweep + con_sweep, (passed, sweep, row_sweep, con_sweep)
     with capsys.disabled():

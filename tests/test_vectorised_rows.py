@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 
 import fastloss
-from fastloss._kernels import rows
-from fastloss.losses import contrastive
+from fastloss._kernels.compile import compiled
 
 from .simd_rows import fresh_asm, packed_ops
 
@@ -48,18 +47,19 @@ def _kernels():
             loss(*args, **params, backend="serial")
             loss.value_and_grad(*args, **params, backend="serial")
     found = {}
-    for key, k in rows._kernels.items():
+    for key, k in compiled("rows").items():
         row, parallel, wg, wh = key[:4]
         if parallel or wh:
             continue
         for sig in k.signatures:
             label = f"rows[{row.__name__}, {'value_and_grad' if wg else 'value'}, {sig[0].dtype}]"
             found[label] = (k, sig)
-    for (kname, parallel), k in contrastive.kernel.compiled.items():
-        if parallel:
-            continue
-        for sig in k.signatures:
-            found[f"contrastive[{kname}, {sig[0].dtype}]"] = (k, sig)
+    for kind in ("body", "whole"):
+        for (fn, parallel, *_), k in compiled(kind).items():
+            if parallel:
+                continue
+            for sig in k.signatures:
+                found[f"contrastive[{fn.__name__}, {sig[0].dtype}]"] = (k, sig)
     return found
 
 

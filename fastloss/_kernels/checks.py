@@ -44,7 +44,7 @@ def first_outside(a: np.ndarray, lo: float, hi: float) -> int:
     """Flat index of the first element of ``a`` outside ``[lo, hi]``, or -1 (NaN passes).
     A CUDA array is checked on the device."""
     if type(a) is not np.ndarray and A.is_device_array(a):
-        from .cuda_road import first_outside as first_outside_device
+        from .device import first_outside as first_outside_device
 
         return first_outside_device(a, lo, hi)
     flat = a.reshape(-1) if a.flags.c_contiguous else np.ravel(a)
@@ -68,7 +68,7 @@ def check_range(a: np.ndarray, lo: float, hi: float, name: str, what: str) -> No
     i = first_outside(a, lo, hi)
     if i >= 0:
         if type(a) is not np.ndarray and A.is_device_array(a):  # the message needs values
-            from .cuda_road import to_host
+            from .device import to_host
 
             a = to_host(a)
         pos = tuple(int(j) for j in np.unravel_index(i, a.shape)) if a.ndim else ()

@@ -320,6 +320,29 @@ def njit(fn, *, parallel: bool = False):
     return disp
 
 
+_memo: dict = {}
+_memo_lock = threading.RLock()
+
+
+def memo(key, make):
+    """The one kernel cache of the process: ``make()`` once per ``key`` (a tuple whose first
+    entry names the factory), then the same kernel; safe across threads."""
+    k = _memo.get(key)
+    if k is None:
+        with _memo_lock:
+            k = _memo.get(key)
+            if k is None:
+                k = _memo[key] = make()
+    return k
+
+
+def compiled(factory: str) -> dict:
+    """``{key: kernel}`` of the kernels made so far by ``factory`` (the first entry of their
+    :func:`memo` key: "pointwise", "rows", "body", "whole", "map", "cuda", ...), keyed by the
+    rest of the key."""
+    return {k[1:]: v for k, v in list(_memo.items()) if k[0] == factory}
+
+
 def source_hash(*fns) -> str:
     """A hash of the functions' source: put it in a kernel's closure so that an edited
     formula invalidates the kernel cached on disk."""

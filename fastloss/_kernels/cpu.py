@@ -15,21 +15,21 @@ the chunks into at most :data:`MAXBLK` runs of consecutive chunks, one buffer ea
 
 from __future__ import annotations
 
-import threading
+import inspect
+import types
 
 import numpy as np
 from numba import prange
 from numba.extending import register_jitable
 
+from . import rows as _rows_mod
 from . import scalar as _scalar_mod
-from .compile import njit, source_hash
+from .compile import memo, njit, source_hash
 
 CHUNK = 4096
 #: How many runs of consecutive chunks a parallel kernel splits its chunks into.
 MAXBLK = 256
 
-_lock = threading.Lock()
-_kernels: dict = {}
 
 
 @register_jitable(fastmath=False)
@@ -92,13 +92,7 @@ def pointwise_kernel(
     """
     key = (scalar, parallel, reduce, rows, write_l, write_g, write_h, wmode, ybcast, has_cp,
            partials)
-    k = _kernels.get(key)
-    if k is None:
-        with _lock:
-            k = _kernels.get(key)
-            if k is None:
-                k = _kernels[key] = _make_pointwise(*key)
-    return k
+    return memo(("pointwise",) + key, lambda: _make_pointwise(*key))
 
 
 def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, wmode, ybcast,
@@ -201,3 +195,84 @@ def _combine_partials(partials, kpr, res):
 #: ``combine_partials(partials, kpr, res)``: ``res[r]`` = the ordered sum of the ``r``-th run
 #: of ``kpr`` partials, added exactly as the kernels add theirs.
 combine_partials = njit(_combine_partials)
+
+
+def body_kernel(body, parallel: bool, scratch: bool = False):
+    """``k(*args)``: ``body(i, *args)`` for every row ``i`` of ``args[0]`` (a ``prange``),
+    the CPU twin of :func:`fastloss._kernels.cuda.rows_kernel` (one row per thread there).
+    ``body`` is a ``register_jitable`` row function of a loss module. With ``scratch`` the
+    body takes one more argument, a float64 scratch array, of which each task of
+    :data:`fastloss._kernels.rows.ROWS_PER_TASK` rows gets its own."""
+    return memo(("body", body, parallel, scratch), lambda: _make_body(body, parallel, scratch))
+
+
+def _make_body(body, parallel, scratch):
+    f = body
+    # the body's whole module: an edited helper of the body invalidates the cached kernel
+    SRC = source_hash(inspect.getmodule(body), _scalar_mod, _rows_mod)  # noqa: F841
+    PAR = parallel  # noqa: F841
+    RPT = _rows_mod.ROWS_PER_TASK
+    SCR = _rows_mod.SCRATCH
+
+    if scratch:
+        def rows(*args):
+            SRC  # noqa: B018
+            PAR  # noqa: B018
+            M = args[0].shape[0]
+            for q in prange((M + RPT - 1) // RPT):
+                w = np.empty(SCR, np.float64)
+                for i in range(q * RPT, min((q + 1) * RPT, M)):
+                    f(np.int64(i), *args, w)
+    else:
+        def rows(*args):
+            SRC  # noqa: B018
+            PAR  # noqa: B018
+            for i in prange(args[0].shape[0]):
+                # (prange may index with uint64, and uint64 +- int64 types as float64)
+                f(np.int64(i), *args)
+
+    rows.__name__ = rows.__qualname__ = f"rows_{body.__name__}"
+    return njit(rows, parallel=parallel)
+
+
+def whole_kernel(fn, parallel: bool):
+    """``fn`` itself compiled as a kernel (its loops may be ``prange``): a loss's own CPU
+    kernel where one row body per row is not the fast layout (tiles). ``fn`` is a plain
+    function of a loss module; an edit of that module invalidates its cached code."""
+    return memo(("whole", fn, parallel), lambda: _make_whole(fn, parallel))
+
+
+def _make_whole(fn, parallel):
+    name = f"{fn.__name__}_{'par' if parallel else 'ser'}"
+    g = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+    g.__qualname__ = name
+    g.__module__ = fn.__module__
+    return njit(g, parallel=parallel)
+
+
+def map_kernel(fn, parallel: bool):
+    """``k(x, a, b, out)``: ``out[i] = fn(x[i], a, b)`` over flat arrays, chunk by chunk
+    (an elementwise map: no reduction, so serial and parallel agree; ``out`` may be ``x``)."""
+    return memo(("map", fn, parallel), lambda: _make_map(fn, parallel))
+
+
+def _make_map(fn, parallel):
+    f = fn
+    CH = CHUNK
+    SRC = source_hash(fn, _scalar_mod)  # noqa: F841
+    PAR = parallel  # noqa: F841
+
+    def elementwise(x, a, b, out):
+        SRC  # noqa: B018
+        PAR  # noqa: B018
+        N = x.shape[0]
+        for q in prange((N + CH - 1) // CH):
+            s = q * CH
+            e = min(N, s + CH)
+            xv = x[s:e]
+            ov = out[s:e]
+            for i in range(e - s):
+                ov[i] = f(xv[i], a, b)
+
+    elementwise.__name__ = elementwise.__qualname__ = f"map_{fn.__name__}"
+    return njit(elementwise, parallel=parallel)

@@ -30,8 +30,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import sys
-import threading
 import types
 
 import numpy as np
@@ -40,7 +38,7 @@ from numba import types as nt
 from numba.np.numpy_support import from_dtype as _from_dtype
 
 from . import scalar as _scalar
-from .compile import source_hash
+from .compile import memo, source_hash
 
 DEFAULT_BLOCK = 256
 DEFAULT_ITEMS = 16
@@ -50,9 +48,6 @@ DEFAULT_MAX_GRID = 65535  # blocks per launch at most; results do not depend on 
 SIMULATOR = not hasattr(cuda, "as_cuda_array")
 MIN_GRID = 1 if SIMULATOR else 128
 
-_lock = threading.RLock()
-_device: dict = {}
-_kernels: dict = {}
 _config: dict = {}
 
 
@@ -126,21 +121,13 @@ def device_fn(pyfunc):
     rebound, recursively, to their device versions in a copy of the function's globals;
     ``math`` and constants stay as they are. Memoised per function.
     """
-    d = _device.get(pyfunc)
-    if d is not None:
-        return d
-    with _lock:
-        d = _device.get(pyfunc)
-        if d is None:
-            d = _device[pyfunc] = _make_device_fn(pyfunc)
-    return d
+    return memo(("device_fn", pyfunc), lambda: _make_device_fn(pyfunc))
 
 
 def _portable_twin(obj):
     """The plain-``math`` twin that ``obj``'s module declares for targets where its CPU body
     does not compile (a module-level ``PORTABLE`` dict keyed by function name), or None."""
-    mod = sys.modules.get(getattr(obj, "__module__", "") or "")
-    twin = getattr(mod, "PORTABLE", {}).get(getattr(obj, "__name__", None))
+    twin = obj.__globals__.get("PORTABLE", {}).get(getattr(obj, "__name__", None))
     return twin if twin is not None and twin is not obj else None
 
 
@@ -162,13 +149,7 @@ def _make_device_fn(pyfunc):
 
 
 def _memo(key, make):
-    k = _kernels.get(key)
-    if k is None:
-        with _lock:
-            k = _kernels.get(key)
-            if k is None:
-                k = _kernels[key] = make()
-    return k
+    return memo(("cuda",) + key, make)
 
 
 def _jit(fn, name: str):
@@ -609,25 +590,23 @@ def _make_count_outside():
     return _jit(count_outside, "count_outside")
 
 
-def prox_kernel():
-    """``k[grid, BLOCK](w, thr, den, out)``: ``out = soft_threshold(w, thr) / den``, the line
-    of :mod:`fastloss.losses.penalties`' CPU kernel, with the same helper."""
-    return _memo(("prox",), _make_prox)
+def map_kernel(fn):
+    """``k[grid, BLOCK](x, a, b, out)``: ``out[i] = fn(x[i], a, b)``, the line of
+    :func:`fastloss._kernels.cpu.map_kernel`, with ``fn`` compiled for the device."""
+    return _memo(("map", fn), lambda: _make_map(fn))
 
 
-def _make_prox():
-    from ..losses.penalties import soft_threshold
+def _make_map(fn):
+    f = device_fn(fn)
 
-    st = device_fn(soft_threshold)
-
-    def prox(w, thr, den, out):
+    def elementwise(x, a, b, out):
         t = cuda.grid(1)
         step = cuda.gridsize(1)
-        while t < w.shape[0]:
-            out[t] = st(w[t], thr) / den
+        while t < x.shape[0]:
+            out[t] = f(x[t], a, b)
             t += step
 
-    return _jit(prox, "prox_soft_threshold")
+    return _jit(elementwise, f"map_{fn.__name__}")
 
 
 def rmse_rows_kernel():
@@ -734,7 +713,7 @@ def kernel_catalog(specs=None, block: int | None = None):
     for each target layout its ``prepare`` gives (labels, probability targets); sample
     weights for one loss. Then the finalize, copy/cast, scale and fill kernels.
     """
-    from .._spec import REGISTRY
+    from .._spec import MAPS, REGISTRY
 
     if specs is None:
         specs = list(REGISTRY.values())
@@ -743,9 +722,8 @@ def kernel_catalog(specs=None, block: int | None = None):
     seen = set()
     pointwise = [s for s in specs if s.kind == "pointwise"]
     for spec in specs:  # losses of several arrays that run a pointwise term (GAN, penalties)
-        term = term_spec(spec)
-        if term is not None and spec.kind != "pointwise":
-            pointwise.append(_Named(term, spec.name))
+        if spec.kind == "terms":
+            pointwise.append(_Named(spec))
     for spec in pointwise:
         key = (spec.scalar, len(spec.params))
         if key in seen:
@@ -780,9 +758,11 @@ def kernel_catalog(specs=None, block: int | None = None):
     f64 = nt.Array(nt.float64, 1, "C")
     out.append(("fill.float64", fill_kernel().py_func, (f64, nt.float64)))
     out.append(("roofline.float64", roof_kernel().py_func, (f64, f64, f64)))
-    for dt in DTYPES:
-        a = nt.Array(_nbtype(dt), 1, "C")
-        out.append((f"prox.{dt}", prox_kernel().py_func, (a, _nbtype(dt), _nbtype(dt), a)))
+    for name, fn in MAPS.items():
+        for dt in DTYPES:
+            a = nt.Array(_nbtype(dt), 1, "C")
+            out.append((f"{name}.{dt}", map_kernel(fn).py_func,
+                        (a, _nbtype(dt), _nbtype(dt), a)))
     for dt in DTYPES + ("int64",):
         out.append((f"count_outside.{dt}", count_outside_kernel().py_func,
                     (nt.Array(_nbtype(dt), 1, "C"), nt.float64, nt.float64,
@@ -798,31 +778,18 @@ def kernel_catalog(specs=None, block: int | None = None):
 
 
 class _Named:
-    """A term spec under the name of the loss that runs it (for catalog labels)."""
+    """The pointwise term of a loss of kind "terms", under the loss's name (catalog labels);
+    its scalar reads ``term_params`` entries of ``prm``."""
 
     has_hess = False  # the losses of several arrays offer no grad_hess
 
-    def __init__(self, spec, name):
-        import inspect
-
-        self._spec = spec
-        self.name = name
-        # its family passes the term's parameters itself: as many as the scalar reads
-        idx = [int(k) for k in re.findall(r"\bprm\[(\d+)\]", inspect.getsource(spec.scalar))]
-        self.params = (None,) * (max(idx) + 1 if idx else 0)
+    def __init__(self, spec):
+        self._spec = spec.term
+        self.name = spec.name
+        self.params = (None,) * spec.term_params
 
     def __getattr__(self, attr):
         return getattr(self._spec, attr)
-
-
-def term_spec(spec):
-    """The pointwise term spec a loss of several arrays runs through the pointwise kernels
-    (its family module's ``_TERM``), or None."""
-    if spec.kind in ("pointwise", "rowwise"):
-        return None
-    mod = sys.modules.get(getattr(spec.compute, "__module__", "") or "")
-    term = getattr(mod, "_TERM", None)
-    return term if getattr(term, "scalar", None) is not None else None
 
 
 def cuda_function(spec):
@@ -832,28 +799,27 @@ def cuda_function(spec):
         return spec.scalar
     if spec.kind == "rowwise":
         return spec.row
-    body = getattr(spec, "extra", {}).get("device_body")
-    if body is not None:
-        return body
-    term = term_spec(spec)
-    return None if term is None else term.scalar
+    if spec.kind == "terms":
+        return spec.term.scalar
+    return spec.device_body
 
 
 def _body_catalog(specs):
     """The row-body and matrix-product kernels of the losses that declare them (a spec's
-    ``extra["device_kernels"](dtype)``: ``(op labels, kernel name, python function,
-    argument types)``, one kernel serving the ops its label names); each kernel once,
-    under the first loss that runs it."""
+    ``device_kernels(dtype)``: ``(op labels, kernel name, row body or None for the matrix
+    product, argument types)``, one kernel serving the ops its label names); each kernel
+    once, under the first loss that runs it."""
     out, seen = [], set()
     for spec in specs:
-        make = getattr(spec, "extra", {}).get("device_kernels")
+        make = getattr(spec, "device_kernels", None)
         if make is None:
             continue
         for dt in DTYPES:
-            for ops, kname, fn, sig in make(dt):
+            for ops, kname, body, sig in make(dt):
                 if (kname, dt) not in seen:
                     seen.add((kname, dt))
-                    out.append((f"{spec.name}.{ops}.{kname}.{dt}", fn, sig))
+                    k = matmul_kernel(dt) if body is None else rows_kernel(body)
+                    out.append((f"{spec.name}.{ops}.{kname}.{dt}", k.py_func, sig))
     return out
 
 

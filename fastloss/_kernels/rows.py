@@ -25,21 +25,16 @@ serial and the parallel kernel give the same bits for any thread count.
 
 from __future__ import annotations
 
+import inspect
 import math
-import sys
-import threading
 
 import numpy as np
 from numba import prange, types
 from numba.extending import overload, register_jitable
 
 from . import scalar as _scalar_mod
-from .compile import njit, source_hash
+from .compile import memo, njit, source_hash
 from .scalar import fexp, like
-
-_this_mod = sys.modules[__name__]
-_lock = threading.Lock()
-_kernels: dict = {}
 
 
 def row_kernel(row, *, parallel: bool, write_g: bool, write_h: bool, has_t: bool,
@@ -52,19 +47,13 @@ def row_kernel(row, *, parallel: bool, write_g: bool, write_h: bool, has_t: bool
     rows to ``gout`` and the Hessian rows to ``hout``. One kernel serves every reduction.
     """
     key = (row, parallel, write_g, write_h, has_t, has_lab, has_sw)
-    k = _kernels.get(key)
-    if k is None:
-        with _lock:
-            k = _kernels.get(key)
-            if k is None:
-                k = _kernels[key] = _make(*key)
-    return k
+    return memo(("rows",) + key, lambda: _make(*key))
 
 
 def _make(row, parallel, write_g, write_h, has_t, has_lab, has_sw):
     f = row
     # in the closure: an edited row function or helper invalidates the kernel on disk
-    SRC = source_hash(row, _scalar_mod, _this_mod)  # noqa: F841
+    SRC = source_hash(row, _scalar_mod, inspect.getmodule(_make))  # noqa: F841
     PAR = parallel  # noqa: F841 (Numba's cache key ignores compile flags: keep them apart)
     WG, WH, HAS_T, HAS_LAB, HAS_SW = write_g, write_h, has_t, has_lab, has_sw
 

@@ -50,13 +50,9 @@ def resolve_loss(loss):
     no per-sample Hessian (it cannot drive Newton boosting)."""
     loss = resolve_any_loss(loss)
     spec = loss.spec
-    if spec.name == "binary_cross_entropy":
-        raise ValueError(
-            "loss: binary_cross_entropy takes probabilities in [0, 1], but a booster's raw "
-            "scores leave [0, 1] after one round; use binary_cross_entropy_with_logits (the "
-            "same loss on raw scores, as the built-in logistic objectives)"
-        )
-    if not (spec.has_hess and (spec.kind == "pointwise" or spec.name == "cross_entropy")):
+    if spec.boosting_hint:
+        raise ValueError(f"loss: {spec.name} {spec.boosting_hint}")
+    if not (spec.has_hess and spec.boosting):
         raise ValueError(
             f"loss: {spec.name} has no per-sample gradient and Hessian; boosting objectives "
             f"take a pointwise loss (mse, huber, quantile, ...) or cross_entropy"
@@ -103,7 +99,7 @@ class BoostingObjective:
             elif p.kind != "float_or_array" or np.ndim(v) == 0:
                 p.check(v)
         self.params = params
-        self.multiclass = spec.name == "cross_entropy"
+        self.multiclass = spec.boosting == "multiclass"
         self.mode, self.factor, self.floor = self._convention()
 
     # -- conventions

@@ -35,8 +35,11 @@ from functools import partial
 import numpy as np
 
 from .. import _arrays as A
-from .. import _backend, _pointwise
+from .. import _backend
 from .._kernels import cpu
+from .._kinds import multi as _multi
+from .._kinds import pointwise as _pointwise
+from .._kinds import rowwise as _rowwise
 from .._spec import REGISTRY, check_params
 from . import require
 
@@ -49,7 +52,22 @@ OPS = ("value", "grad", "grad_hess", "value_and_grad")
 PW_BLOCKSIZE = 128
 
 
-def pointwise(loss, op, y_true, y_pred, *, reduction="mean", sample_weight=None, axis=None,
+def handle(spec, op, args, kw):
+    """The loss call on Dask arrays (registered with the dispatcher for types of ``dask.``):
+    pointwise and row-wise losses build lazy graphs; the losses of several arrays read
+    their (small) inputs into memory and run as usual."""
+    kw = dict(kw)
+    params = kw.pop("params", {})
+    if spec.kind == "pointwise":
+        return pointwise(spec, op, *args, **kw, **params)
+    if spec.kind == "rowwise":
+        if op == "grad_hess" and not spec.has_hess:
+            raise NotImplementedError(f"{spec.name} has no grad_hess (no diagonal Hessian)")
+        return rowwise(spec, op, *args, **kw, **params)
+    return _multi.call(spec, op, args, kw)
+
+
+def pointwise(spec, op, y_true, y_pred, *, reduction="mean", sample_weight=None, axis=None,
               backend=None, out=None, **params):
     """Run ``op`` (``"value"``, ``"grad"``, ``"grad_hess"`` or ``"value_and_grad"``) of a
     pointwise loss on Dask arrays, lazily. Called by the loss objects; the keyword
@@ -59,7 +77,7 @@ def pointwise(loss, op, y_true, y_pred, *, reduction="mean", sample_weight=None,
     if out is not None:
         raise ValueError("out= is not supported with Dask arrays: the gradient is a lazy "
                          "Dask array (call .compute() or dask.array.store on it)")
-    job = _Job(loss.spec, y_true, y_pred, sample_weight, reduction, axis, backend, params)
+    job = _Job(spec, y_true, y_pred, sample_weight, reduction, axis, backend, params)
     if op == "value":
         return job.map("value") if job.reduction == "none" else job.reduce()
     if op == "grad":
@@ -494,7 +512,7 @@ def _rows_mean(sums, d, dtype):
 # row-wise losses (cross_entropy, kl_divergence, log_loss): blocks of whole rows
 
 
-def rowwise(loss, op, y_true, y_pred, *, reduction="mean", sample_weight=None, backend=None,
+def rowwise(spec, op, y_true, y_pred, *, reduction="mean", sample_weight=None, backend=None,
             out=None, **params):
     """Run ``op`` of a row-wise loss on Dask arrays, lazily (see the module docstring).
 
@@ -507,7 +525,7 @@ def rowwise(loss, op, y_true, y_pred, *, reduction="mean", sample_weight=None, b
     if out is not None:
         raise ValueError("out= is not supported with Dask arrays: the gradient is a lazy "
                          "Dask array (call .compute() or dask.array.store on it)")
-    job = _RowJob(loss.spec, y_true, y_pred, sample_weight, reduction, backend, params)
+    job = _RowJob(spec, y_true, y_pred, sample_weight, reduction, backend, params)
     if op == "value":
         return job.values() if job.reduction == "none" else job.reduce()
     if op == "grad":
@@ -521,8 +539,6 @@ def rowwise(loss, op, y_true, y_pred, *, reduction="mean", sample_weight=None, b
 
 class _RowJob:
     def __init__(self, spec, y_true, y_pred, sample_weight, reduction, backend, params):
-        from .. import _rowwise
-
         self.spec = spec
         self.reduction = A.check_reduction(reduction)
         self.backend = _backend.get_backend() if backend is None else _backend._check_name(
@@ -541,7 +557,7 @@ class _RowJob:
                                  f"{name}.compute_chunk_sizes() first")
         self.gshape = yp.shape
         # cross_entropy's single row of C logits: one row of a batch
-        self.unbatched = spec.name == "cross_entropy" and yp.ndim == 1
+        self.unbatched = spec.single_row and yp.ndim == 1
         if self.unbatched:
             yp, yt = yp[None, :], yt[None] if yt.ndim == 0 else yt[None, :]
         if yp.ndim == 0 or yt.ndim == 0:
@@ -628,8 +644,6 @@ class _RowJob:
 
 
 def _row_block(ctx, yt, yp, w, denom=None):
-    from .. import _rowwise
-
     name, what, reduction, backend, params = ctx
     spec = REGISTRY[name]
     pl = _rowwise.plan(spec, yt, yp, reduction="sum", sample_weight=w, params=params)

@@ -36,21 +36,7 @@ from __future__ import annotations
 from numba.extending import register_jitable
 
 from .._kernels.scalar import log1pexp, sigmoid
-from .._kinds import BASES
-from .._multi import (
-    Choice,
-    MultiLoss,
-    MultiSpec,
-    backend_for,
-    check_nonempty,
-    float_arrays,
-    grad_buffers,
-    on_device,
-    pointwise_pass,
-    sample_fake_logits,
-    sample_logits,
-)
-from .._spec import PointwiseSpec, register
+from .._spec import Choice, MultiSpec, PointwiseSpec, register
 
 # term codes (prm[0]); prm[1] multiplies the term
 SP_NEG = 0.0  # sp(-x) = -log sigmoid(x)
@@ -111,33 +97,16 @@ GENERATOR = {
 VALUE_FUNCTION = ((SP_NEG, -1.0), (SP_POS, -1.0))  # E log D(x) + E log(1 - D(G(z)))
 
 
-def _compute(spec, arrays, params, reduction, backend, want_value, want_grad, outs):
-    names = spec.inputs
-    arrs, dtype = float_arrays(arrays, names)
-    terms = spec.extra["terms"]
-    if "kind" in params:
-        terms = terms[params["kind"]]
-    for a, nm in zip(arrs, names, strict=True):
-        check_nonempty(a, nm, reduction)
-    dev = on_device(arrs)
-    gbufs = grad_buffers(outs, [a.shape for a in arrs], dtype, names, device=dev,
-                         inputs=arrs) if want_grad else None
-    values, grads = [], []
-    for i, (a, term) in enumerate(zip(arrs, terms, strict=True)):
-        be = backend_for(spec, backend, a.size, device=dev)
-        v, g = pointwise_pass(_TERM, a, dtype, term, reduction, be, want_value, want_grad,
-                              out=gbufs[i] if want_grad else None)
-        values.append(v)
-        grads.append(g)
-    value = None
-    if want_value:
-        value = tuple(values) if reduction == "none" else float(sum(values))
-        if reduction == "none" and len(values) == 1:
-            value = values[0]
-    return value, (grads if want_grad else None)
+def sample_logits(rng, shape, dtype):
+    """Real and fake logits drawn from N(1, 2) and N(-1, 2) (one array per logit input)."""
+    real = (1.0 + 2.0 * rng.standard_normal(shape)).astype(dtype)
+    fake = (-1.0 + 2.0 * rng.standard_normal(shape)).astype(dtype)
+    return (real, fake), {}
 
 
-BASES["gan"] = MultiLoss
+def sample_fake_logits(rng, shape, dtype):
+    return (sample_logits(rng, shape, dtype)[0][1],), {}
+
 
 _LOGIT_DOC = "{} logits of the discriminator (any shape; float32 or float64)."
 _KIND_DOC_D = ("standard", "least_squares", "hinge", "wasserstein")
@@ -160,14 +129,14 @@ _RED_DOC = ("``mean`` averages the real and the fake terms separately and adds t
             "means; ``sum`` adds all terms; ``none`` returns the terms.")
 
 gan_discriminator = register(MultiSpec(
-    name="gan_discriminator", family="adversarial", kind="gan", sample=sample_logits,
-    compute=_compute, cost=4.0,
+    name="gan_discriminator", family="adversarial", kind="terms", sample=sample_logits,
+    term=_TERM, term_params=2, cost=4.0,
     inputs=("real_logits", "fake_logits"), diff_inputs=("real_logits", "fake_logits"),
     input_docs=(("real_logits", _LOGIT_DOC.format("Real-sample")),
                 ("fake_logits", _LOGIT_DOC.format("Generated-sample"))),
     params=(Choice("kind", "standard", "one of " + ", ".join(map(repr, _KIND_DOC_D)),
                    choices=_KIND_DOC_D, doc="Which GAN objective."),),
-    extra={"terms": DISCRIMINATOR},
+    terms_of=lambda params: DISCRIMINATOR[params["kind"]],
     summary="The discriminator's (critic's) GAN loss, on logits; minimised by the "
             "discriminator.",
     formula=r"\text{standard: } \mathbb{E}_r \operatorname{sp}(-r) + \mathbb{E}_f "
@@ -196,13 +165,13 @@ gan_discriminator = register(MultiSpec(
 ))
 
 gan_generator = register(MultiSpec(
-    name="gan_generator", family="adversarial", kind="gan", sample=sample_fake_logits,
-    compute=_compute, cost=4.0,
+    name="gan_generator", family="adversarial", kind="terms", sample=sample_fake_logits,
+    term=_TERM, term_params=2, cost=4.0,
     inputs=("fake_logits",), diff_inputs=("fake_logits",),
     input_docs=(("fake_logits", _LOGIT_DOC.format("Generated-sample")),),
     params=(Choice("kind", "non_saturating", "one of " + ", ".join(map(repr, _KIND_DOC_G)),
                    choices=_KIND_DOC_G, doc="Which GAN objective."),),
-    extra={"terms": GENERATOR},
+    terms_of=lambda params: GENERATOR[params["kind"]],
     summary="The generator's GAN loss, on the discriminator's logits of generated samples; "
             "minimised by the generator.",
     formula=r"\text{non\_saturating: } \mathbb{E}_f \operatorname{sp}(-f) = "
@@ -230,12 +199,12 @@ gan_generator = register(MultiSpec(
 ))
 
 adversarial_value = register(MultiSpec(
-    name="adversarial_value", family="adversarial", kind="gan", sample=sample_logits,
-    compute=_compute, cost=4.0,
+    name="adversarial_value", family="adversarial", kind="terms", sample=sample_logits,
+    term=_TERM, term_params=2, cost=4.0,
     inputs=("real_logits", "fake_logits"), diff_inputs=("real_logits", "fake_logits"),
     input_docs=(("real_logits", _LOGIT_DOC.format("Real-sample")),
                 ("fake_logits", _LOGIT_DOC.format("Generated-sample"))),
-    extra={"terms": VALUE_FUNCTION},
+    terms_of=lambda params: VALUE_FUNCTION,
     summary="The GAN value function V(D, G) of Goodfellow et al., from logits, computed "
             "stably (the discriminator maximises it, the generator minimises it).",
     formula=r"V = \mathbb{E}_r \log D(x) + \mathbb{E}_f \log(1 - D(G(z))) = "

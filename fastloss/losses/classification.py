@@ -36,8 +36,7 @@ from .._kernels.rows import (
     wsum_shift,
 )
 from .._kernels.scalar import fexp, flog, flog1p, fpow, like
-from .._rowwise import Rows, RowwiseSpec
-from .._spec import Param, PointwiseSpec, register
+from .._spec import Param, PointwiseSpec, Rows, RowwiseSpec, register
 
 # PyTorch's binary_cross_entropy backward divides by max(p (1 - p), EPSILON), EPSILON the
 # float 1e-12 (static const float in ATen/native/Loss.cpp).
@@ -124,7 +123,6 @@ def _unit(name, what):
         if name == "y_pred" or name == "both":
             check_range(y_pred, 0.0, 1.0, "y_pred", what)
 
-    check.device_ok = True  # check_range counts on the device: CUDA inputs stay there
     return check
 
 
@@ -205,6 +203,10 @@ binary_cross_entropy = register(PointwiseSpec(
     name="binary_cross_entropy", family="classification", scalar=binary_cross_entropy_scalar,
     target_domain="[0, 1] (labels 0/1 or target probabilities); ``y_pred`` in [0, 1] too",
     cost=4.0, sample=sample_probabilities, check_inputs=_unit("both", "probabilities"),
+    checks_on_device=True, boosting="",
+    boosting_hint="takes probabilities in [0, 1], but a booster's raw scores leave [0, 1] "
+                  "after one round; use binary_cross_entropy_with_logits (the same loss on "
+                  "raw scores, as the built-in logistic objectives)",
     summary="Binary cross-entropy on probabilities.",
     formula=r"\ell_i = -\big(y_i \max(\log p_i, -100) + (1 - y_i)\max(\log(1 - p_i), -100)\big)",
     grad_formula=r"(p_i - y_i) / \max(p_i (1 - p_i), 10^{-12})",
@@ -221,7 +223,7 @@ binary_cross_entropy_with_logits = register(PointwiseSpec(
     name="binary_cross_entropy_with_logits", family="classification",
     target_domain="[0, 1] (labels 0/1 or target probabilities)",
     scalar=binary_cross_entropy_with_logits_scalar, cost=4.0,
-    sample=sample_binary_logits, check_inputs=_unit("y_true", ""),
+    sample=sample_binary_logits, check_inputs=_unit("y_true", ""), checks_on_device=True,
     params=(Param("pos_weight", None, ">= 0", lo=0.0, lo_open=False, kind="float_or_array",
                   doc="Weight of the positive term: a scalar, or an array broadcasting "
                       "against the last axis (one per class). None means 1."),),
@@ -240,7 +242,7 @@ binary_cross_entropy_with_logits = register(PointwiseSpec(
 focal = register(PointwiseSpec(
     name="focal", family="classification", scalar=focal_scalar, cost=6.0,
     target_domain="[0, 1] (labels 0/1 or target probabilities)",
-    sample=sample_binary_logits, check_inputs=_unit("y_true", ""),
+    sample=sample_binary_logits, check_inputs=_unit("y_true", ""), checks_on_device=True,
     params=(
         Param("alpha", 0.25, "a real number (< 0 turns the class weighting off)",
               doc="Weight of the positive class; negative values disable it."),
@@ -425,11 +427,7 @@ def log_loss_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w):
 
 def _as_rows(a, dtype):
     """C-contiguous in ``dtype``: a CUDA array stays on the device (cast there if need be)."""
-    if A.is_device_array(a):
-        from .._kernels import cuda_road
-
-        return cuda_road.as_contiguous(a, dtype)
-    return np.ascontiguousarray(a, dtype=dtype)
+    return A.contiguous(a, dtype)
 
 
 def _labels(y, n_rows, C, name, ignore_index=None, shape=None):
@@ -561,7 +559,7 @@ cross_entropy = register(RowwiseSpec(
     target_domain=("integer labels in [0, C) (or ``ignore_index``), or rows of target "
                    "probabilities in [0, 1] shaped like ``y_pred``"),
     prepare=_prepare_cross_entropy, has_hess=True, cost=8.0, sample=sample_logits_labels,
-    fast_prm=_cross_entropy_fast_prm,
+    fast_prm=_cross_entropy_fast_prm, single_row=True, boosting="multiclass",
     params=(
         Param("class_weight", None, "None or C non-negative weights", kind="array",
               doc="One weight per class, as PyTorch's ``weight``."),

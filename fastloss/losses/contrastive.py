@@ -35,27 +35,8 @@ from numba import prange
 from numba.extending import register_jitable
 
 from .. import _arrays as A_
-from .._kernels import scalar as _scalar_mod
-from .._kernels.compile import source_hash
 from .._kernels.scalar import fexp
-from .._kinds import BASES
-from .._multi import (
-    MultiLoss,
-    MultiSpec,
-    backend_for,
-    check_nonempty,
-    contiguous,
-    finish_rows,
-    float_arrays,
-    grad_buffers,
-    kernel_cache,
-    launch_rows,
-    on_device,
-    sample_pairs_labels,
-    sample_triplets,
-    sample_views,
-)
-from .._spec import Param, register
+from .._spec import MultiSpec, Param, register
 
 NORM_EPS = 1e-12  # as torch.nn.functional.normalize: x / max(||x||, eps)
 COS_EPS = 1e-12  # as torch.nn.functional.cosine_embedding_loss: (||x||^2 + eps)
@@ -63,8 +44,7 @@ TILE = 64
 
 
 # ---------------------------------------------------------------------------
-# kernels (each factory closes over PAR so that Numba's disk cache, whose key ignores the
-# compile flags, never hands a parallel build to a serial dispatcher). The house compiles
+# row bodies (the executors run each over the rows of its first array). The house compiles
 # without fast-math flags: with `reassoc` LLVM ordered a sum differently in a parallel build
 # loaded from the disk cache than in the fresh or the serial one (1 ulp); every sum here has
 # its order written out (sequential, or `sum8`).
@@ -209,100 +189,59 @@ def symmetrize_row(i, P, dpos, coef, half):
         P[i + half, i] = h
 
 
-def _make_normalize(parallel):
-    PAR = parallel
-
-    def normalize(x, eps, xn, norm):
-        PAR  # noqa: B018
-        for i in prange(x.shape[0]):
-            normalize_row(i, x, eps, xn, norm)
-
-    return normalize
-
-
-def _make_normalize_back(parallel):
-    PAR = parallel
-
-    def normalize_back(gy, y, norm, eps, coef, g):
-        PAR  # noqa: B018
-        for i in prange(gy.shape[0]):
-            normalize_back_row(i, gy, y, norm, eps, coef, g)
-
-    return normalize_back
-
-
-def _make_similarity(parallel):
-    PAR = parallel
-    SRC = source_hash(_scalar_mod, sum8)
-
-    def similarity(S, inv_t, half, coef, nt, write, loss, dpos):
-        PAR  # noqa: B018
-        SRC  # noqa: B018
-        for i in prange(S.shape[0]):
-            # (prange may index with uint64, and uint64 +- int64 types as float64)
-            similarity_row(np.int64(i), S, inv_t, half, coef, nt, write, loss, dpos)
-
-    return similarity
-
-
-def _make_symmetrize(parallel):
-    PAR = parallel
-
-    def symmetrize(P, dpos, coef, half):
-        """``P <- coef * (P + P^T)`` in place, tile pair by tile pair (each pair of mirrored
-        elements is read and written by one task; the mirrored tile goes through a
-        transposed copy in a small buffer, so every loop over memory is contiguous); then the
-        positives get ``coef * ((P_i,pos - 1) + (P_pos,i - 1))`` and the diagonal 0."""
-        PAR  # noqa: B018
-        M = P.shape[0]
-        tb = TILE
-        T = (M + tb - 1) // tb
-        npairs = T * (T + 1) // 2
-        ti = np.empty(npairs, np.int64)
-        tj = np.empty(npairs, np.int64)
-        q = 0
-        for a in range(T):
-            for b in range(a, T):
-                ti[q] = a
-                tj[q] = b
-                q += 1
-        for q in prange(npairs):
-            i0 = ti[q] * tb
-            i1 = min(M, i0 + tb)
-            j0 = tj[q] * tb
-            j1 = min(M, j0 + tb)
-            if ti[q] == tj[q]:
-                for i in range(i0, i1):
-                    P[i, i] = 0.0
-                    for j in range(i + 1, i1):
-                        h = sym_pair(P[i, j], P[j, i], coef)
-                        P[i, j] = h
-                        P[j, i] = h
-            else:
-                ni = i1 - i0
-                nj = j1 - j0
-                buf = np.empty((ni, nj), P.dtype)  # buf[a, b] = P[j0 + b, i0 + a]
-                for b in range(nj):
-                    src = P[j0 + b, i0:i1]
-                    for a in range(ni):
-                        buf[a, b] = src[a]
+def symmetrize_tiles(P, dpos, coef, half):
+    """``P <- coef * (P + P^T)`` in place, tile pair by tile pair (each pair of mirrored
+    elements is read and written by one task; the mirrored tile goes through a
+    transposed copy in a small buffer, so every loop over memory is contiguous); then the
+    positives get ``coef * ((P_i,pos - 1) + (P_pos,i - 1))`` and the diagonal 0."""
+    M = P.shape[0]
+    tb = TILE
+    T = (M + tb - 1) // tb
+    npairs = T * (T + 1) // 2
+    ti = np.empty(npairs, np.int64)
+    tj = np.empty(npairs, np.int64)
+    q = 0
+    for a in range(T):
+        for b in range(a, T):
+            ti[q] = a
+            tj[q] = b
+            q += 1
+    for q in prange(npairs):
+        i0 = ti[q] * tb
+        i1 = min(M, i0 + tb)
+        j0 = tj[q] * tb
+        j1 = min(M, j0 + tb)
+        if ti[q] == tj[q]:
+            for i in range(i0, i1):
+                P[i, i] = 0.0
+                for j in range(i + 1, i1):
+                    h = sym_pair(P[i, j], P[j, i], coef)
+                    P[i, j] = h
+                    P[j, i] = h
+        else:
+            ni = i1 - i0
+            nj = j1 - j0
+            buf = np.empty((ni, nj), P.dtype)  # buf[a, b] = P[j0 + b, i0 + a]
+            for b in range(nj):
+                src = P[j0 + b, i0:i1]
                 for a in range(ni):
-                    row = P[i0 + a, j0:j1]
-                    bv = buf[a]
-                    for b in range(nj):
-                        h = sym_pair(row[b], bv[b], coef)
-                        row[b] = h
-                        bv[b] = h
+                    buf[a, b] = src[a]
+            for a in range(ni):
+                row = P[i0 + a, j0:j1]
+                bv = buf[a]
                 for b in range(nj):
-                    dst = P[j0 + b, i0:i1]
-                    for a in range(ni):
-                        dst[a] = buf[a, b]
-        for i in prange(half):
-            h = sym_positive(dpos, i, half, coef)
-            P[i, i + half] = h
-            P[i + half, i] = h
+                    h = sym_pair(row[b], bv[b], coef)
+                    row[b] = h
+                    bv[b] = h
+            for b in range(nj):
+                dst = P[j0 + b, i0:i1]
+                for a in range(ni):
+                    dst[a] = buf[a, b]
+    for i in prange(half):
+        h = sym_positive(dpos, i, half, coef)
+        P[i, i + half] = h
+        P[i + half, i] = h
 
-    return symmetrize
 
 
 @register_jitable
@@ -465,150 +404,17 @@ def cosine_row(i, x1, x2, y, margin, eps, coef, write, loss, g1, g2):
             g2[i, k] = ca * a - c2 * b
 
 
-def _make_triplet(parallel):
-    PAR = parallel
-
-    def triplet(a, p, n, margin, P, eps, swap, coef, write, loss, ga, gp, gn):
-        PAR  # noqa: B018
-        for i in prange(a.shape[0]):
-            triplet_row(i, a, p, n, margin, P, eps, swap, coef, write, loss, ga, gp, gn)
-
-    return triplet
-
-
-def _make_cosine(parallel):
-    PAR = parallel
-
-    def cosine(x1, x2, y, margin, eps, coef, write, loss, g1, g2):
-        PAR  # noqa: B018
-        for i in prange(x1.shape[0]):
-            cosine_row(i, x1, x2, y, margin, eps, coef, write, loss, g1, g2)
-
-    return cosine
-
-
-_FACTORIES = {
-    "normalize": _make_normalize,
-    "normalize_back": _make_normalize_back,
-    "similarity": _make_similarity,
-    "symmetrize": _make_symmetrize,
-    "triplet": _make_triplet,
-    "cosine": _make_cosine,
-}
-# the row body each kernel runs: the CUDA kernel of a name runs its body one row per thread
-# (symmetrize: by rows of pairs, where the CPU goes tile by tile for its caches)
-BODIES = {
-    "normalize": normalize_row,
-    "normalize_back": normalize_back_row,
-    "similarity": similarity_row,
-    "symmetrize": symmetrize_row,
-    "triplet": triplet_row,
-    "cosine": cosine_row,
-}
-kernel = kernel_cache(_FACTORIES, "")
-
-
 # ---------------------------------------------------------------------------
-# where the work runs: "serial" / "parallel" (these kernels and NumPy's BLAS) or "cuda" (the
-# same row bodies one row per thread, and a tiled matrix product): one road per loss below
+# the programs: steps over row bodies and matrix products, run by the executor ``ex`` that
+# the call gives ("serial" / "parallel": these bodies in a prange and NumPy's BLAS; "cuda":
+# the same bodies one row per thread and a tiled matrix product)
 
 
-def _launch(be, name, *args):
-    """Kernel ``name`` over the rows of its first argument."""
-    launch_rows(be, BODIES[name], lambda parallel: kernel(name, parallel), *args)
-
-
-def _matmul(be, a, b, out=None, ta=False, tb=False):
-    """``op(a) @ op(b)`` (``op`` transposes where asked), into ``out`` or a new array."""
-    if be == "cuda":
-        from .._kernels import cuda as K
-        from .._kernels import cuda_road
-
-        m = a.shape[1] if ta else a.shape[0]
-        n = b.shape[0] if tb else b.shape[1]
-        if out is None:
-            out = cuda_road.cuda.device_array((m, n), a.dtype)
-        if m and n:
-            T = K.MM_TILE
-            tiles = ((m + T - 1) // T) * ((n + T - 1) // T)
-            K.matmul_kernel(a.dtype)[K.grid_for(tiles), (T, T)](a, b, out, ta, tb)
-        return out
-    b = np.ascontiguousarray(b.T) if tb else b
-    return np.matmul(a.T if ta else a, b, out=out)
-
-
-def _empty(be, shape, dtype):
-    if be == "cuda":
-        from .._kernels import cuda_road
-
-        return cuda_road.cuda.device_array(shape, dtype)
-    return np.empty(shape, dtype)
-
-
-def _placed(arrs, dtype, be, dev):
-    """The inputs, C-contiguous in ``dtype``, where backend ``be`` reads them (CUDA inputs on
-    a CPU backend named in the call are copied to the host; host inputs sent to "cuda" are
-    copied to the device)."""
-    if be == "cuda" or dev:
-        from .._kernels import cuda_road
-
-        if be == "cuda":
-            return [cuda_road.as_contiguous(a, dtype) if cuda_road.is_device(a)
-                    else cuda_road.to_device(contiguous(a, dtype)) for a in arrs]
-        arrs = [cuda_road.to_host(a) for a in arrs]
-    return [contiguous(a, dtype) for a in arrs]
-
-
-class _Grads:
-    """The gradient arrays: ``out`` (checked) or new ones, where the caller gets them; on
-    "cuda" with host inputs the kernels write device buffers, copied back by :meth:`done`."""
-
-    def __init__(self, outs, shapes, dtype, names, be, dev, inputs=None):
-        self.user = grad_buffers(outs, shapes, dtype, names, device=dev, inputs=inputs)
-        self.copy = be == "cuda" and not dev
-        self.bufs = [_empty(be, sh, dtype) for sh in shapes] if self.copy else self.user
-
-    def done(self):
-        if self.copy:
-            for d, h in zip(self.bufs, self.user, strict=True):
-                if h.size:
-                    d.copy_to_host(h)
-        return self.user
-
-
-def _losses(be, n):
-    """The float64 per-row losses (every entry is written by a kernel)."""
-    return _empty(be, n, np.float64) if n else np.zeros(0, np.float64)
-
-
-def _value(loss, reduction, dtype, dev, scalar=False):
-    """The value from the per-row float64 losses (:func:`finish_rows`, on the host: the same
-    sum for every backend); with CUDA inputs, ``"none"`` stays on the device."""
-    if type(loss) is not np.ndarray:
-        if reduction == "none" and dev:
-            from .._kernels import cuda_road
-
-            out = cuda_road.as_flat(loss, dtype)
-            return out.reshape(()) if scalar else out
-        loss = loss.copy_to_host()
-    value = finish_rows(loss, reduction, dtype)
-    if scalar and reduction == "none":
-        value = value.reshape(())
-    return value
-
-
-def _dummy(be, dtype, ndim=1):
-    return _empty(be, (1,) * ndim, dtype)
-
-
-# ---------------------------------------------------------------------------
-# the losses
-
-
-def _embeddings(spec, arrays, names, reduction, backend, work, ndims=(2,)):
-    """The inputs checked (same shape, ``ndims`` dimensions), the dtype, the backend (``work``
-    from the shape) and whether the caller gave CUDA arrays; arrays placed for the backend."""
-    arrs, dtype = float_arrays(arrays, names)
+def _embeddings(call, arrays, names, work, ndims=(2,)):
+    """The inputs checked (same shape, ``ndims`` dimensions) and placed for the executor
+    (``work`` from the shape), the dtype, the executor, and whether results stay on the
+    device."""
+    arrs, dtype, dev = call.floats(arrays, names)
     ref = arrs[0]
     for a, nm in zip(arrs, names, strict=True):
         if a.ndim not in ndims:
@@ -619,64 +425,66 @@ def _embeddings(spec, arrays, names, reduction, backend, work, ndims=(2,)):
                              f"{names[0]}'s shape {tuple(ref.shape)}")
         if ndims == (2,) and a.shape[1] == 0 and a.shape[0] > 0:
             raise ValueError(f"{nm} has embeddings of dimension 0")
-        check_nonempty(a, nm, reduction)
-    dev = on_device(arrs)
-    be = backend_for(spec, backend, work(ref.shape), device=dev)
-    return _placed(arrs, dtype, be, dev), dtype, be, dev and be == "cuda"
+        call.check_nonempty(a, nm)
+    ex = call.executor(work(ref.shape), dev)
+    return ex.place(arrs, dtype), dtype, ex, dev and ex.device
 
 
-def _compute_info_nce(spec, arrays, params, reduction, backend, want_value, want_grad, outs):
-    (q, k), dtype, be, dev = _embeddings(spec, arrays, spec.inputs, reduction, backend,
-                                         lambda sh: sh[0] * sh[0])
+def _info_nce(call, arrays):
+    names = call.spec.inputs
+    (q, k), dtype, ex, dev = _embeddings(call, arrays, names, lambda sh: sh[0] * sh[0])
     N, d = q.shape
-    inv_t = 1.0 / params["temperature"]
-    g = _Grads(outs, [q.shape, k.shape], dtype, spec.inputs, be, dev, [q, k]) \
+    inv_t = 1.0 / call.params["temperature"]
+    want_grad = call.want_grad
+    g = ex.grads(call.outs, [q.shape, k.shape], dtype, names, device=dev, inputs=[q, k]) \
         if want_grad else None
-    loss = _losses(be, N)
+    loss = ex.losses(N)
     if N:
-        qn, kn = _empty(be, (N, d), dtype), _empty(be, (N, d), dtype)
-        qnorm, knorm = _empty(be, N, np.float64), _empty(be, N, np.float64)
-        _launch(be, "normalize", q, NORM_EPS, qn, qnorm)
-        _launch(be, "normalize", k, NORM_EPS, kn, knorm)
-        S = _matmul(be, qn, kn, _empty(be, (N, N), dtype), tb=True)
-        coef = 1.0 / N if reduction == "mean" else 1.0
-        _launch(be, "similarity", S, inv_t, 0, coef, False, want_grad, loss,
-                _dummy(be, np.float64))
+        qn, kn = ex.empty((N, d), dtype), ex.empty((N, d), dtype)
+        qnorm, knorm = ex.empty(N, np.float64), ex.empty(N, np.float64)
+        ex.rows(normalize_row, q, NORM_EPS, qn, qnorm)
+        ex.rows(normalize_row, k, NORM_EPS, kn, knorm)
+        S = ex.matmul(qn, kn, ex.empty((N, N), dtype), tb=True)
+        coef = 1.0 / N if call.reduction == "mean" else 1.0
+        ex.rows(similarity_row, S, inv_t, 0, coef, False, want_grad, loss,
+                ex.dummy(np.float64))
         if want_grad:
-            dq = _matmul(be, S, kn)  # S now holds dL/d(logits)
-            dk = _matmul(be, S, qn, ta=True)
+            dq = ex.matmul(S, kn)  # S now holds dL/d(logits)
+            dk = ex.matmul(S, qn, ta=True)
             del S
-            _launch(be, "normalize_back", dq, qn, qnorm, NORM_EPS, inv_t, g.bufs[0])
-            _launch(be, "normalize_back", dk, kn, knorm, NORM_EPS, inv_t, g.bufs[1])
-    value = _value(loss, reduction, dtype, dev) if want_value else None
+            ex.rows(normalize_back_row, dq, qn, qnorm, NORM_EPS, inv_t, g.bufs[0])
+            ex.rows(normalize_back_row, dk, kn, knorm, NORM_EPS, inv_t, g.bufs[1])
+    value = ex.value(loss, call.reduction, dtype, device=dev) if call.want_value else None
     return value, g.done() if want_grad else None
 
 
-def _compute_nt_xent(spec, arrays, params, reduction, backend, want_value, want_grad, outs):
-    (z1, z2), dtype, be, dev = _embeddings(spec, arrays, spec.inputs, reduction, backend,
-                                           lambda sh: 4 * sh[0] * sh[0])
+def _nt_xent(call, arrays):
+    names = call.spec.inputs
+    (z1, z2), dtype, ex, dev = _embeddings(call, arrays, names, lambda sh: 4 * sh[0] * sh[0])
     N, d = z1.shape
     M = 2 * N
-    inv_t = 1.0 / params["temperature"]
-    g = _Grads(outs, [z1.shape, z2.shape], dtype, spec.inputs, be, dev, [z1, z2]) \
+    inv_t = 1.0 / call.params["temperature"]
+    want_grad = call.want_grad
+    g = ex.grads(call.outs, [z1.shape, z2.shape], dtype, names, device=dev, inputs=[z1, z2]) \
         if want_grad else None
-    loss = _losses(be, M)
+    loss = ex.losses(M)
     if N:
-        zn = _empty(be, (M, d), dtype)
-        norm = _empty(be, M, np.float64)
-        _launch(be, "normalize", z1, NORM_EPS, zn[:N], norm[:N])
-        _launch(be, "normalize", z2, NORM_EPS, zn[N:], norm[N:])
-        S = _matmul(be, zn, zn, _empty(be, (M, M), dtype), tb=True)
-        coef = 1.0 / M if reduction == "mean" else 1.0
-        dpos = _empty(be, M, np.float64)
-        _launch(be, "similarity", S, inv_t, N, coef, True, want_grad, loss, dpos)
+        zn = ex.empty((M, d), dtype)
+        norm = ex.empty(M, np.float64)
+        ex.rows(normalize_row, z1, NORM_EPS, zn[:N], norm[:N])
+        ex.rows(normalize_row, z2, NORM_EPS, zn[N:], norm[N:])
+        S = ex.matmul(zn, zn, ex.empty((M, M), dtype), tb=True)
+        coef = 1.0 / M if call.reduction == "mean" else 1.0
+        dpos = ex.empty(M, np.float64)
+        ex.rows(similarity_row, S, inv_t, N, coef, True, want_grad, loss, dpos)
         if want_grad:
-            _launch(be, "symmetrize", S, dpos, coef, N)
-            dz = _matmul(be, S, zn)
+            # the CPU goes tile pair by tile pair, for its caches
+            ex.rows(symmetrize_row, S, dpos, coef, N, cpu_kernel=symmetrize_tiles)
+            dz = ex.matmul(S, zn)
             del S
-            _launch(be, "normalize_back", dz[:N], zn[:N], norm[:N], NORM_EPS, inv_t, g.bufs[0])
-            _launch(be, "normalize_back", dz[N:], zn[N:], norm[N:], NORM_EPS, inv_t, g.bufs[1])
-    value = _value(loss, reduction, dtype, dev) if want_value else None
+            ex.rows(normalize_back_row, dz[:N], zn[:N], norm[:N], NORM_EPS, inv_t, g.bufs[0])
+            ex.rows(normalize_back_row, dz[N:], zn[N:], norm[N:], NORM_EPS, inv_t, g.bufs[1])
+    value = ex.value(loss, call.reduction, dtype, device=dev) if call.want_value else None
     return value, g.done() if want_grad else None
 
 
@@ -685,29 +493,33 @@ def _as_rows2(arrs):
     return [a.reshape(1, -1) if a.ndim == 1 else a for a in arrs]
 
 
-def _compute_triplet(spec, arrays, params, reduction, backend, want_value, want_grad, outs):
-    names = spec.inputs
-    arrs, dtype, be, dev = _embeddings(spec, arrays, names, reduction, backend,
-                                       lambda sh: math.prod(sh), ndims=(1, 2))
+def _triplet(call, arrays):
+    names = call.spec.inputs
+    params = call.params
+    arrs, dtype, ex, dev = _embeddings(call, arrays, names, lambda sh: math.prod(sh),
+                                       ndims=(1, 2))
     shape = arrs[0].shape
     a, p, n = _as_rows2(arrs)
     N = a.shape[0]
-    g = _Grads(outs, [shape] * 3, dtype, names, be, dev, arrs) if want_grad else None
-    loss = _losses(be, N)
-    coef = 1.0 / N if reduction == "mean" else 1.0
+    want_grad = call.want_grad
+    g = ex.grads(call.outs, [shape] * 3, dtype, names, device=dev, inputs=arrs) \
+        if want_grad else None
+    loss = ex.losses(N)
+    coef = 1.0 / N if call.reduction == "mean" else 1.0
     if N:
-        gs = _as_rows2(g.bufs) if want_grad else [_dummy(be, dtype, 2)] * 3
-        _launch(be, "triplet", a, p, n, params["margin"], params["p"], params["eps"],
+        gs = _as_rows2(g.bufs) if want_grad else [ex.dummy(dtype, 2)] * 3
+        ex.rows(triplet_row, a, p, n, params["margin"], params["p"], params["eps"],
                 params["swap"] != 0.0, coef, want_grad, loss, *gs)
-    value = _value(loss, reduction, dtype, dev, len(shape) == 1) if want_value else None
+    value = ex.value(loss, call.reduction, dtype, device=dev, scalar=len(shape) == 1) \
+        if call.want_value else None
     return value, g.done() if want_grad else None
 
 
-def _compute_cosine(spec, arrays, params, reduction, backend, want_value, want_grad, outs):
-    names = spec.inputs
+def _cosine(call, arrays):
+    names = call.spec.inputs
     x1, x2, y = arrays
     y = A_.as_array(A_.on_host(y), "y")  # one label per row: checked on the host
-    (x1, x2), dtype, be, dev = _embeddings(spec, [x1, x2], names[:2], reduction, backend,
+    (x1, x2), dtype, ex, dev = _embeddings(call, [x1, x2], names[:2],
                                            lambda sh: math.prod(sh), ndims=(1, 2))
     if y.shape != tuple(x1.shape[:-1]):
         raise ValueError(f"y has shape {y.shape}, expected {tuple(x1.shape[:-1])} (one label "
@@ -719,18 +531,17 @@ def _compute_cosine(spec, arrays, params, reduction, backend, want_value, want_g
     shape = x1.shape
     x1, x2 = _as_rows2([x1, x2])
     N = x1.shape[0]
-    g = _Grads(outs, [shape] * 2, dtype, names, be, dev, [x1, x2]) if want_grad else None
-    loss = _losses(be, N)
-    coef = 1.0 / N if reduction == "mean" else 1.0
+    want_grad = call.want_grad
+    g = ex.grads(call.outs, [shape] * 2, dtype, names, device=dev, inputs=[x1, x2]) \
+        if want_grad else None
+    loss = ex.losses(N)
+    coef = 1.0 / N if call.reduction == "mean" else 1.0
     if N:
-        if be == "cuda":
-            from .._kernels.cuda_road import to_device
-
-            yf = to_device(yf)
-        gs = _as_rows2(g.bufs) if want_grad else [_dummy(be, dtype, 2)] * 2
-        _launch(be, "cosine", x1, x2, yf, params["margin"], COS_EPS, coef, want_grad, loss,
-                *gs)
-    value = _value(loss, reduction, dtype, dev, len(shape) == 1) if want_value else None
+        gs = _as_rows2(g.bufs) if want_grad else [ex.dummy(dtype, 2)] * 2
+        ex.rows(cosine_row, x1, x2, ex.to(yf), call.params["margin"], COS_EPS, coef,
+                want_grad, loss, *gs)
+    value = ex.value(loss, call.reduction, dtype, device=dev, scalar=len(shape) == 1) \
+        if call.want_value else None
     return value, g.done() if want_grad else None
 
 
@@ -753,21 +564,21 @@ def _signatures(dtype):
     }
 
 
+# the row body of each CUDA kernel (None: the matrix product)
+BODIES = {"normalize": normalize_row, "normalize_back": normalize_back_row,
+          "similarity": similarity_row, "symmetrize": symmetrize_row,
+          "triplet": triplet_row, "cosine": cosine_row, "matmul": None}
 _ALL, _GRAD = "value.grad.value_and_grad", "grad.value_and_grad"
 
 
 def _device_kernels(*uses):
-    """``extra["device_kernels"]`` of a spec: the CUDA kernels its calls launch, for the
-    kernel catalog (``fastloss._kernels.cuda.kernel_catalog``); ``uses`` are ``(ops, name)``
-    pairs, the runtime flags of one kernel serving the ops named."""
+    """A spec's ``device_kernels``: the CUDA kernels its calls launch, for the PTX catalog;
+    ``uses`` are ``(ops, name)`` pairs, the runtime flags of one kernel serving the ops
+    named."""
 
     def make(dtype):
-        from .._kernels import cuda as K
-
         sig = _signatures(dtype)
-        return [(ops, name, (K.matmul_kernel(dtype) if name == "matmul"
-                             else K.rows_kernel(BODIES[name])).py_func, sig[name])
-                for ops, name in uses]
+        return [(ops, name, BODIES[name], sig[name]) for ops, name in uses]
 
     return make
 
@@ -776,15 +587,33 @@ _SIM_KERNELS = ((_ALL, "normalize"), (_ALL, "matmul"), (_ALL, "similarity"),
                 (_GRAD, "normalize_back"))
 
 
-BASES["contrastive"] = MultiLoss
+def sample_views(rng, shape, dtype):
+    """Two correlated views (N, d) of N samples (``shape`` (N,) gives d = 4)."""
+    a = rng.standard_normal(_rows(shape))
+    return (a.astype(dtype), (a + 0.5 * rng.standard_normal(a.shape)).astype(dtype)), {}
+
+
+def _rows(shape):
+    return (shape[0], shape[1]) if len(shape) > 1 else (shape[0], 4)
+
+
+def sample_triplets(rng, shape, dtype):
+    return tuple(rng.standard_normal(_rows(shape)).astype(dtype) for _ in range(3)), {}
+
+
+def sample_pairs_labels(rng, shape, dtype):
+    n, d = _rows(shape)
+    x1, x2 = (rng.standard_normal((n, d)).astype(dtype) for _ in range(2))
+    return (x1, x2, np.where(rng.random(n) < 0.5, 1, -1)), {}
+
 
 _EMB = "Embeddings, one per row (N, d); float32 and float64 are computed natively."
 _RED_DOC = ("``mean`` averages over the anchors, ``sum`` adds, ``none`` returns one loss per "
             "anchor.")
 
 info_nce = register(MultiSpec(
-    name="info_nce", family="contrastive", kind="contrastive", sample=sample_views,
-    compute=_compute_info_nce,
+    name="info_nce", family="contrastive", kind="matrix", sample=sample_views,
+    program=_info_nce,
     cost=4.0, inputs=("query", "key"), diff_inputs=("query", "key"),
     input_docs=(("query", _EMB), ("key", _EMB + " ``key[i]`` is the positive of "
                                                 "``query[i]``; the other keys are its "
@@ -803,7 +632,7 @@ info_nce = register(MultiSpec(
             "normalised as ``F.normalize`` does (``x / max(||x||, 1e-12)``)",
     notes="Memory: one N x N matrix of the input's dtype. On CUDA the products are a tiled "
           "kernel of fastloss's own (deterministic, not cuBLAS).",
-    extra={"device_body": similarity_row, "device_kernels": _device_kernels(*_SIM_KERNELS)},
+    device_body=similarity_row, device_kernels=_device_kernels(*_SIM_KERNELS),
     references=(
         "A. van den Oord, Y. Li and O. Vinyals, *Representation Learning with Contrastive "
         "Predictive Coding*, arXiv:1807.03748, 2018, eq. (4).",
@@ -816,8 +645,8 @@ info_nce = register(MultiSpec(
 ))
 
 nt_xent = register(MultiSpec(
-    name="nt_xent", family="contrastive", kind="contrastive", sample=sample_views,
-    compute=_compute_nt_xent,
+    name="nt_xent", family="contrastive", kind="matrix", sample=sample_views,
+    program=_nt_xent,
     cost=4.0, inputs=("z1", "z2"), diff_inputs=("z1", "z2"),
     input_docs=(("z1", _EMB + " The first view of each of N samples."),
                 ("z2", _EMB + " The second view: ``z2[i]`` is the positive of ``z1[i]``.")),
@@ -842,8 +671,8 @@ nt_xent = register(MultiSpec(
           "similarity matrix is symmetric, so the gradient needs one N x N x d product "
           "fewer than autograd's. On CUDA the products are a tiled kernel of fastloss's own "
           "(deterministic, not cuBLAS).",
-    extra={"device_body": similarity_row,
-           "device_kernels": _device_kernels(*_SIM_KERNELS, (_GRAD, "symmetrize"))},
+    device_body=similarity_row,
+    device_kernels=_device_kernels(*_SIM_KERNELS, (_GRAD, "symmetrize")),
     references=(
         "T. Chen, S. Kornblith, M. Norouzi and G. Hinton, *A Simple Framework for "
         "Contrastive Learning of Visual Representations*, ICML 2020, eq. (1).",
@@ -855,9 +684,9 @@ nt_xent = register(MultiSpec(
 ))
 
 triplet_margin = register(MultiSpec(
-    name="triplet_margin", family="contrastive", kind="contrastive",
-    sample=sample_triplets, compute=_compute_triplet,
-    extra={"device_body": triplet_row, "device_kernels": _device_kernels((_ALL, "triplet"))},
+    name="triplet_margin", family="contrastive", kind="matrix",
+    sample=sample_triplets, program=_triplet,
+    device_body=triplet_row, device_kernels=_device_kernels((_ALL, "triplet")),
     cost=2.0, inputs=("anchor", "positive", "negative"),
     diff_inputs=("anchor", "positive", "negative"),
     input_docs=(("anchor", "Anchor embeddings (N, d) or one embedding (d,)."),
@@ -897,10 +726,10 @@ triplet_margin = register(MultiSpec(
 ))
 
 cosine_embedding = register(MultiSpec(
-    name="cosine_embedding", family="contrastive", kind="contrastive",
+    name="cosine_embedding", family="contrastive", kind="matrix",
     sample=sample_pairs_labels,
-    compute=_compute_cosine, cost=2.0,
-    extra={"device_body": cosine_row, "device_kernels": _device_kernels((_ALL, "cosine"))},
+    program=_cosine, cost=2.0,
+    device_body=cosine_row, device_kernels=_device_kernels((_ALL, "cosine")),
     inputs=("x1", "x2", "y"), diff_inputs=("x1", "x2"),
     input_docs=(("x1", "Embeddings (N, d) or one embedding (d,)."),
                 ("x2", "Embeddings, same shape as x1."),

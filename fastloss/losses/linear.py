@@ -24,20 +24,12 @@ stay on the device.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
-from numba import prange
 from numba.extending import register_jitable
 
 from .. import _arrays as A
-from .._kernels import rows as _rows_mod
-from .._kernels import scalar as _scalar_mod
-from .._kernels.compile import source_hash
 from .._kernels.rows import (
-    ROWS_PER_TASK,
-    SCRATCH,
     lse_row,
     softmax_grad_inplace,
     softmax_grad_w_inplace,
@@ -45,30 +37,17 @@ from .._kernels.rows import (
     wsum_shift,
 )
 from .._kernels.scalar import fexp, like
-from .._kinds import BASES
-from .._multi import (
-    MultiLoss,
-    MultiSpec,
-    backend_for,
-    float_arrays,
-    grad_buffers,
-    kernel_cache,
-    launch_rows,
-    on_device,
-)
-from .._spec import Param, register
+from .._spec import MultiSpec, Option, Param, register
 from .classification import (
     _LABEL_SMOOTHING,
     _check_class_weight,
     _check_ignore_index,
     _labels,
 )
-from .contrastive import _placed
 
 CHUNK_BYTES = 256 << 20  # default chunk: at most this many bytes of logits ...
 CHUNK_FRACTION = 12  # ... and 1/12 of the rows, so extra memory stays <= ~9% of N x V ...
 MIN_CHUNK = 128  # ... but no fewer rows than this
-GW_BLOCK_BYTES = 4 << 20  # CPU: grad_weight is accumulated through blocks of this size
 
 
 # ---------------------------------------------------------------------------
@@ -146,100 +125,6 @@ def acc_row(i, dst, src):
         dst[i, k] += src[i, k]
 
 
-BODIES = {"lce": lce_row, "acc": acc_row}
-
-
-def _make_lce(parallel):
-    PAR = parallel
-    SRC = source_hash(_scalar_mod, _rows_mod, lce_row)
-
-    def lce(
-        Z, b, has_b, lab, r0, cw, has_cw, sw, has_sw, ii, eps, wsum, zl, cap, gs, write, loss, w
-    ):
-        """``w`` is the CUDA kernels' (unused) scratch: here each task of rows has its own."""
-        PAR  # noqa: B018
-        SRC  # noqa: B018
-        M = Z.shape[0]
-        nq = (M + ROWS_PER_TASK - 1) // ROWS_PER_TASK
-        for q in prange(nq):
-            wq = np.empty(SCRATCH, np.float64)
-            for i in range(q * ROWS_PER_TASK, min((q + 1) * ROWS_PER_TASK, M)):
-                lce_row(
-                    np.int64(i),
-                    Z,
-                    b,
-                    has_b,
-                    lab,
-                    r0,
-                    cw,
-                    has_cw,
-                    sw,
-                    has_sw,
-                    ii,
-                    eps,
-                    wsum,
-                    zl,
-                    cap,
-                    gs,
-                    write,
-                    loss,
-                    wq,
-                )
-
-    return lce
-
-
-def _make_acc(parallel):
-    PAR = parallel
-
-    def acc(dst, src):
-        PAR  # noqa: B018
-        for i in prange(dst.shape[0]):
-            acc_row(i, dst, src)
-
-    return acc
-
-
-_FACTORIES = {"lce": _make_lce, "acc": _make_acc}
-_kernel = kernel_cache(_FACTORIES, "lce_")
-
-
-def _launch(be, name, *args):
-    """Kernel ``name`` over the rows of its first argument."""
-    launch_rows(be, BODIES[name], lambda parallel: _kernel(name, parallel), *args)
-
-
-def _matmul(be, a, b, out, ta=False, tb=False):
-    """``out = op(a) @ op(b)``: NumPy's BLAS on the CPU (transposes as views, no copy),
-    the tiled kernel on CUDA."""
-    if be == "cuda":
-        from .._kernels import cuda as K
-
-        m, n = out.shape
-        if m and n:
-            T = K.MM_TILE
-            tiles = ((m + T - 1) // T) * ((n + T - 1) // T)
-            K.matmul_kernel(a.dtype)[K.grid_for(tiles), (T, T)](a, b, out, ta, tb)
-        return out
-    return np.matmul(a.T if ta else a, b.T if tb else b, out=out)
-
-
-def _empty(be, shape, dtype):
-    if be == "cuda":
-        from .._kernels import cuda_road
-
-        return cuda_road.cuda.device_array(shape, dtype)
-    return np.empty(shape, dtype)
-
-
-def _to(be, a):
-    if be == "cuda":
-        from .._kernels import cuda_road
-
-        return cuda_road.to_device(a)
-    return a
-
-
 # ---------------------------------------------------------------------------
 # the program
 
@@ -252,10 +137,11 @@ def default_chunk(N: int, V: int, itemsize: int) -> int:
     return max(1, min(N, rows))
 
 
-def _check(spec, arrays, params, reduction):
+def _check(call, arrays):
+    params, reduction = call.params, call.reduction
     y, h, w, b = arrays
     names = ("hidden", "weight") + (("bias",) if b is not None else ())
-    arrs, dtype = float_arrays([h, w] + ([b] if b is not None else []), names)
+    arrs, dtype, _ = call.floats([h, w] + ([b] if b is not None else []), names)
     h, w = arrs[0], arrs[1]
     b = arrs[2] if b is not None else None
     if h.ndim != 2:
@@ -293,8 +179,9 @@ def _check(spec, arrays, params, reduction):
     return (h, w, b), dtype, lab, cw, sw, ii, denom, cs
 
 
-def _compute(spec, arrays, params, reduction, backend, want_value, want_grad, outs):
-    (h, w, b), dtype, lab, cw, sw, ii, denom, cs = _check(spec, arrays, params, reduction)
+def _program(call, arrays):
+    (h, w, b), dtype, lab, cw, sw, ii, denom, cs = _check(call, arrays)
+    params, outs, want_grad = call.params, call.outs, call.want_grad
     N, d = h.shape
     V = w.shape[0]
     names = ("hidden", "weight") + (("bias",) if b is not None else ())
@@ -302,164 +189,61 @@ def _compute(spec, arrays, params, reduction, backend, want_value, want_grad, ou
         raise TypeError(
             f"out must be a tuple of {len(names)} arrays (for {', '.join(names)}), got {len(outs)}"
         )
-    dev = on_device([a for a in (h, w, b) if a is not None])
-    be = backend_for(spec, backend, N * V, device=dev)
-    placed = _placed([a for a in (h, w, b) if a is not None], dtype, be, dev)
+    given = [a for a in (h, w, b) if a is not None]
+    dev = any(type(a) is not np.ndarray for a in given)
+    ex = call.executor(N * V, dev)
+    placed = ex.place(given, dtype)
     h, w = placed[0], placed[1]
     b = placed[2] if b is not None else None
-    dev = dev and be == "cuda"
+    dev = dev and ex.device
     shapes = [(N, d), (V, d)] + ([(V,)] if b is not None else [])
-    user = grad_buffers(outs, shapes, dtype, names, device=dev) if want_grad else None
-    if user is not None and not dev and outs is not None:
-        _check_overlap(user, h, w, b)
-    copy = want_grad and be == "cuda" and not dev  # host inputs sent to "cuda"
-    gbufs = [_empty(be, s, dtype) for s in shapes] if copy else user
+    g = ex.grads(outs, shapes, dtype, names, device=dev) if want_grad else None
+    if g is not None and not dev and outs is not None:
+        _check_overlap(g.user, h, w, b)
 
-    loss = _empty(be, N, np.float64)
+    loss = ex.empty(N, np.float64)
     scale = 1.0
-    if reduction == "mean":
+    if call.reduction == "mean":
         scale = 1.0 / denom if denom != 0.0 else math.inf
     f64 = np.float64
     has_b, has_cw, has_sw = b is not None, cw is not None, sw is not None
     wsum = float(V) if cw is None else float(np.sum(cw))
     cap = 0.0 if params["softcap"] is None else float(params["softcap"])
-    dummy = _to(be, np.zeros(1, dtype))
-    scratch = _to(be, np.zeros(1, f64))  # (the CPU kernel makes its own per task of rows)
-    bb = b if has_b else dummy
-    labd = _to(be, lab)
-    cwd = _to(be, cw if has_cw else np.zeros(1, f64))
-    swd = _to(be, sw if has_sw else np.zeros(1, f64))
+    bb = b if has_b else ex.to(np.zeros(1, dtype))
+    labd = ex.to(lab)
+    cwd = ex.to(cw if has_cw else np.zeros(1, f64))
+    swd = ex.to(sw if has_sw else np.zeros(1, f64))
     if want_grad:
-        gh, gw = gbufs[0], gbufs[1]
+        gh, gw = g.bufs[0], g.bufs[1]
         gb64 = np.zeros(V, f64) if has_b else None
     if N:
-        Z = _empty(be, (min(cs, N), V), dtype)
-        ones = _to(be, np.ones((1, Z.shape[0]), dtype)) if want_grad and has_b else None
-        tb = _empty(be, (1, V), dtype) if ones is not None else None
+        Z = ex.empty((min(cs, N), V), dtype)
+        ones = ex.to(np.ones((1, Z.shape[0]), dtype)) if want_grad and has_b else None
+        tb = ex.empty((1, V), dtype) if ones is not None else None
         tw = ght = None
         for r0 in range(0, N, cs):
             m = min(cs, N - r0)
             Zc = Z[:m]
             hc = h[r0 : r0 + m]
-            _matmul(be, hc, w, Zc, tb=True)
-            _launch(
-                be,
-                "lce",
-                Zc,
-                bb,
-                has_b,
-                labd,
-                r0,
-                cwd,
-                has_cw,
-                swd,
-                has_sw,
-                ii,
-                params["label_smoothing"],
-                wsum,
-                params["z_loss"],
-                cap,
-                scale,
-                want_grad,
-                loss,
-                scratch,
-            )
+            ex.matmul(hc, w, Zc, tb=True)
+            ex.rows(lce_row, Zc, bb, has_b, labd, r0, cwd, has_cw, swd, has_sw, ii,
+                    params["label_smoothing"], wsum, params["z_loss"], cap, scale, want_grad,
+                    loss, scratch=True)
             if not want_grad:
                 continue
-            tw = _accumulate_gw(be, Zc, hc, gw, r0 == 0, tw)
+            tw = ex.matmul_add(Zc, hc, gw, r0 == 0, tw, add_body=acc_row)
             if has_b:
-                _matmul(be, ones[:, :m], Zc, tb)
-                gb64 += tb.copy_to_host()[0] if be == "cuda" else tb[0]
-            ght = _grad_hidden(be, Zc, w, gh[r0 : r0 + m], ght)  # last: out may be hidden
+                ex.matmul(ones[:, :m], Zc, tb)
+                gb64 += ex.host(tb)[0]
+            ght = ex.matmul_thin(Zc, w, gh[r0 : r0 + m], ght)  # last: out may be hidden
         del Z
     elif want_grad:
-        _fill_zero(be, gw)
+        ex.assign(gw, np.zeros(gw.shape, gw.dtype))
     if want_grad and has_b:
-        gbh = gb64.astype(dtype)
-        if be == "cuda":
-            from .._kernels import cuda_road
-
-            cuda_road.cuda.to_device(gbh, to=gbufs[2])
-        else:
-            gbufs[2][...] = gbh
-    if copy:
-        for dbuf, hbuf in zip(gbufs, user, strict=True):
-            if hbuf.size:
-                dbuf.copy_to_host(hbuf)
-    value = _value(loss, reduction, dtype, dev, denom) if want_value else None
-    return value, (user if want_grad else None)
-
-
-def _fill_zero(be, a):
-    if be == "cuda":
-        from .._kernels import cuda_road
-
-        cuda_road.cuda.to_device(np.zeros(a.shape, a.dtype), to=a)
-    else:
-        a[...] = 0
-
-
-def _grad_hidden(be, Zc, w, out, tmp):
-    """``out = Zc @ w``. On the CPU as ``(w.T @ Zc.T).T`` through a small ``d x chunk``
-    buffer: OpenBLAS runs the product with few rows and a long inner dimension ``V`` up to
-    ten times slower than its transpose (same bits)."""
-    if be == "cuda":
-        _matmul(be, Zc, w, out)
-        return tmp
-    m = Zc.shape[0]
-    if tmp is None or tmp.shape[1] != m:
-        tmp = np.empty((w.shape[1], m), w.dtype)
-    np.matmul(w.T, Zc.T, out=tmp)
-    out[...] = tmp.T
-    return tmp
-
-
-def _accumulate_gw(be, Zc, hc, gw, first, tw):
-    """``gw (+)= Zc.T @ hc``: the first chunk writes ``gw``; the next ones add to it in place
-    through BLAS's ``gemm`` with ``beta = 1`` where SciPy is installed (its ``gw.T +=
-    hc.T @ Zc``), else block by block (CPU: blocks of :data:`GW_BLOCK_BYTES`; CUDA: one
-    ``V x d`` buffer). Returns the buffer."""
-    V, d = gw.shape
-    if first:
-        _matmul(be, Zc, hc, gw, ta=True)
-        return tw
-    if be == "cuda":
-        if tw is None:
-            tw = _empty(be, (V, d), gw.dtype)
-        _matmul(be, Zc, hc, tw, ta=True)
-        _launch(be, "acc", gw, tw)
-        return tw
-    gemm = _gemm(gw.dtype)
-    if gemm is not None:  # every operand is a Fortran-ordered view: no copy
-        r = gemm(1.0, hc.T, Zc.T, beta=1.0, c=gw.T, trans_b=1, overwrite_c=1)
-        if not np.shares_memory(r, gw):
-            gw[...] = r.T
-        return tw
-    vb = max(1, min(V, GW_BLOCK_BYTES // max(1, d * gw.itemsize)))
-    if tw is None:
-        tw = np.empty((vb, d), gw.dtype)
-    for v0 in range(0, V, vb):
-        n = min(vb, V - v0)
-        t = tw[:n]
-        np.matmul(Zc[:, v0 : v0 + n].T, hc, out=t)
-        _launch(be, "acc", gw[v0 : v0 + n], t)
-    return tw
-
-
-_GEMM: dict = {}
-
-
-def _gemm(dtype):
-    """SciPy's BLAS ``sgemm``/``dgemm`` for ``dtype``, or None without SciPy."""
-    dtype = np.dtype(dtype)
-    if dtype not in _GEMM:
-        try:
-            from scipy.linalg import blas
-        except ImportError:
-            _GEMM[dtype] = None
-        else:
-            _GEMM[dtype] = blas.sgemm if dtype == np.float32 else blas.dgemm
-    return _GEMM[dtype]
+        ex.assign(g.bufs[2], gb64.astype(dtype))
+    value = ex.value(loss, call.reduction, dtype, device=dev, denom=denom) \
+        if call.want_value else None
+    return value, (g.done() if want_grad else None)
 
 
 def _check_overlap(user, h, w, b):
@@ -481,37 +265,6 @@ def _check_overlap(user, h, w, b):
             raise ValueError(f"out[{k}] overlaps {nm}: only out[0] may be hidden itself")
 
 
-def _value(loss, reduction, dtype, dev, denom):
-    if type(loss) is not np.ndarray:
-        if reduction == "none" and dev:
-            from .._kernels import cuda_road
-
-            return cuda_road.as_flat(loss, dtype)
-        loss = loss.copy_to_host()
-    if reduction == "none":
-        return loss.astype(dtype)
-    total = float(np.sum(loss))
-    if reduction == "sum":
-        return total
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return float(np.float64(total) / np.float64(denom))
-
-
-# ---------------------------------------------------------------------------
-# the public object and the spec
-
-
-@dataclass(frozen=True)
-class Option(Param):
-    """A keyword option checked by its own function (arrays, None or a value)."""
-
-    checker: Callable | None = None
-    kind: str = "option"
-
-    def check(self, value):
-        return self.checker(value) if self.checker is not None else value
-
-
 def _opt_positive(name, integer=False):
     def check(v):
         if v is None:
@@ -528,26 +281,6 @@ def _opt_positive(name, integer=False):
         return int(v) if integer else float(v)
 
     return check
-
-
-class LinearLoss(MultiLoss):
-    """``L(y_true, hidden, weight, bias=None, **opts)``: ``bias`` is optional, and the
-    gradients are ``(g_hidden, g_weight)`` or ``(g_hidden, g_weight, g_bias)``."""
-
-    def _bind(self, args, kw):
-        if len(args) < 4 and "bias" not in kw:
-            kw["bias"] = None
-        return super()._bind(args, kw)
-
-    def _outs(self, out):
-        if out is None:
-            return None
-        if not isinstance(out, (tuple, list)):
-            raise TypeError(
-                "out must be a tuple of arrays (for hidden, weight and, with a "
-                f"bias, bias), got {type(out).__name__}"
-            )
-        return list(out)
 
 
 def sample_linear(rng, shape, dtype):
@@ -580,31 +313,30 @@ def _signatures(dtype):
 
 
 def _device_kernels(dtype):
-    """The CUDA kernels the calls launch, for the PTX catalog: ``(ops, name, function,
-    argument types)`` (one row kernel serves every op, its ``write`` flag at run time)."""
-    from .._kernels import cuda as K
-
+    """The CUDA kernels the calls launch, for the PTX catalog: ``(ops, name, row body or
+    None for the matrix product, argument types)`` (one row kernel serves every op, its
+    ``write`` flag at run time)."""
     sig = _signatures(dtype)
     every, grads = "value.grad.value_and_grad", "grad.value_and_grad"
     return [
-        (every, "lce", K.rows_kernel(lce_row).py_func, sig["lce"]),
-        (grads, "acc", K.rows_kernel(acc_row).py_func, sig["acc"]),
-        (every, "matmul", K.matmul_kernel(dtype).py_func, sig["matmul"]),
+        (every, "lce", lce_row, sig["lce"]),
+        (grads, "acc", acc_row, sig["acc"]),
+        (every, "matmul", None, sig["matmul"]),
     ]
 
-
-BASES["fused"] = LinearLoss
 
 linear_cross_entropy = register(
     MultiSpec(
         name="linear_cross_entropy",
         family="linear",
-        kind="fused",
+        kind="matrix",
         target_domain="integer labels in [0, V) (or ``ignore_index``)",
         sample=sample_linear,
-        compute=_compute,
+        program=_program,
         cost=16.0,
-        extra={"device_body": lce_row, "device_kernels": _device_kernels},
+        device_body=lce_row,
+        device_kernels=_device_kernels,
+        optional_inputs=("bias",),
         inputs=("y_true", "hidden", "weight", "bias"),
         diff_inputs=("hidden", "weight", "bias"),
         input_docs=(

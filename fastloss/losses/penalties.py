@@ -17,29 +17,13 @@ the smooth part of an objective.
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
-from numba import prange
 from numba.extending import register_jitable
 
 from .. import _arrays as A
-from .. import _backend
-from .._kernels.compile import njit
+from .._dispatch import map_call
 from .._kernels.scalar import sign
-from .._kinds import BASES
-from .._multi import (
-    MultiLoss,
-    MultiSpec,
-    backend_for,
-    check_nonempty,
-    float_arrays,
-    grad_buffers,
-    on_device,
-    pointwise_pass,
-    sample_weights,
-)
-from .._spec import Param, PointwiseSpec, register
+from .._spec import MultiSpec, Param, PointwiseSpec, register, register_map
 
 
 @register_jitable(forceinline=True)
@@ -65,28 +49,9 @@ _TERM = PointwiseSpec(name="penalty_term", family="penalties", summary="", formu
                       matches="", scalar=penalty_term, cost=1.0)
 
 
-def _coefs(spec, params):
-    if spec.name == "l1_penalty":
-        return (1.0, 0.0)
-    if spec.name == "l2_penalty":
-        return (0.0, 1.0)
-    r = params["l1_ratio"]
-    return (r, 1.0 - r)
+def sample_weights(rng, shape, dtype):
+    return (rng.standard_normal(shape).astype(dtype),), {}
 
-
-def _compute(spec, arrays, params, reduction, backend, want_value, want_grad, outs):
-    (w,), dtype = float_arrays(arrays, spec.inputs)
-    check_nonempty(w, "w", reduction)
-    dev = on_device([w])
-    out = grad_buffers(outs, [w.shape], dtype, spec.inputs, device=dev, inputs=[w])[0] \
-        if want_grad else None
-    be = backend_for(spec, backend, w.size, device=dev)
-    v, g = pointwise_pass(_TERM, w, dtype, _coefs(spec, params), reduction, be, want_value,
-                          want_grad, out=out)
-    return v, ([g] if want_grad else None)
-
-
-BASES["penalty"] = MultiLoss
 
 _W_DOC = (("w", "Weights (any shape); float32 and float64 are computed natively."),)
 _RED_DOC = ("``sum`` (the default) is the penalty; ``mean`` divides it by the number of "
@@ -103,7 +68,8 @@ _SOURCES = (
 )
 
 l1_penalty = register(MultiSpec(
-    name="l1_penalty", family="penalties", kind="penalty", sample=sample_weights, compute=_compute,
+    name="l1_penalty", family="penalties", kind="terms", sample=sample_weights,
+    term=_TERM, term_params=2, terms_of=lambda params: ((1.0, 0.0),),
     inputs=("w",), diff_inputs=("w",), input_docs=_W_DOC, default_reduction="sum",
     summary="L1 (lasso) penalty: the sum of absolute values of the weights.",
     formula=r"\Omega(w) = \sum_i |w_i|",
@@ -118,7 +84,8 @@ l1_penalty = register(MultiSpec(
 ))
 
 l2_penalty = register(MultiSpec(
-    name="l2_penalty", family="penalties", kind="penalty", sample=sample_weights, compute=_compute,
+    name="l2_penalty", family="penalties", kind="terms", sample=sample_weights,
+    term=_TERM, term_params=2, terms_of=lambda params: ((0.0, 1.0),),
     inputs=("w",), diff_inputs=("w",), input_docs=_W_DOC, default_reduction="sum",
     summary="L2 (ridge, weight decay) penalty: half the sum of squared weights.",
     formula=r"\Omega(w) = \tfrac12 \sum_i w_i^2",
@@ -131,7 +98,9 @@ l2_penalty = register(MultiSpec(
 ))
 
 elastic_net = register(MultiSpec(
-    name="elastic_net", family="penalties", kind="penalty", sample=sample_weights, compute=_compute,
+    name="elastic_net", family="penalties", kind="terms", sample=sample_weights,
+    term=_TERM, term_params=2,
+    terms_of=lambda params: ((params["l1_ratio"], 1.0 - params["l1_ratio"]),),
     inputs=("w",), diff_inputs=("w",), input_docs=_W_DOC, default_reduction="sum",
     params=(Param("l1_ratio", 0.5, "in [0, 1]", lo=0.0, hi=1.0, lo_open=False, hi_open=False,
                   doc="Weight of the L1 part; 1 gives l1_penalty, 0 gives l2_penalty."),),
@@ -151,9 +120,6 @@ elastic_net = register(MultiSpec(
 # ---------------------------------------------------------------------------
 # proximal operators: elementwise maps (no reduction, so serial and parallel agree)
 
-CHUNK = 4096
-
-
 @register_jitable(forceinline=True)
 def soft_threshold(x, t):
     """``sign(x) max(|x| - t, 0)``; NaN stays NaN, and the zeros are +0.0."""
@@ -165,41 +131,16 @@ def soft_threshold(x, t):
     return a
 
 
-def _make_prox(parallel: bool):
-    PAR = parallel
-    CH = CHUNK
-
-    def prox(w, t, den, out):
-        PAR  # noqa: B018 (in the closure: the cache key tells serial from parallel)
-        N = w.shape[0]
-        for q in prange((N + CH - 1) // CH):
-            s = q * CH
-            e = min(N, s + CH)
-            wv = w[s:e]
-            ov = out[s:e]
-            for i in range(e - s):
-                ov[i] = soft_threshold(wv[i], t) / den
-
-    prox.__name__ = prox.__qualname__ = "prox_elastic" + ("_parallel" if parallel else "")
-    return njit(prox, parallel=parallel)
+@register_jitable(forceinline=True)
+def prox_elastic(x, thr, den):
+    """Soft thresholding at ``thr``, then division by ``den`` (the elastic-net shrinkage)."""
+    return soft_threshold(x, thr) / den
 
 
-_prox_lock = threading.Lock()
-_prox_kernels: dict = {}
+register_map("prox", prox_elastic)
 
 
-def _prox_kernel(parallel: bool):
-    k = _prox_kernels.get(parallel)
-    if k is None:
-        with _prox_lock:
-            k = _prox_kernels.get(parallel)
-            if k is None:
-                k = _prox_kernels[parallel] = _make_prox(parallel)
-    return k
-
-
-def _prox(name, w, t, l1_ratio, out, backend):
-    (wa,), dtype = float_arrays([w], ("w",))
+def _prox(w, t, l1_ratio, out, backend):
     if isinstance(t, (bool, np.bool_)) or not isinstance(
         t, (int, float, np.integer, np.floating)
     ):
@@ -207,30 +148,8 @@ def _prox(name, w, t, l1_ratio, out, backend):
     t = A.check_finite_scalar(t, "t")
     if t < 0:
         raise ValueError(f"t must be >= 0 (a step size times the penalty's weight), got {t!r}")
-    dev = on_device([wa])
-    be = _backend.resolve(backend, wa.size, 1.0, on_device=dev)
-    if be == "cuda" or dev:
-        _backend.require_cuda()
-        from .._kernels import cuda_road
-
-        if be == "cuda":
-            return cuda_road.prox(wa, dtype, t * l1_ratio, 1.0 + t * (1.0 - l1_ratio), out)
-        wa = cuda_road.to_host(wa)  # CUDA input, a CPU backend by name: a host result
-    res = np.empty(wa.shape, dtype) if out is None else \
-        A.check_out(out, wa.shape, dtype, reads=[("w", wa)], own=wa)
-    if wa.size == 0:
-        return res
-    flat = A.as_flat(wa, dtype)  # may be `out` itself (in place): each element is read first
-    typ = np.dtype(dtype).type
-    thr = typ(t * l1_ratio)
-    den = typ(1.0 + t * (1.0 - l1_ratio))
-    kernel = _prox_kernel(be == "parallel")
-    if be == "parallel":
-        with _backend.parallel_launch():
-            kernel(flat, thr, den, res.reshape(-1))
-    else:
-        kernel(flat, thr, den, res.reshape(-1))
-    return res if out is None else out
+    return map_call(prox_elastic, w, t * l1_ratio, 1.0 + t * (1.0 - l1_ratio), out=out,
+                    backend=backend, name="w")
 
 
 def prox_l1(w, t, *, out=None, backend=None):
@@ -274,7 +193,7 @@ def prox_l1(w, t, *, out=None, backend=None):
     >>> fastloss.prox_l1([3.0, -0.5, 1.0], 1.0)
     array([2., 0., 0.])
     """
-    return _prox("prox_l1", w, t, 1.0, out, backend)
+    return _prox(w, t, 1.0, out, backend)
 
 
 def prox_elastic_net(w, t, l1_ratio=0.5, *, out=None, backend=None):
@@ -317,4 +236,4 @@ def prox_elastic_net(w, t, l1_ratio=0.5, *, out=None, backend=None):
     array([1.66666667, 0.        ])
     """
     r = elastic_net.params[0].check(l1_ratio)
-    return _prox("prox_elastic_net", w, t, r, out, backend)
+    return _prox(w, t, r, out, backend)

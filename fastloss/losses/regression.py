@@ -115,7 +115,6 @@ def _check_tweedie(y_true, y_pred, params):
         raise ValueError(f"y_true must be > 0 for tweedie with power={rho}")
 
 
-_check_tweedie.device_ok = True  # first_outside counts CUDA arrays on the device
 
 
 def _check_poisson(y_true, y_pred, params):
@@ -124,7 +123,6 @@ def _check_poisson(y_true, y_pred, params):
         check_range(y_pred, 0.0, math.inf, "y_pred", "a non-negative rate (log_input=False)")
 
 
-_check_poisson.device_ok = True  # check_range counts CUDA arrays on the device
 
 
 class _TweediePower(Param):
@@ -229,7 +227,7 @@ poisson_nll = register(PointwiseSpec(
     target_domain=(">= 0 (counts or rates); with ``log_input=False`` ``y_pred`` (the "
                    "rate) must be >= 0 too"),
     sample=sample_counts,
-    check_inputs=_check_poisson,
+    check_inputs=_check_poisson, checks_on_device=True,
     params=(
         Param("log_input", True, "bool", kind="bool",
               doc="If True the prediction is log(rate), else the rate itself."),
@@ -252,7 +250,7 @@ tweedie = register(PointwiseSpec(
     target_domain=(">= 0 for 1 <= power < 2, > 0 for power >= 2, any real number for "
                    "power <= 0"),
     sample=sample_counts,
-    check_inputs=_check_tweedie,
+    check_inputs=_check_tweedie, checks_on_device=True,
     params=(_TweediePower("power", 1.5, "<= 0 or >= 1", doc="The Tweedie power rho."),),
     summary="Half Tweedie deviance with a log link, on raw predictions (log of the mean).",
     formula=r"\ell_i = \frac{e^{(2-\rho)\hat y_i}}{2-\rho} - "

@@ -110,14 +110,14 @@ def test_matmul_kernel(dtype):
     """``op(a) @ op(b)`` for each transpose, shapes not multiples of the tile."""
     rng = rng_for("matmul", dtype)
     m, kk, n = (K.MM_TILE + 3, 2 * K.MM_TILE + 1, 7) if SIM else (333, 97, 130)
-    from fastloss.losses.contrastive import _matmul
+    from fastloss._exec.cuda import CUDA
 
     for ta in (False, True):
         for tb in (False, True):
             a = rng.standard_normal((kk, m) if ta else (m, kk)).astype(dtype)
             b = rng.standard_normal((n, kk) if tb else (kk, n)).astype(dtype)
             want = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b)
-            got = _matmul("cuda", cuda.to_device(a), cuda.to_device(b), ta=ta, tb=tb)
+            got = CUDA.matmul(cuda.to_device(a), cuda.to_device(b), ta=ta, tb=tb)
             tol = 1e-5 if dtype == "float32" else 1e-13
             np.testing.assert_allclose(got.copy_to_host(), want, rtol=tol, atol=tol * kk,
                                        err_msg=f"ta={ta} tb={tb}")

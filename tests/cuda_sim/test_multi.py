@@ -15,7 +15,7 @@ from fastloss._spec import REGISTRY
 from ._common import N_FLAT, close, is_dev, rng_for
 
 MULTI = sorted(n for n, s in REGISTRY.items()
-               if s.kind not in ("pointwise", "rowwise", "contrastive", "fused"))
+               if s.kind == "terms")
 
 
 def _kinds(spec):

@@ -15,7 +15,7 @@ CHECK = textwrap.dedent("""
     import json, sys
     import numpy as np
     import fastloss as fl
-    from fastloss._kernels import cpu
+    from fastloss._kernels.compile import compiled
 
     def check(backends=("serial",), dtypes=(np.float64,), ops=None):
         bad = []
@@ -48,7 +48,7 @@ CHECK = textwrap.dedent("""
 
     def stats():
         hits = misses = 0
-        for k in list(cpu._kernels.values()):
+        for k in list(compiled('pointwise').values()):
             hits += sum(k.stats.cache_hits.values())
             misses += sum(k.stats.cache_misses.values())
         return {"hits": hits, "misses": misses}

@@ -17,8 +17,8 @@ import time
 import numpy as np
 
 import fastloss
+from fastloss._exec import cuda as road
 from fastloss._kernels import cuda as K
-from fastloss._kernels import cuda_road as road
 
 REPEAT = int(os.environ.get("FASTLOSS_BENCH_REPEAT", 10))
 

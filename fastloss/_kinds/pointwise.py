@@ -1,16 +1,24 @@
-"""The road of a pointwise loss: check and coerce, plan the (rows x n) view, run a kernel."""
+"""The pointwise kind: one term per element of ``(y_true, y_pred)``.
+
+Checks and coerces the inputs, plans the kernel's (rows x n) view (broadcast targets,
+weights per column or per row, ``axis=-1``), and runs ``spec.scalar`` through an executor;
+``rmse`` is the mse pass and a square root."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from . import _arrays as A
-from . import _backend
-from ._kernels import checks as check_kernels
-from ._kernels import cpu
+from .. import _arrays as A
+from .. import _backend
+from .._exec import executor_for
+from .._exec.cpu import _dummy
+from .._kernels import checks as check_kernels
+from .._kernels import cpu
+from .._spec import check_params
 
 
 @dataclass
@@ -42,20 +50,15 @@ class Plan:
 
 
 def plan(spec, y_true, y_pred, *, reduction, sample_weight, axis, params) -> Plan:
-    from ._spec import check_params
-
     reduction = A.check_reduction(reduction)
     axis = A.check_axis(axis)
     params = check_params(spec.name, spec.params, params)
     on_device = A.is_device_array(y_pred) or A.is_device_array(y_true)
     if on_device:  # keep CUDA arrays on the device; plan from their shape and dtype
         _backend.require_cuda()
-        from ._kernels import cuda_road as road
-
-        yt = road.as_input(y_true, "y_true")
-        yp = road.as_input(y_pred, "y_pred")
-        if A.is_device_array(sample_weight):
-            sample_weight = road.to_host(sample_weight)
+        yt = A.as_input(y_true, "y_true")
+        yp = A.as_input(y_pred, "y_pred")
+        sample_weight = A.on_host(sample_weight)
     else:
         yt = A.as_array(y_true, "y_true")
         yp = A.as_array(y_pred, "y_pred")
@@ -77,9 +80,9 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, axis, params) -> Pla
             f"gradient has its shape)"
         )
     if spec.check_inputs is not None:
-        if on_device and not getattr(spec.check_inputs, "device_ok", False):
+        if on_device and not spec.checks_on_device:
             # such checks read y_true only (labels): on a host copy of it
-            spec.check_inputs(road.to_host(yt), yp, params)
+            spec.check_inputs(A.on_host(yt), yp, params)
         else:
             spec.check_inputs(yt, yp, params)
 
@@ -93,9 +96,7 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, axis, params) -> Pla
     for p in spec.params:
         v = params[p.name]
         if p.kind == "float_or_array":  # a scalar goes in prm; an array in cp, prm gets NaN
-            if on_device and A.is_device_array(v):
-                v = road.to_host(v)
-            val, cp = _column_param(p, v, n)
+            val, cp = _column_param(p, A.on_host(v), n)
             prm.append(val)
         else:
             prm.append(p.check(v))
@@ -119,7 +120,13 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, axis, params) -> Pla
         if w is not None and denom == 0.0 and R * n > 0:
             raise ValueError("sample_weight sums to zero: the weighted mean is undefined")
 
-    flat = road.as_flat if on_device else A.as_flat
+    if on_device:
+        from .._kernels import device
+
+        def flat(a, dt):
+            return device.as_flat(a, dt) if device.is_device(a) else A.as_flat(a, dt)
+    else:
+        flat = A.as_flat
     return Plan(
         shape=tuple(shape),
         dtype=dtype,
@@ -179,16 +186,6 @@ def _column_param(p, v, n):
     return math.nan, a
 
 
-_DUMMY: dict = {}
-
-
-def _dummy(dtype):
-    d = _DUMMY.get(dtype)
-    if d is None:
-        d = _DUMMY[dtype] = np.zeros(1, dtype=dtype)
-    return d
-
-
 _W_DUMMY = np.zeros(1, np.float64)
 
 
@@ -199,60 +196,13 @@ def run(spec, pl: Plan, backend, *, want_value: bool, want_grad: bool, want_hess
     The value is the reduced float (or per-row / elementwise array); grad and hess are
     shaped like ``y_pred``.
     """
-    N = pl.size
-    name = _backend.resolve(backend, N, spec.cost, on_device=pl.on_device)
-    if name == "cuda" or pl.on_device:
-        _backend.require_cuda()
-        from ._kernels import cuda_road
-
-        if name == "cuda":
-            return cuda_road.run_pointwise(spec, pl, want_value=want_value,
-                                           want_grad=want_grad, want_hess=want_hess, out=out,
-                                           grad_scale=grad_scale)
-        pl = cuda_road.plan_to_host(pl)  # CUDA inputs on a CPU backend asked for by name
-    dt = pl.dtype
-    elementwise = pl.reduction == "none"
-    reduce = want_value and not elementwise
-    lout = np.empty(N, dt) if (want_value and elementwise) else _dummy(dt)
-    if want_grad:
-        if out is not None:
-            gout = A.check_out(out, pl.shape, dt, reads=reads_of(spec, pl),
-                               own=pl.yp).reshape(-1)
-        else:
-            gout = np.empty(N, dt)
-    else:
-        gout = _dummy(dt)
-    hout = np.empty(N, dt) if want_hess else _dummy(dt)
-    scale = (pl.scale if grad_scale is None else grad_scale) * spec.grad_factor
-    res = np.zeros(pl.R if pl.rows else 1, np.float64)
-
-    if N > 0:
-        kernel = cpu.pointwise_kernel(
-            spec.scalar,
-            parallel=name == "parallel",
-            reduce=reduce,
-            rows=pl.rows,
-            write_l=want_value and elementwise,
-            write_g=want_grad,
-            write_h=want_hess,
-            wmode=pl.wmode,
-            ybcast=pl.ybcast,
-            has_cp=pl.cp is not None,
-        )
-        args = (pl.yt, pl.yp, _W_DUMMY if pl.w is None else pl.w,
-                _W_DUMMY if pl.cp is None else pl.cp, pl.prm, scale, pl.n, lout, gout, hout, res)
-        if name == "parallel":
-            with _backend.parallel_launch():
-                kernel(*args)
-        else:
-            kernel(*args)
-
-    value = None
-    if want_value:
-        value = finish_value(pl, res, lout)
-    g = (out if out is not None else gout.reshape(pl.shape)) if want_grad else None
-    h = hout.reshape(pl.shape) if want_hess else None
-    return value, g, h
+    ex = executor_for(backend, pl.size, spec.cost, pl.on_device)
+    if pl.on_device and not ex.device:  # CUDA inputs on a CPU backend asked for by name
+        pl = dataclasses.replace(pl, yt=A.on_host(pl.yt), yp=A.on_host(pl.yp),
+                                 on_device=False)
+    return ex.pointwise(spec, pl, want_value=want_value, want_grad=want_grad,
+                        want_hess=want_hess, out=out, grad_scale=grad_scale,
+                        reads=reads_of(spec, pl) if out is not None else ())
 
 
 def reads_of(spec, pl: Plan) -> list:
@@ -292,20 +242,16 @@ def fast_value(spec, y_true, y_pred, reduction, backend):
             return None
         prm = _fast_prm[(spec.name, dt)] = tuple(
             dt.type(p.check(p.default)) for p in spec.params) or (dt.type(0.0),)
-    name = _backend.resolve(backend, N, spec.cost)
-    if name == "cuda":
+    ex = executor_for(backend, N, spec.cost)
+    if ex.device:
         return None
-    yp = y_pred.reshape(-1)
     d = _dummy(dt)  # the unused outputs: never a user array
-    kernel = cpu.pointwise_kernel(spec.scalar, parallel=name == "parallel", reduce=True,
+    kernel = cpu.pointwise_kernel(spec.scalar, parallel=ex.parallel, reduce=True,
                                   rows=False, write_l=False, write_g=False, write_h=False,
                                   wmode=0, ybcast=False, has_cp=False)
     res = np.zeros(1)
-    if name == "parallel":
-        with _backend.parallel_launch():
-            kernel(y_true.reshape(-1), yp, _W_DUMMY, _W_DUMMY, prm, 1.0, N, d, d, d, res)
-    else:
-        kernel(y_true.reshape(-1), yp, _W_DUMMY, _W_DUMMY, prm, 1.0, N, d, d, d, res)
+    ex.launch(kernel, y_true.reshape(-1), y_pred.reshape(-1), _W_DUMMY, _W_DUMMY, prm, 1.0, N,
+              d, d, d, res)
     total = float(res[0])
     return total / N if reduction == "mean" else total
 
@@ -322,8 +268,6 @@ def _scalar_prm(spec, dt, params):
     except TypeError:  # an unhashable value (an array parameter)
         return None
     if prm is None:
-        from ._spec import check_params
-
         given = check_params(spec.name, spec.params, params)
         vals = []
         for p in spec.params:
@@ -384,47 +328,97 @@ def fast_plan(spec, y_true, y_pred, reduction, sample_weight, axis, params):
                 reduction=reduction, denom=denom, params=full)
 
 
-def finish_value(pl: Plan, res, lout):
-    if pl.reduction == "none":
-        return lout.reshape(pl.shape)
-    if pl.rows:
-        v = res if pl.reduction == "sum" else res / pl.denom
-        return v.astype(pl.dtype).reshape(pl.shape[:-1])
-    total = float(res[0])
-    return total / pl.denom if pl.reduction == "mean" else total
-
-
 def run_partials(spec, pl: Plan, backend, *, want_grad: bool = False, grad_scale: float = 1.0):
-    """The kernel's float64 partial sums of ``w*l`` instead of their total, and the gradient
-    (times ``grad_scale``) when asked, from one pass: ``(partials, grad or None)``.
-
-    One partial per chunk of ``cpu.CHUNK`` elements: shaped ``(R, kpr)`` with ``pl.rows``
-    (``kpr`` chunks per row), ``(nparts,)`` without. ``cpu.combine_partials`` adds them as
-    the kernel adds its own: the Dask integration adds the partials of many blocks in order
-    and gets the bits of one in-memory call. CPU backends only.
-    """
-    N = pl.size
-    name = _backend.resolve(backend, N, spec.cost)
-    if name == "cuda":
+    """The kernel's float64 partial sums and the gradient from one pass (see
+    :meth:`fastloss._exec.cpu.HostExecutor.pointwise_partials`); CPU backends only."""
+    ex = executor_for(backend, pl.size, spec.cost)
+    if ex.device:
         raise NotImplementedError("partial sums are computed by the CPU kernels only")
-    dt = pl.dtype
-    res = np.zeros(cpu.n_partials(N, pl.n, pl.rows), np.float64)
-    gout = np.empty(N, dt) if want_grad else _dummy(dt)
-    if N > 0:
-        kernel = cpu.pointwise_kernel(
-            spec.scalar, parallel=name == "parallel", reduce=True, rows=pl.rows,
-            write_l=False, write_g=want_grad, write_h=False, wmode=pl.wmode, ybcast=pl.ybcast,
-            has_cp=pl.cp is not None, partials=True,
+    return ex.pointwise_partials(spec, pl, want_grad=want_grad, grad_scale=grad_scale)
+
+
+# ---------------------------------------------------------------------------
+# the kind: what the dispatcher calls
+
+#: what each operation wants of a pass: (value, grad, hess)
+WANTS = {"value": (True, False, False), "grad": (False, True, False),
+         "value_and_grad": (True, True, False), "grad_hess": (False, True, True)}
+
+
+def _pack(op, v, g, h):
+    if op == "value":
+        return v
+    if op == "grad":
+        return g
+    if op == "value_and_grad":
+        return v, g
+    return g, h
+
+
+def _execute(spec, pl, op, kw):
+    wv, wg, wh = WANTS[op]
+    if spec.rmse:
+        return _rmse(spec, pl, op, kw)
+    v, g, h = run(spec, pl, kw["backend"], want_value=wv, want_grad=wg, want_hess=wh,
+                  out=kw.get("out"))
+    return _pack(op, v, g, h)
+
+
+def fast(spec, op, args, kw):
+    """The result of a common call on NumPy arrays, or None (then :func:`call`)."""
+    y_true, y_pred = args
+    if spec.rmse:
+        return None
+    params = kw["params"]
+    if op == "value" and kw["sample_weight"] is None and kw["axis"] is None and not params:
+        v = fast_value(spec, y_true, y_pred, kw["reduction"], kw["backend"])
+        if v is not None:
+            return v
+    pl = fast_plan(spec, y_true, y_pred, kw["reduction"], kw["sample_weight"], kw["axis"],
+                   params)
+    return None if pl is None else _execute(spec, pl, op, kw)
+
+
+def call(spec, op, args, kw):
+    """Any call: plan (every check, with its message), then one pass."""
+    y_true, y_pred = args
+    if spec.rmse and kw["reduction"] != "mean":
+        raise ValueError(
+            f"rmse has only reduction='mean' (one RMSE, or one per row with axis=-1), "
+            f"got reduction={kw['reduction']!r}"
         )
-        args = (pl.yt, pl.yp, _W_DUMMY if pl.w is None else pl.w,
-                _W_DUMMY if pl.cp is None else pl.cp, pl.prm, grad_scale * spec.grad_factor,
-                pl.n, _dummy(dt),
-                gout, _dummy(dt), res)
-        if name == "parallel":
-            with _backend.parallel_launch():
-                kernel(*args)
-        else:
-            kernel(*args)
-    if pl.rows:
-        res = res.reshape(pl.R, -(-pl.n // cpu.CHUNK))
-    return res, (gout.reshape(pl.shape) if want_grad else None)
+    pl = plan(spec, y_true, y_pred, reduction=kw["reduction"], sample_weight=kw["sample_weight"],
+              axis=kw["axis"], params=kw["params"])
+    return _execute(spec, pl, op, kw)
+
+
+def _rmse(spec, pl, op, kw):
+    """``sqrt(mean(w * d**2))``: the mse pass, then a square root (and a rescaled grad)."""
+    backend = kw["backend"]
+    if op == "value":
+        v, _, _ = run(spec, pl, backend, want_value=True, want_grad=False)
+        if pl.rows and not isinstance(v, np.ndarray):  # per-row values on the device
+            from .._exec.cuda import rmse_finish
+
+            return rmse_finish(pl, v, None)
+        return np.sqrt(v) if pl.rows else float(np.sqrt(v))
+    if op == "grad_hess":
+        raise NotImplementedError("rmse has no grad_hess (no diagonal Hessian)")
+    out = kw.get("out")
+    msev, g, _ = run(spec, pl, backend, want_value=True, want_grad=True, out=out)
+    if not isinstance(g, np.ndarray):  # the gradient is on the device: rescale it there
+        from .._exec.cuda import rmse_finish
+
+        r = rmse_finish(pl, msev, g)
+    else:
+        # d sqrt(M) = dM / (2 sqrt(M)); 0 where M == 0 (a subgradient).
+        r = np.sqrt(msev)
+        with np.errstate(divide="ignore"):
+            f = np.where(r > 0, 0.5 / np.where(r > 0, r, 1.0), 0.0).astype(pl.dtype)
+        ga = np.asarray(g)  # out= may be an ndarray subclass (np.matrix): its memory
+        if pl.rows and ga.size:
+            ga.reshape(-1, pl.n)[...] *= f.reshape(-1, 1)
+        elif not pl.rows:
+            ga *= f
+        r = r if pl.rows else float(r)
+    return g if op == "grad" else (r, g)

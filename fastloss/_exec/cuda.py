@@ -1,4 +1,4 @@
-"""The CUDA road: device arrays in, kernels launched, results shaped (and copied back only
+"""The CUDA executor: device arrays in, kernels launched, results shaped (and copied back only
 where the inputs came from the host).
 
 * CUDA inputs are any object with ``__cuda_array_interface__`` (Numba device arrays, CuPy,
@@ -14,8 +14,8 @@ where the inputs came from the host).
   read host copies of what they check, never of ``y_pred``: hinge's ``y_true`` labels, the
   row-wise losses' integer labels (one per row).
 
-Importing this module imports ``numba.cuda``; nothing else in fastloss does, except
-:func:`fastloss._backend.cuda_unavailable_reason`.
+Importing this module imports ``numba.cuda`` (as :mod:`fastloss._kernels.device` does):
+fastloss imports it only when an input is a CUDA array or the ``"cuda"`` backend is used.
 """
 
 from __future__ import annotations
@@ -29,100 +29,35 @@ from numba import cuda
 
 from .. import _arrays as A
 from .. import _backend
-from . import cuda as K
+from .._kernels import cuda as K
+from .._kernels import device as D
 
 SIMULATOR = K.SIMULATOR  # NUMBA_ENABLE_CUDASIM=1
-if SIMULATOR:
-    from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray as _DeviceArray
-else:
-    from numba.cuda.cudadrv.devicearray import DeviceNDArray as _DeviceArray
-
-_dummies: dict = {}
-
-
-# ---------------------------------------------------------------------------
-# arrays
-
-
-def device_view(x):
-    """A Numba device array viewing ``x`` (no copy); ``x`` must be a CUDA array."""
-    if isinstance(x, _DeviceArray):
-        return x
-    try:
-        return cuda.as_cuda_array(x)
-    except RuntimeError:  # a PyTorch tensor that requires grad
-        detach = getattr(x, "detach", None)
-        if detach is None:
-            raise
-        return cuda.as_cuda_array(detach())
-
-
-def as_input(x, name: str):
-    """A CUDA array as a device view (dtype checked), anything else through
-    :func:`fastloss._arrays.as_array` (a host array)."""
-    if x is None:
-        raise TypeError(f"{name} is required, got None")
-    if not A.is_device_array(x):
-        return A.as_array(x, name)
-    d = device_view(x)
-    A._kind_check(d, name)
-    return d
-
-
-def is_device(a) -> bool:
-    return isinstance(a, _DeviceArray)
+_grid = D.grid
+_dummy = D.dummy
+_check_out_device = D.check_out
+device_view, is_device, to_device = D.device_view, D.is_device, D.to_device
+as_contiguous = D.as_contiguous
 
 
 def to_host(a):
     """A NumPy array with the contents of ``a`` (``a`` itself if it is one)."""
-    if a is None or isinstance(a, np.ndarray):
-        return a
-    if is_device(a) or A.is_device_array(a):
-        return device_view(a).copy_to_host()
-    return a
+    return D.to_host(a)
 
 
-def _grid(work: int, block: int) -> int:
-    return K.grid_for((work + block - 1) // block)
+def as_input(x, name: str):
+    """A CUDA array as a device view (dtype checked), anything else as a host array."""
+    return A.as_input(x, name)
 
 
 def as_flat(a, dtype):
     """A C-contiguous 1-D array of ``dtype`` with ``a``'s elements: for a device array, on the
     device (``a`` itself when nothing needs changing; never ``a`` when it is cast)."""
-    dtype = np.dtype(dtype)
-    if not is_device(a):
-        return A.as_flat(a, dtype)
-    if a.dtype == dtype and a.is_c_contiguous():
-        return a.reshape(a.size)
-    block = K.launch_config()[0]
-    out = cuda.device_array(a.size, dtype=dtype)
-    if a.size:
-        src = a if a.ndim > 0 else a.reshape(1)
-        K.copy_kernel(src.ndim)[_grid(a.size, block), block](src, out)
-    return out
+    return D.as_flat(a, dtype) if is_device(a) else A.as_flat(a, np.dtype(dtype))
 
 
-def as_contiguous(a, dtype):
-    """A device array ``a`` C-contiguous in ``dtype``, its shape kept (``a``'s own view when
-    nothing needs changing; cast or copied on the device otherwise)."""
-    return as_flat(a, dtype).reshape(tuple(a.shape))
-
-
-def to_device(a):
-    """``a`` on the device (a device array stays as it is)."""
-    if is_device(a):
-        return a
-    return cuda.to_device(np.ascontiguousarray(a))
-
-
-def _dummy(dtype):
-    """A 1-element device array standing for an unused argument (one per dtype and
-    context: each GPU gets its own)."""
-    key = (np.dtype(dtype), id(cuda.current_context()))
-    d = _dummies.get(key)
-    if d is None:
-        d = _dummies[key] = cuda.device_array(1, dtype=key[0])
-    return d
+# ---------------------------------------------------------------------------
+# arrays
 
 
 def plan_to_host(pl):
@@ -130,46 +65,13 @@ def plan_to_host(pl):
     return dataclasses.replace(pl, yt=to_host(pl.yt), yp=to_host(pl.yp), on_device=False)
 
 
-def _check_out_device(out, shape, dtype):
-    if not A.is_device_array(out):
-        raise TypeError(
-            f"out must be a CUDA array (the inputs are on the device), got {type(out).__name__}"
-        )
-    d = device_view(out)
-    if tuple(d.shape) != tuple(shape):
-        raise ValueError(f"out has shape {tuple(d.shape)}, expected {tuple(shape)}")
-    if d.dtype != dtype:
-        raise ValueError(f"out has dtype {d.dtype}, expected {np.dtype(dtype)}")
-    if not d.is_c_contiguous():
-        raise ValueError("out must be C-contiguous")
-    return d
-
-
-def first_outside(a, lo: float, hi: float) -> int:
-    """Flat index of the first element of the CUDA array ``a`` outside ``[lo, hi]``, or -1
-    (NaN passes): counted on the device; only a bad input is copied to the host to find
-    the position."""
-    d = device_view(a)
-    if d.size == 0:
-        return -1
-    flat = as_flat(d, d.dtype) if d.dtype.kind in "fiu" else as_flat(d, np.float64)
-    count = cuda.to_device(np.zeros(1, np.int64))
-    block = K.launch_config()[0]
-    K.count_outside_kernel()[_grid(flat.size, block), block](flat, float(lo), float(hi), count)
-    if int(count.copy_to_host()[0]) == 0:
-        return -1
-    host = flat.copy_to_host()
-    outside = (host < lo) | (host > hi)
-    return int(np.argmax(outside))
-
-
 # ---------------------------------------------------------------------------
 # pointwise
 
 
 def run_pointwise(spec, pl, *, want_value: bool, want_grad: bool, want_hess: bool = False,
-                  out=None, grad_scale: float | None = None):
-    """The CUDA twin of :func:`fastloss._pointwise.run`'s CPU branch; same returns."""
+                  out=None, grad_scale: float | None = None, reads=()):
+    """The CUDA twin of :meth:`fastloss._exec.cpu.HostExecutor.pointwise`; same returns."""
     _backend.require_cuda()
     dt = pl.dtype
     N = pl.size
@@ -184,9 +86,7 @@ def run_pointwise(spec, pl, *, want_value: bool, want_grad: bool, want_hess: boo
         if on_dev:
             gout = _check_out_device(out, pl.shape, dt).reshape(N)
         else:
-            from .._pointwise import reads_of
-
-            host_out = A.check_out(out, pl.shape, dt, reads=reads_of(spec, pl), own=pl.yp)
+            host_out = A.check_out(out, pl.shape, dt, reads=reads, own=pl.yp)
             gout = cuda.device_array(N, dtype=dt)
     elif want_grad:
         gout = cuda.device_array(N, dtype=dt)
@@ -283,38 +183,6 @@ def rmse_finish(pl, msev, g):
 
 
 # ---------------------------------------------------------------------------
-# proximal operators (elementwise maps)
-
-
-def prox(w, dtype, thr: float, den: float, out):
-    """``soft_threshold(w, thr) / den`` elementwise on the device (the CPU kernel's line,
-    with its helper compiled for the device); ``thr`` and ``den`` rounded to ``dtype`` first
-    as on the CPU. Device in, device out; host in, host out (``out`` where given)."""
-    dtype = np.dtype(dtype)
-    on_dev = is_device(w) or A.is_device_array(w)
-    src = device_view(w) if on_dev else w
-    if out is not None:
-        dout = _check_out_device(out, src.shape, dtype) if on_dev else \
-            A.check_out(out, src.shape, dtype)
-    N = int(np.prod(src.shape, dtype=np.int64))
-    flat = as_flat(src, dtype) if on_dev else to_device(A.as_flat(src, dtype))
-    if on_dev and out is not None:
-        res = dout.reshape(N)
-    else:
-        res = cuda.device_array(N, dtype)
-    if N:
-        block = K.launch_config()[0]
-        typ = dtype.type
-        K.prox_kernel()[_grid(N, block), block](flat, typ(thr), typ(den), res)
-    if on_dev:
-        return out if out is not None else res.reshape(tuple(src.shape))
-    host = out if out is not None else np.empty(src.shape, dtype)
-    if N:
-        res.copy_to_host(host.reshape(N))
-    return host
-
-
-# ---------------------------------------------------------------------------
 # row-wise
 
 
@@ -337,9 +205,9 @@ def _span(d):
 
 def run_rows(spec, pl, *, want_value: bool, want_grad: bool, want_hess: bool = False,
              out=None):
-    """The CUDA twin of :func:`fastloss._rowwise.run`: the loss's own row function, one row
-    per thread, deterministic block sums. Same returns (on the device where the inputs
-    were)."""
+    """The CUDA twin of :meth:`fastloss._exec.cpu.HostExecutor.rowwise`: the loss's own row
+    function, one row per thread, deterministic block sums. Same returns (on the device where
+    the inputs were)."""
     _backend.require_cuda()
     r = pl.rows
     dt = pl.dtype
@@ -526,3 +394,126 @@ def bench_cuda(loss, *, n: int = 1 << 24, dtype=np.float32, op: str = "value_and
     return {"loss": spec.name, "op": op, "dtype": dtype.name, "n": n, "rows": rows,
             "seconds": best, "bytes": nbytes, "gbs": gbs, "copy_gbs": copy_gbs,
             "fraction": gbs / copy_gbs}
+
+
+# ---------------------------------------------------------------------------
+# the executor
+
+
+class CudaExecutor:
+    """Runs the kernels of :mod:`fastloss._kernels.cuda`; the methods of
+    :class:`fastloss._exec.cpu.HostExecutor`, with buffers on the device."""
+
+    name = "cuda"
+    device = True
+    parallel = False
+
+    def __repr__(self) -> str:
+        return "<fastloss executor cuda>"
+
+    def rows(self, body, *args, scratch: bool = False, cpu_kernel=None):
+        """``body(i, *args)`` for each row ``i`` of ``args[0]``, one row per thread (the
+        bodies that take a scratch array get an unused one: they run a portable path)."""
+        M = args[0].shape[0]
+        if scratch:
+            args = (*args, _dummy(np.float64))
+        if M:
+            block = K.launch_config()[0]
+            K.rows_kernel(body)[_grid(M, block), block](M, *args)
+
+    def map(self, fn, x, a, b, out):
+        N = x.shape[0]
+        if N:
+            block = K.launch_config()[0]
+            K.map_kernel(fn)[_grid(N, block), block](x, a, b, out)
+        return out
+
+    def empty(self, shape, dtype):
+        return cuda.device_array(shape, dtype)
+
+    def zeros(self, shape, dtype):
+        return cuda.to_device(np.zeros(shape, dtype))
+
+    def dummy(self, dtype, ndim: int = 1):
+        return cuda.device_array((1,) * ndim, dtype)
+
+    def to(self, a):
+        return to_device(a)
+
+    def host(self, a):
+        return to_host(a)
+
+    def assign(self, dst, src):
+        """``dst[...] = src`` (``src`` a host array copied to the device array ``dst``)."""
+        cuda.to_device(np.ascontiguousarray(src), to=dst)
+
+    def place(self, arrs, dtype):
+        """The inputs, C-contiguous in ``dtype``, on the device (cast or copied there)."""
+        return [as_contiguous(a, dtype) if is_device(a)
+                else to_device(np.ascontiguousarray(a, dtype=dtype)) for a in arrs]
+
+    def grads(self, outs, shapes, dtype, names, *, device: bool = False, inputs=None):
+        """Device gradients for device inputs (``out`` checked there); host inputs get host
+        arrays, written from device buffers by ``done()``."""
+        from .cpu import Grads, host_grad_buffers
+
+        if device:
+            if outs is None:
+                return Grads([cuda.device_array(s, dtype) for s in shapes])
+            for o, s in zip(outs, shapes, strict=True):
+                _check_out_device(o, s, np.dtype(dtype))
+            return Grads(list(outs))
+        user = host_grad_buffers(outs, shapes, dtype, names, inputs=inputs)
+        return Grads(user, [cuda.device_array(s, dtype) for s in shapes])
+
+    def losses(self, n: int):
+        return cuda.device_array(n, np.float64) if n else np.zeros(0, np.float64)
+
+    def value(self, loss, reduction, dtype, *, device=False, denom=None, scalar=False):
+        """The value from the per-row float64 losses: reduced on the host (the same sum as
+        the CPU's); with CUDA inputs, ``"none"`` stays on the device."""
+        from .cpu import finish_rows
+
+        if type(loss) is not np.ndarray:
+            if reduction == "none" and device:
+                out = as_flat(loss, dtype)
+                return out.reshape(()) if scalar else out
+            loss = loss.copy_to_host()
+        v = finish_rows(loss, reduction, dtype, denom)
+        return v.reshape(()) if scalar and reduction == "none" else v
+
+    def matmul(self, a, b, out=None, ta=False, tb=False):
+        """``op(a) @ op(b)`` by fastloss's tiled kernel (deterministic, not cuBLAS)."""
+        m = a.shape[1] if ta else a.shape[0]
+        n = b.shape[0] if tb else b.shape[1]
+        if out is None:
+            out = cuda.device_array((m, n), a.dtype)
+        if m and n:
+            T = K.MM_TILE
+            tiles = ((m + T - 1) // T) * ((n + T - 1) // T)
+            K.matmul_kernel(a.dtype)[K.grid_for(tiles), (T, T)](a, b, out, ta, tb)
+        return out
+
+    def matmul_thin(self, a, b, out, tmp):
+        self.matmul(a, b, out)
+        return tmp
+
+    def matmul_add(self, a, b, out, first: bool, tmp, add_body=None):
+        """``out (+)= a.T @ b`` through one buffer of ``out``'s shape and ``add_body``."""
+        if first:
+            self.matmul(a, b, out, ta=True)
+            return tmp
+        if tmp is None:
+            tmp = cuda.device_array(out.shape, out.dtype)
+        self.matmul(a, b, tmp, ta=True)
+        self.rows(add_body, out, tmp)
+        return tmp
+
+    def pointwise(self, spec, pl, **kw):
+        return run_pointwise(spec, pl, **kw)
+
+    def rowwise(self, spec, pl, **kw):
+        return run_rows(spec, pl, **kw)
+
+
+CUDA = CudaExecutor()

@@ -1,0 +1,336 @@
+"""The CPU executors ("serial", "parallel"): buffers, kernel launches and ``out=`` on the host.
+
+Every kernel launch goes through :meth:`HostExecutor.launch`, which takes the
+parallel-launch lock where the threading layer needs it. The CUDA executor
+(:mod:`fastloss._exec.cuda`) has the same methods.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _arrays as A
+from .. import _backend
+from .._kernels import cpu, rows
+
+_DUMMY: dict = {}
+_W_DUMMY = np.zeros(1, np.float64)
+_LAB_DUMMY = np.full(1, -1, np.int64)
+
+
+def _dummy(dtype):
+    dtype = np.dtype(dtype)
+    d = _DUMMY.get(dtype)
+    if d is None:
+        d = _DUMMY[dtype] = np.zeros(1, dtype=dtype)
+    return d
+
+
+def finish_value(pl, res, lout):
+    """A pointwise plan's value from the kernel's float64 sums (``res``) or its elementwise
+    values (``lout``)."""
+    if pl.reduction == "none":
+        return lout.reshape(pl.shape)
+    if pl.rows:
+        v = res if pl.reduction == "sum" else res / pl.denom
+        return v.astype(pl.dtype).reshape(pl.shape[:-1])
+    total = float(res[0])
+    return total / pl.denom if pl.reduction == "mean" else total
+
+
+def finish_rows(losses: np.ndarray, reduction: str, dtype, denom: float | None = None):
+    """The value from per-row float64 losses: a float for mean/sum (``numpy.sum``, in
+    order: the same bits for any thread count), the rows in ``dtype`` for "none"."""
+    if reduction == "none":
+        return losses.astype(dtype)
+    total = float(np.sum(losses))
+    if reduction == "sum":
+        return total
+    d = losses.shape[0] if denom is None else denom
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(np.float64(total) / np.float64(d))
+
+
+class Grads:
+    """The gradient arrays: ``out`` (checked) or new ones, where the caller gets them; an
+    executor whose buffers live elsewhere (host inputs sent to "cuda") writes ``bufs`` and
+    :meth:`done` copies them back."""
+
+    def __init__(self, user, bufs=None):
+        self.user = user
+        self.bufs = user if bufs is None else bufs
+
+    def done(self):
+        if self.bufs is not self.user:
+            for d, h in zip(self.bufs, self.user, strict=True):
+                if h.size:
+                    d.copy_to_host(h)
+        return self.user
+
+
+def host_grad_buffers(outs, shapes, dtype, names, inputs=None):
+    """``outs`` checked (named ``out`` / ``out[i]``) or new host arrays. ``inputs``: the
+    arrays the kernels read (the differentiable ones first, in the order of ``names``):
+    ``out[i]`` may be exactly input ``i`` (in place) and must not share memory with any
+    other input or with another ``out``."""
+    if outs is None:
+        return [np.empty(s, dtype) for s in shapes]
+    many = len(shapes) > 1
+    res = []
+    arrays = list(inputs or ())
+    for i, (o, s) in enumerate(zip(outs, shapes, strict=True)):
+        label = f"out[{i}] (for {names[i]})" if many else "out"
+        reads = [(names[k] if k < len(names) else f"input {k}", a)
+                 for k, a in enumerate(arrays)]
+        reads += [(f"out[{k}]", r) for k, r in enumerate(res)]
+        own = arrays[i] if i < len(arrays) else None
+        res.append(A.check_out(o, s, dtype, name=label, reads=reads, own=own))
+    return res
+
+
+_GEMM: dict = {}
+
+
+def _gemm(dtype):
+    """SciPy's BLAS ``sgemm``/``dgemm`` for ``dtype``, or None without SciPy."""
+    dtype = np.dtype(dtype)
+    if dtype not in _GEMM:
+        try:
+            from scipy.linalg import blas
+        except ImportError:
+            _GEMM[dtype] = None
+        else:
+            _GEMM[dtype] = blas.sgemm if dtype == np.float32 else blas.dgemm
+    return _GEMM[dtype]
+
+
+GW_BLOCK_BYTES = 4 << 20  # matmul_add without SciPy: ``out`` is updated through such blocks
+
+
+class HostExecutor:
+    """Runs kernels on the CPU, serially or in parallel (the same bits either way)."""
+
+    device = False
+
+    def __init__(self, name: str):
+        self.name = name
+        self.parallel = name == "parallel"
+
+    def __repr__(self) -> str:
+        return f"<fastloss executor {self.name}>"
+
+    # -- launches
+
+    def launch(self, kernel, *args):
+        """``kernel(*args)``, under the parallel-launch lock where it is a parallel one."""
+        if self.parallel:
+            with _backend.parallel_launch():
+                return kernel(*args)
+        return kernel(*args)
+
+    def rows(self, body, *args, scratch: bool = False, cpu_kernel=None):
+        """``body(i, *args)`` for each row ``i`` of ``args[0]``; ``cpu_kernel``: a loss's own
+        whole CPU kernel taking the same arguments, run instead (a tiled layout)."""
+        if cpu_kernel is not None:
+            k = cpu.whole_kernel(cpu_kernel, self.parallel)
+        else:
+            k = cpu.body_kernel(body, self.parallel, scratch)
+        self.launch(k, *args)
+
+    def map(self, fn, x, a, b, out):
+        """``out = fn(x, a, b)`` elementwise over flat arrays (``out`` may be ``x``)."""
+        if x.shape[0]:
+            self.launch(cpu.map_kernel(fn, self.parallel), x, a, b, out)
+        return out
+
+    # -- arrays
+
+    def empty(self, shape, dtype):
+        return np.empty(shape, dtype)
+
+    def zeros(self, shape, dtype):
+        return np.zeros(shape, dtype)
+
+    def dummy(self, dtype, ndim: int = 1):
+        return np.empty((1,) * ndim, dtype)
+
+    def to(self, a):
+        """``a`` (a host array) where this executor reads it."""
+        return a
+
+    def host(self, a):
+        return a
+
+    def assign(self, dst, src):
+        """``dst[...] = src`` (``src`` a host array)."""
+        dst[...] = src
+
+    def place(self, arrs, dtype):
+        """The inputs, C-contiguous in ``dtype`` (device inputs copied to the host)."""
+        return [np.ascontiguousarray(A.on_host(a), dtype=dtype) for a in arrs]
+
+    def grads(self, outs, shapes, dtype, names, *, device: bool = False, inputs=None):
+        """Where the gradients go (:class:`Grads`)."""
+        return Grads(host_grad_buffers(outs, shapes, dtype, names, inputs=inputs))
+
+    def losses(self, n: int):
+        """The float64 per-row losses (every entry is written by a kernel)."""
+        return np.empty(n, np.float64)
+
+    def value(self, loss, reduction, dtype, *, device=False, denom=None, scalar=False):
+        """The value from the per-row float64 losses (:func:`finish_rows`)."""
+        v = finish_rows(loss, reduction, dtype, denom)
+        return v.reshape(()) if scalar and reduction == "none" else v
+
+    # -- matrix products (NumPy's BLAS)
+
+    def matmul(self, a, b, out=None, ta=False, tb=False):
+        """``op(a) @ op(b)`` (``op`` transposes where asked, as a view), into ``out`` or a new
+        array."""
+        return np.matmul(a.T if ta else a, b.T if tb else b, out=out)
+
+    def matmul_thin(self, a, b, out, tmp):
+        """``out = a @ b`` for ``a`` with few rows and a long inner dimension, as ``(b.T @
+        a.T).T`` through the buffer ``tmp`` (OpenBLAS runs that product up to ten times
+        faster; the same bits). Returns the buffer for the next call."""
+        m = a.shape[0]
+        if tmp is None or tmp.shape[1] != m:
+            tmp = np.empty((b.shape[1], m), b.dtype)
+        np.matmul(b.T, a.T, out=tmp)
+        out[...] = tmp.T
+        return tmp
+
+    def matmul_add(self, a, b, out, first: bool, tmp, add_body=None):
+        """``out (+)= a.T @ b``: the first call writes ``out``; the next ones add in place
+        through BLAS ``gemm`` with ``beta = 1`` where SciPy is installed, else block by
+        block through ``tmp`` and ``add_body`` (a row body ``dst[i] += src[i]``). Returns
+        the buffer."""
+        if first:
+            np.matmul(a.T, b, out=out)
+            return tmp
+        gemm = _gemm(out.dtype)
+        if gemm is not None:  # every operand is a Fortran-ordered view: no copy
+            r = gemm(1.0, b.T, a.T, beta=1.0, c=out.T, trans_b=1, overwrite_c=1)
+            if not np.shares_memory(r, out):
+                out[...] = r.T
+            return tmp
+        V, d = out.shape
+        vb = max(1, min(V, GW_BLOCK_BYTES // max(1, d * out.itemsize)))
+        if tmp is None:
+            tmp = np.empty((vb, d), out.dtype)
+        for v0 in range(0, V, vb):
+            n = min(vb, V - v0)
+            t = tmp[:n]
+            np.matmul(a[:, v0:v0 + n].T, b, out=t)
+            self.rows(add_body, out[v0:v0 + n], t)
+        return tmp
+
+    # -- the pointwise and row-wise kernels
+
+    def pointwise(self, spec, pl, *, want_value: bool, want_grad: bool,
+                  want_hess: bool = False, out=None, grad_scale: float | None = None,
+                  reads=()):
+        """One pass of ``spec.scalar`` over a pointwise plan: ``(value or None, grad or
+        None, hess or None)``; the value reduced as the plan says, grad and hess shaped like
+        ``y_pred``."""
+        N = pl.size
+        dt = pl.dtype
+        elementwise = pl.reduction == "none"
+        reduce = want_value and not elementwise
+        lout = np.empty(N, dt) if (want_value and elementwise) else _dummy(dt)
+        if want_grad:
+            gout = (A.check_out(out, pl.shape, dt, reads=reads, own=pl.yp).reshape(-1)
+                    if out is not None else np.empty(N, dt))
+        else:
+            gout = _dummy(dt)
+        hout = np.empty(N, dt) if want_hess else _dummy(dt)
+        scale = (pl.scale if grad_scale is None else grad_scale) * spec.grad_factor
+        res = np.zeros(pl.R if pl.rows else 1, np.float64)
+        if N > 0:
+            kernel = cpu.pointwise_kernel(
+                spec.scalar, parallel=self.parallel, reduce=reduce, rows=pl.rows,
+                write_l=want_value and elementwise, write_g=want_grad, write_h=want_hess,
+                wmode=pl.wmode, ybcast=pl.ybcast, has_cp=pl.cp is not None)
+            self.launch(kernel, pl.yt, pl.yp, _W_DUMMY if pl.w is None else pl.w,
+                        _W_DUMMY if pl.cp is None else pl.cp, pl.prm, scale, pl.n, lout, gout,
+                        hout, res)
+        value = finish_value(pl, res, lout) if want_value else None
+        g = (out if out is not None else gout.reshape(pl.shape)) if want_grad else None
+        h = hout.reshape(pl.shape) if want_hess else None
+        return value, g, h
+
+    def pointwise_partials(self, spec, pl, *, want_grad: bool = False,
+                           grad_scale: float = 1.0):
+        """The kernel's float64 partial sums of ``w*l`` instead of their total, and the
+        gradient (times ``grad_scale``) when asked, from one pass: ``(partials, grad or
+        None)``. One partial per chunk of ``cpu.CHUNK`` elements: shaped ``(R, kpr)`` with
+        ``pl.rows``, ``(nparts,)`` without; ``cpu.combine_partials`` adds them as the kernel
+        adds its own (the Dask integration adds the partials of many blocks in order and
+        gets the bits of one in-memory call)."""
+        N = pl.size
+        dt = pl.dtype
+        res = np.zeros(cpu.n_partials(N, pl.n, pl.rows), np.float64)
+        gout = np.empty(N, dt) if want_grad else _dummy(dt)
+        if N > 0:
+            kernel = cpu.pointwise_kernel(
+                spec.scalar, parallel=self.parallel, reduce=True, rows=pl.rows,
+                write_l=False, write_g=want_grad, write_h=False, wmode=pl.wmode,
+                ybcast=pl.ybcast, has_cp=pl.cp is not None, partials=True)
+            self.launch(kernel, pl.yt, pl.yp, _W_DUMMY if pl.w is None else pl.w,
+                        _W_DUMMY if pl.cp is None else pl.cp, pl.prm,
+                        grad_scale * spec.grad_factor, pl.n, _dummy(dt), gout, _dummy(dt), res)
+        if pl.rows:
+            res = res.reshape(pl.R, -(-pl.n // cpu.CHUNK))
+        return res, (gout.reshape(pl.shape) if want_grad else None)
+
+    def rowwise(self, spec, pl, *, want_value: bool, want_grad: bool,
+                want_hess: bool = False, out=None):
+        """One pass of ``spec.row`` over a row-wise plan: ``(value or None, grad or None,
+        hess or None)``."""
+        lout, g, h = self.row_losses(spec, pl, want_grad=want_grad, want_hess=want_hess,
+                                     out=out)
+        value = None
+        if want_value:
+            if pl.reduction == "none":
+                value = lout.astype(pl.dtype).reshape(pl.rows.vshape)
+            else:
+                value = finish_rows(lout, pl.reduction, pl.dtype, pl.denom)
+        return value, g, h
+
+    def row_losses(self, spec, pl, *, want_grad: bool, want_hess: bool = False, out=None):
+        """The kernel pass: ``(lout, grad or None, hess or None)``, ``lout`` the float64 value
+        of each row (times its weights) that every reduction adds with ``numpy.sum`` (the
+        Dask integration adds them across blocks the same way)."""
+        r = pl.rows
+        dt = pl.dtype
+        N, C = pl.N, pl.C
+        lout = np.zeros(N, np.float64)
+        inplace = False
+        if want_grad:
+            if out is not None:
+                xf = r.x.reshape(-1)
+                reads = [("y_pred", xf), ("y_true", r.t), ("y_true", r.lab),
+                         ("class_weight", r.cw), ("sample_weight", pl.sw)]
+                gout = A.check_out(out, r.gshape, dt, reads=reads, own=xf).reshape(-1)
+                inplace = A.same_memory(gout, xf)
+            else:
+                gout = np.empty(N * C, dt)
+        else:
+            gout = _dummy(dt)
+        hout = np.empty(N * C, dt) if want_hess else _dummy(dt)
+        if N > 0:
+            kernel = rows.row_kernel(
+                spec.row, parallel=self.parallel, write_g=want_grad, write_h=want_hess,
+                has_t=r.t is not None, has_lab=r.lab is not None, has_sw=pl.sw is not None)
+            self.launch(kernel, r.x.reshape(-1), _dummy(dt) if r.t is None else r.t.reshape(-1),
+                        _LAB_DUMMY if r.lab is None else r.lab,
+                        _W_DUMMY if r.cw is None else r.cw,
+                        _W_DUMMY if pl.sw is None else pl.sw,
+                        r.prm, pl.scale, C, lout, gout, hout, inplace)
+        g = (out if out is not None else gout.reshape(r.gshape)) if want_grad else None
+        h = hout.reshape(r.gshape) if want_hess else None
+        return lout, g, h
+
+
+SERIAL = HostExecutor("serial")
+PARALLEL = HostExecutor("parallel")

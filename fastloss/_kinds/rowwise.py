@@ -1,0 +1,147 @@
+"""The row-wise kind: one term per row of ``C`` values (class scores or probabilities).
+
+A row-wise spec (:class:`RowwiseSpec`) declares its row function (see
+:mod:`fastloss._kernels.rows`) and a ``prepare`` function that turns ``(y_true, y_pred,
+params)`` into the arrays the kernel reads (:class:`Rows`), raising ValueError/TypeError
+that name the argument. This module does the rest, the same for every row-wise loss:
+reductions, ``sample_weight``, the denominator of ``"mean"``, ``out=`` (in place too),
+the backend, and the shapes of what comes back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import _arrays as A
+from .. import _backend, _spec
+from .._exec import executor_for
+from .._exec.cpu import _dummy
+from .._kernels import rows
+from .._spec import Rows
+from .pointwise import WANTS, _pack
+
+__all__ = ["Plan", "Rows", "plan", "run", "run_rows", "fast", "call"]
+
+
+@dataclass
+class Plan:
+    rows: Rows
+    dtype: np.dtype
+    N: int
+    C: int
+    sw: np.ndarray | None
+    reduction: str
+    denom: float
+    on_device: bool = False  # an input is a CUDA array (rows.x / rows.t may be on the device)
+
+    @property
+    def scale(self) -> float:
+        if self.reduction != "mean":
+            return 1.0
+        return 1.0 / self.denom if self.denom != 0.0 else np.inf
+
+
+def plan(spec, y_true, y_pred, *, reduction, sample_weight, params) -> Plan:
+    reduction = A.check_reduction(reduction)
+    params = _spec.check_params(spec.name, spec.params, params)
+    on_device = A.is_device_array(y_pred) or A.is_device_array(y_true)
+    if on_device:  # prepare keeps CUDA matrices on the device (labels and weights: host)
+        _backend.require_cuda()
+        sample_weight = A.on_host(sample_weight)
+        params = {k: A.on_host(v) for k, v in params.items()}
+    r = spec.prepare(y_true, y_pred, params)
+    N, C = r.x.shape
+    sw = None
+    if sample_weight is not None:
+        sw = A.check_weights(sample_weight, N)
+    if reduction == "mean":
+        if N == 0:
+            raise ValueError(f"{spec.name}: empty input with reduction='mean' has no value")
+        if sw is not None and not np.sum(sw) > 0.0:
+            raise ValueError("sample_weight sums to zero: the weighted mean is undefined")
+    if sw is None:
+        denom = float(N) if r.roww is None else float(np.sum(r.roww))
+    else:
+        denom = float(np.sum(sw)) if r.roww is None else float(np.sum(sw * r.roww))
+    pl = Plan(rows=r, dtype=r.x.dtype, N=N, C=C, sw=sw, reduction=reduction, denom=denom)
+    if on_device:
+        pl.on_device = True
+    return pl
+
+
+def run(spec, pl: Plan, backend, *, want_value: bool, want_grad: bool, want_hess: bool = False,
+        out=None):
+    """One pass over the rows; returns (value or None, grad or None, hess or None)."""
+    ex = executor_for(backend, pl.N * pl.C, spec.cost, pl.on_device)
+    if pl.on_device and not ex.device:  # CUDA inputs on a CPU backend asked for by name
+        pl = dataclasses.replace(pl, rows=dataclasses.replace(
+            pl.rows, x=A.on_host(pl.rows.x), t=A.on_host(pl.rows.t)), on_device=False)
+    return ex.rowwise(spec, pl, want_value=want_value, want_grad=want_grad,
+                      want_hess=want_hess, out=out)
+
+
+def run_rows(spec, pl: Plan, backend, *, want_grad: bool, want_hess: bool = False, out=None):
+    """The CPU pass: ``(lout, grad or None, hess or None)``, ``lout`` the float64 value of
+    each row (times its weights), for callers that add rows up themselves (Dask)."""
+    ex = executor_for(backend, pl.N * pl.C, spec.cost)
+    if ex.device:
+        raise ValueError("run_rows is the CPU pass; the cuda executor goes through run()")
+    return ex.row_losses(spec, pl, want_grad=want_grad, want_hess=want_hess, out=out)
+
+
+_FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_I64 = np.dtype(np.int64)
+_fast_prm: dict = {}
+
+
+def fast_value(spec, y_true, y_pred, reduction, backend):
+    """The value of the commonest call (int64 labels ``(N,)`` all in ``[0, C)``, float
+    logits ``(N, C)`` C-contiguous, default parameters, no weights) without plan()'s
+    generality: the same kernel and the same sums, with a few hundred nanoseconds of Python
+    before it. None when the call is not that one (the full road then checks it)."""
+    if (spec.fast_prm is None or type(y_pred) is not np.ndarray
+            or type(y_true) is not np.ndarray or (reduction != "mean" and reduction != "sum")):
+        return None
+    if (y_pred.ndim != 2 or y_pred.dtype not in _FAST_DTYPES or y_true.dtype != _I64
+            or not y_pred.flags.c_contiguous or not y_true.flags.c_contiguous):
+        return None
+    N, C = y_pred.shape
+    if N == 0 or C == 0 or y_true.shape != (N,) or not rows.labels_in_range(y_true, C):
+        return None
+    ex = executor_for(backend, N * C, spec.cost)
+    if ex.device:
+        return None
+    prm = _fast_prm.get((spec.name, C))
+    if prm is None:
+        prm = _fast_prm[(spec.name, C)] = spec.fast_prm(C)
+    kernel = rows.row_kernel(spec.row, parallel=ex.parallel, write_g=False,
+                             write_h=False, has_t=False, has_lab=True, has_sw=False)
+    lout = np.empty(N, np.float64)
+    d = _dummy(y_pred.dtype)
+    d64 = _dummy(np.float64)
+    args = (y_pred.reshape(-1), d, y_true, d64, d64, prm, 1.0 / N if reduction == "mean"
+            else 1.0, C, lout, d, d, False)
+    ex.launch(kernel, *args)
+    total = np.add.reduce(lout)  # numpy.sum's own reduction: the bits of run()
+    return float(total / np.float64(N)) if reduction == "mean" else float(total)
+
+
+def fast(spec, op, args, kw):
+    """The value of the commonest call on NumPy arrays, or None (then :func:`call`)."""
+    if op == "value" and kw["sample_weight"] is None and not kw["params"]:
+        return fast_value(spec, args[0], args[1], kw["reduction"], kw["backend"])
+    return None
+
+
+def call(spec, op, args, kw):
+    if op == "grad_hess" and not spec.has_hess:
+        raise NotImplementedError(f"{spec.name} has no grad_hess (no diagonal Hessian)")
+    pl = plan(spec, args[0], args[1], reduction=kw["reduction"],
+              sample_weight=kw["sample_weight"], params=kw["params"])
+    wv, wg, wh = WANTS[op]
+    v, g, h = run(spec, pl, kw["backend"], want_value=wv, want_grad=wg, want_hess=wh,
+                  out=kw.get("out"))
+    return _pack(op, v, g, h)
