@@ -350,7 +350,7 @@ MUTANTS = [
     # --- dispatcher
     M(
         "mean_denominator",
-        "fastloss/_pointwise.py",
+        "fastloss/_kinds/pointwise.py",
         "denom = float(R * n)",
         "denom = float(R * n + 1)",
         [T_PW, "-k", "mse and (value_matches_reference or batch_axis)"],
