@@ -313,8 +313,8 @@ def info() -> dict:
     import numba
     import numpy as np
 
-    from . import __version__
     from ._kernels.compile import cache_dir
+    from ._version import __version__
 
     _load_tbb()
     cuda_reason = cuda_unavailable_reason()

@@ -37,10 +37,12 @@ class Loss:
         raise NotImplementedError(f"{self.spec.name} has no grad_hess (no diagonal Hessian)")
 
 
-def _by_name(name):
-    import fastloss
+#: every loss object made, by name (unpickling imports fastloss, which makes them all)
+OBJECTS: dict = {}
 
-    return getattr(fastloss, name)
+
+def _by_name(name):
+    return OBJECTS[name]
 
 
 class PointwiseLoss(Loss):
@@ -207,4 +209,5 @@ def make_loss(spec) -> Loss:
     call_sig = ns["__call__"].__signature__
     ns["__signature__"] = call_sig.replace(parameters=list(call_sig.parameters.values())[1:])
     cls = type(spec.name, (base,), ns)
-    return cls(spec)
+    obj = OBJECTS[spec.name] = cls(spec)
+    return obj

@@ -38,7 +38,7 @@ def _sizes(values: Sequence[str] | None) -> list[int] | None:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fastloss", description=__doc__.splitlines()[0])
-    from . import __version__
+    from ._version import __version__
 
     p.add_argument("--version", action="version", version=f"fastloss {__version__}")
     sub = p.add_subparsers(dest="command", metavar="{info,bench,warmup}")

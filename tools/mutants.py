@@ -333,7 +333,7 @@ MUTANTS = [
     ),
     M(
         "range_check_chunk_end",
-        "fastloss/_kernels/checks.py",
+        "fastloss/_checks.py",
         "v = a[q * CHUNK:min(n, (q + 1) * CHUNK)]",
         "v = a[q * CHUNK:min(n, (q + 1) * CHUNK - 1)]",
         [T_ACC, "tests/test_errors.py", T_CLS, "-k", "bad_input or domain or range"],

@@ -14,9 +14,9 @@ import numpy as np
 
 from .. import _arrays as A
 from .. import _backend
+from .. import _checks as check_kernels
 from .._exec import executor_for
 from .._exec.cpu import _dummy
-from .._kernels import checks as check_kernels
 from .._kernels import cpu
 from .._spec import check_params
 

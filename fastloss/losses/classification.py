@@ -22,7 +22,7 @@ import numpy as np
 from numba.extending import register_jitable
 
 from .. import _arrays as A
-from .._kernels.checks import check_range
+from .._checks import check_range
 from .._kernels.rows import (
     lse_kept,
     lse_row,

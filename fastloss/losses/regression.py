@@ -7,7 +7,7 @@ import math
 
 from numba.extending import register_jitable
 
-from .._kernels.checks import check_range, first_outside
+from .._checks import check_range, first_outside
 from .._kernels.scalar import fexp, fexpm1, flog, flog1p, like, sign
 from .._spec import Param, PointwiseSpec, register, sample_counts
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from .. import _arrays as A
-from .. import _backend
-from .compile import njit
+from . import _arrays as A
+from . import _backend
+from ._kernels.compile import njit
 
 CHUNK = 65536
 
@@ -44,7 +44,7 @@ def first_outside(a: np.ndarray, lo: float, hi: float) -> int:
     """Flat index of the first element of ``a`` outside ``[lo, hi]``, or -1 (NaN passes).
     A CUDA array is checked on the device."""
     if type(a) is not np.ndarray and A.is_device_array(a):
-        from .device import first_outside as first_outside_device
+        from ._kernels.device import first_outside as first_outside_device
 
         return first_outside_device(a, lo, hi)
     flat = a.reshape(-1) if a.flags.c_contiguous else np.ravel(a)
@@ -68,7 +68,7 @@ def check_range(a: np.ndarray, lo: float, hi: float, name: str, what: str) -> No
     i = first_outside(a, lo, hi)
     if i >= 0:
         if type(a) is not np.ndarray and A.is_device_array(a):  # the message needs values
-            from .device import to_host
+            from ._kernels.device import to_host
 
             a = to_host(a)
         pos = tuple(int(j) for j in np.unravel_index(i, a.shape)) if a.ndim else ()
