@@ -112,11 +112,11 @@ def run_pointwise(spec, pl, *, want_value: bool, want_grad: bool, want_hess: boo
         ntasks = (pl.R if pl.rows else 1) * kpr
         partials = cuda.device_array(ntasks, np.float64) if (reduce and kpr > 1) else \
             _dummy(np.float64)
-        kern[K.grid_for((ntasks + block // G - 1) // (block // G)), block](
-            yt, yp, w, cp, pl.prm, float(scale), pl.n, seg, int(pl.rows), G, int(reduce),
-            int(want_value and elementwise), lout, gout, hout, partials, res64, resdt,
-            float(denom),
-        )
+        kern[K.grid_for((ntasks + block // G - 1) // (block // G)), block](*K.PointwiseArgs(
+            yt=yt, yp=yp, w=w, cp=cp, prm=pl.prm, scale=float(scale), n=pl.n, seg=seg,
+            rows=int(pl.rows), G=G, red=int(reduce), wl=int(want_value and elementwise),
+            lout=lout, gout=gout, hout=hout, partials=partials, res64=res64, resdt=resdt,
+            denom=float(denom)))
         if reduce and kpr > 1:
             K.finalize_kernel(block)[K.grid_for(nres), block](
                 partials, kpr, nres, res64, resdt, float(denom))
@@ -252,9 +252,10 @@ def run_rows(spec, pl, *, want_value: bool, want_grad: bool, want_hess: bool = F
         ntasks = (N + block - 1) // block
         partials = cuda.device_array(ntasks, np.float64) if (reduce and ntasks > 1) else \
             _dummy(np.float64)
-        kern[K.grid_for(ntasks), block](X, T, LAB, CW, SW, r.prm, float(pl.scale), C,
-                                        int(reduce), int(want_value and elementwise), lout,
-                                        gout, hout, partials, res64, inplace)
+        kern[K.grid_for(ntasks), block](*K.RowArgs(
+            X=X, T=T, LAB=LAB, CW=CW, SW=SW, prm=r.prm, scale=float(pl.scale), C=C,
+            red=int(reduce), wl=int(want_value and elementwise), lout=lout, gout=gout,
+            hout=hout, partials=partials, res64=res64, inplace=inplace))
         if reduce and ntasks > 1:
             K.finalize_kernel(block)[1, block](partials, ntasks, 1, res64, _dummy(np.float64),
                                                0.0)

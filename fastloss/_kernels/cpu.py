@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import inspect
 import types
+from typing import NamedTuple
 
 import numpy as np
 from numba import prange
@@ -63,6 +64,22 @@ def lanes8(b, L):
         a6 += b[k + 6]
         a7 += b[k + 7]
     return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+
+
+class PointwiseArgs(NamedTuple):
+    """The arguments of a :func:`pointwise_kernel` kernel, by name (in its order)."""
+
+    yt: object  # flat targets (one row of them where ybcast)
+    yp: object  # flat predictions
+    w: object  # float64 weights (wmode 1: per column, 2: per row)
+    cp: object  # float64 per-column parameter
+    prm: tuple  # the loss's parameters
+    scale: float  # multiplies the gradient and Hessian
+    n: int  # row length
+    lout: object  # elementwise values
+    gout: object  # gradient
+    hout: object  # Hessian diagonal
+    res: object  # float64 sums (per row with rows; per chunk with partials)
 
 
 def pointwise_kernel(

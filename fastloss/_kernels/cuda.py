@@ -31,6 +31,7 @@ import math
 import os
 import re
 import types
+from typing import NamedTuple
 
 import numpy as np
 from numba import cuda, float64
@@ -179,6 +180,51 @@ def task_shape(N: int, n: int, rows: bool, block: int, items: int) -> tuple[int,
         return max(n, 1), G, 1
     kpr = (n + seg - 1) // seg if rows else (N + seg - 1) // seg
     return seg, block, kpr
+
+
+class PointwiseArgs(NamedTuple):
+    """The arguments of a CUDA :func:`pointwise_kernel` kernel, by name (in its order)."""
+
+    yt: object
+    yp: object
+    w: object
+    cp: object
+    prm: tuple
+    scale: float
+    n: int
+    seg: int  # elements per task
+    rows: int  # 1: one result per row
+    G: int  # threads per task
+    red: int  # 1: reduce the values
+    wl: int  # 1: write the elementwise values
+    lout: object
+    gout: object
+    hout: object
+    partials: object  # float64 per-task sums (finalize_kernel adds them)
+    res64: object  # float64 total(s)
+    resdt: object  # the total(s) in the dtype (per-row means)
+    denom: float  # per-row mean's denominator (0: none)
+
+
+class RowArgs(NamedTuple):
+    """The arguments of a CUDA :func:`row_kernel` kernel, by name (in its order)."""
+
+    X: object
+    T: object
+    LAB: object
+    CW: object
+    SW: object
+    prm: tuple
+    scale: float
+    C: int
+    red: int
+    wl: int
+    lout: object
+    gout: object
+    hout: object
+    partials: object
+    res64: object
+    inplace: bool
 
 
 def pointwise_kernel(

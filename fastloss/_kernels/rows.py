@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import prange, types
@@ -35,6 +36,23 @@ from numba.extending import overload, register_jitable
 from . import scalar as _scalar_mod
 from .compile import memo, njit, source_hash
 from .scalar import fexp, like
+
+
+class RowArgs(NamedTuple):
+    """The arguments of a :func:`row_kernel` kernel, by name (in its order)."""
+
+    X: object  # flat (N * C) scores
+    T: object  # flat target probabilities
+    LAB: object  # int64 labels
+    CW: object  # float64 class weights
+    SW: object  # float64 sample weights
+    prm: tuple  # the loss's row parameters
+    scale: float  # multiplies the gradient
+    C: int  # row length
+    lout: object  # float64 value of each row (times its weight)
+    gout: object  # gradient
+    hout: object  # Hessian diagonal
+    inplace: bool  # gout is X itself
 
 
 def row_kernel(row, *, parallel: bool, write_g: bool, write_h: bool, has_t: bool,
