@@ -144,7 +144,7 @@ def test_pointwise_kernel_is_vectorised(name, scalar, prm, op, dt):
 
 @pytest.mark.parametrize("dt", ["float64", "float32"])
 def test_prox_kernel_is_vectorised(dt):
-    k = _fresh(penalties._make_prox(False))
+    k = _fresh(cpu._make_map(penalties.prox_elastic, False))
     d = np.dtype(dt)
     w = np.linspace(-1, 1, 20).astype(d)
     k(w, d.type(0.5), d.type(1.5), np.empty_like(w))
