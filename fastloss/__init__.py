@@ -18,9 +18,9 @@ from ._backend import (  # noqa: E402
 )
 from ._dispatch import register_array_handler  # noqa: E402
 from ._loss import Loss, MultiLoss, PointwiseLoss, RMSELoss, RowwiseLoss, make_loss  # noqa: E402
+from ._prox import prox_elastic_net, prox_l1  # noqa: E402
 from ._spec import REGISTRY  # noqa: E402
 from ._version import __version__  # noqa: E402,F401
-from .losses.penalties import prox_elastic_net, prox_l1  # noqa: E402
 
 # Dask arrays go to the Dask integration, imported when the first one arrives
 register_array_handler("dask.", "fastloss.integrations.dask:handle")
