@@ -11,14 +11,15 @@ from __future__ import annotations
 from .. import _backend
 from .cpu import PARALLEL, SERIAL
 
+_HOST = {"serial": SERIAL, "parallel": PARALLEL}
+
 
 def executor(name: str):
     """The executor named "serial", "parallel" or "cuda" (BackendUnavailableError saying
     why where CUDA is not usable)."""
-    if name == "serial":
-        return SERIAL
-    if name == "parallel":
-        return PARALLEL
+    ex = _HOST.get(name)
+    if ex is not None:
+        return ex
     _backend.require_cuda()
     try:
         from .cuda import CUDA
@@ -31,4 +32,6 @@ def executor_for(backend, work: int, cost: float = 1.0, device: bool = False):
     """The executor of one call: ``backend`` as given (or the current one), "auto" choosing
     by the work (elements times the loss's relative cost) or sending CUDA inputs to
     "cuda"."""
-    return executor(_backend.resolve(backend, work, cost, on_device=device))
+    name = _backend.resolve(backend, work, cost, device)
+    ex = _HOST.get(name)
+    return ex if ex is not None else executor(name)

@@ -227,7 +227,7 @@ class HostExecutor:
 
     # -- the pointwise and row-wise kernels
 
-    def pointwise(self, spec, pl, *, want_value: bool, want_grad: bool,
+    def pointwise(self, spec, pl, want_value: bool, want_grad: bool,
                   want_hess: bool = False, out=None, grad_scale: float | None = None,
                   reads=()):
         """One pass of ``spec.scalar`` over a pointwise plan: ``(value or None, grad or

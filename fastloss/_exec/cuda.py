@@ -510,8 +510,10 @@ class CudaExecutor:
         self.rows(add_body, out, tmp)
         return tmp
 
-    def pointwise(self, spec, pl, **kw):
-        return run_pointwise(spec, pl, **kw)
+    def pointwise(self, spec, pl, want_value, want_grad, want_hess=False, out=None,
+                  grad_scale=None, reads=()):
+        return run_pointwise(spec, pl, want_value=want_value, want_grad=want_grad,
+                             want_hess=want_hess, out=out, grad_scale=grad_scale, reads=reads)
 
     def rowwise(self, spec, pl, **kw):
         return run_rows(spec, pl, **kw)

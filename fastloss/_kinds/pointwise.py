@@ -200,9 +200,8 @@ def run(spec, pl: Plan, backend, *, want_value: bool, want_grad: bool, want_hess
     if pl.on_device and not ex.device:  # CUDA inputs on a CPU backend asked for by name
         pl = dataclasses.replace(pl, yt=A.on_host(pl.yt), yp=A.on_host(pl.yp),
                                  on_device=False)
-    return ex.pointwise(spec, pl, want_value=want_value, want_grad=want_grad,
-                        want_hess=want_hess, out=out, grad_scale=grad_scale,
-                        reads=reads_of(spec, pl) if out is not None else ())
+    return ex.pointwise(spec, pl, want_value, want_grad, want_hess, out, grad_scale,
+                        reads_of(spec, pl) if out is not None else ())
 
 
 def reads_of(spec, pl: Plan) -> list:
@@ -357,12 +356,14 @@ def _pack(op, v, g, h):
 
 
 def _execute(spec, pl, op, kw):
-    wv, wg, wh = WANTS[op]
     if spec.rmse:
         return _rmse(spec, pl, op, kw)
+    wv, wg, wh = WANTS[op]
     v, g, h = run(spec, pl, kw["backend"], want_value=wv, want_grad=wg, want_hess=wh,
                   out=kw.get("out"))
-    return _pack(op, v, g, h)
+    if op == "value":
+        return v
+    return g if op == "grad" else ((v, g) if wv else (g, h))
 
 
 def fast(spec, op, args, kw):
