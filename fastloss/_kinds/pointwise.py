@@ -50,35 +50,19 @@ class Plan:
 
 
 def plan(spec, y_true, y_pred, *, reduction, sample_weight, axis, params) -> Plan:
+    """Every check of a call (each error names the argument) and the kernel's view of it."""
     reduction = A.check_reduction(reduction)
     axis = A.check_axis(axis)
     params = check_params(spec.name, spec.params, params)
     on_device = A.is_device_array(y_pred) or A.is_device_array(y_true)
     if on_device:  # keep CUDA arrays on the device; plan from their shape and dtype
         _backend.require_cuda()
-        yt = A.as_input(y_true, "y_true")
-        yp = A.as_input(y_pred, "y_pred")
         sample_weight = A.on_host(sample_weight)
-    else:
-        yt = A.as_array(y_true, "y_true")
-        yp = A.as_array(y_pred, "y_pred")
+    yt = A.as_input(y_true, "y_true")
+    yp = A.as_input(y_pred, "y_pred")
     dtype = A.float_dtype(yt, yp)
     shape = yp.shape
-    if yp.ndim == 0:
-        yp = yp.reshape(1)
-        yt = yt.reshape(1) if yt.ndim == 0 else yt
-    if yt.shape == yp.shape:
-        ybcast = False
-    elif yp.ndim >= 2 and yt.shape == yp.shape[-1:]:
-        ybcast = True  # the kernel reads y_true per column: no copy
-    elif not on_device and _broadcasts_to(yt.shape, yp.shape):
-        yt, ybcast = np.broadcast_to(yt, yp.shape), False  # NumPy rules, y_true side only
-    else:
-        raise ValueError(
-            f"y_true has shape {yt.shape}, which does not broadcast to y_pred's shape "
-            f"{shape} (y_true follows NumPy broadcasting; y_pred is never broadcast: the "
-            f"gradient has its shape)"
-        )
+    yt, yp, ybcast = _layout(yt, yp, shape, on_device)
     if spec.check_inputs is not None:
         if on_device and not spec.checks_on_device:
             # such checks read y_true only (labels): on a host copy of it
@@ -89,19 +73,7 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, axis, params) -> Pla
     n = yp.shape[yp.ndim - 1]
     R = int(np.prod(yp.shape[:-1], dtype=np.int64))
     rows = axis == -1 and reduction != "none"
-    if rows and yp.ndim == 0:
-        rows = False
-
-    prm, cp = [], None
-    for p in spec.params:
-        v = params[p.name]
-        if p.kind == "float_or_array":  # a scalar goes in prm; an array in cp, prm gets NaN
-            val, cp = _column_param(p, A.on_host(v), n)
-            prm.append(val)
-        else:
-            prm.append(p.check(v))
-    prm = tuple(dtype.type(v) for v in prm) or (dtype.type(0.0),)
-
+    prm, cp = _kernel_params(spec, params, dtype, n)
     w, wmode = None, 0
     if sample_weight is not None:
         if rows or yp.ndim == 1 or ybcast:
@@ -119,32 +91,51 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, axis, params) -> Pla
             raise ValueError(f"{spec.name}: empty input with reduction='mean' has no value")
         if w is not None and denom == 0.0 and R * n > 0:
             raise ValueError("sample_weight sums to zero: the weighted mean is undefined")
+    return Plan(shape=tuple(shape), dtype=dtype, yt=_flat(yt, dtype), yp=_flat(yp, dtype), R=R,
+                n=n, ybcast=ybcast, w=w, wmode=wmode, cp=cp, prm=prm, rows=rows,
+                reduction=reduction, denom=denom, params=params, on_device=on_device)
 
-    if on_device:
+
+def _layout(yt, yp, shape, on_device):
+    """``(y_true, y_pred, ybcast)``: 0-d inputs as 1-d; a ``y_true`` of ``y_pred``'s last axis
+    read per column (``ybcast``, no copy); other NumPy broadcasts of ``y_true`` as a view."""
+    if yp.ndim == 0:
+        yp = yp.reshape(1)
+        yt = yt.reshape(1) if yt.ndim == 0 else yt
+    if yt.shape == yp.shape:
+        return yt, yp, False
+    if yp.ndim >= 2 and yt.shape == yp.shape[-1:]:
+        return yt, yp, True
+    if not on_device and _broadcasts_to(yt.shape, yp.shape):
+        return np.broadcast_to(yt, yp.shape), yp, False  # NumPy rules, y_true side only
+    raise ValueError(
+        f"y_true has shape {yt.shape}, which does not broadcast to y_pred's shape "
+        f"{shape} (y_true follows NumPy broadcasting; y_pred is never broadcast: the "
+        f"gradient has its shape)"
+    )
+
+
+def _kernel_params(spec, params, dtype, n):
+    """``(prm, cp)``: the scalar parameters in ``dtype`` (NaN for an array parameter) and a
+    per-column float64 array of the last axis (or None)."""
+    prm, cp = [], None
+    for p in spec.params:
+        v = params[p.name]
+        if p.kind == "float_or_array":  # a scalar goes in prm; an array in cp, prm gets NaN
+            val, cp = _column_param(p, A.on_host(v), n)
+            prm.append(val)
+        else:
+            prm.append(p.check(v))
+    return tuple(dtype.type(v) for v in prm) or (dtype.type(0.0),), cp
+
+
+def _flat(a, dtype):
+    """``a`` flat and C-contiguous in ``dtype`` (a CUDA array on the device)."""
+    if type(a) is not np.ndarray and A.is_device_array(a):
         from .._kernels import device
 
-        def flat(a, dt):
-            return device.as_flat(a, dt) if device.is_device(a) else A.as_flat(a, dt)
-    else:
-        flat = A.as_flat
-    return Plan(
-        shape=tuple(shape),
-        dtype=dtype,
-        yt=flat(yt, dtype),
-        yp=flat(yp, dtype),
-        R=R,
-        n=n,
-        ybcast=ybcast,
-        w=w,
-        wmode=wmode,
-        cp=cp,
-        prm=prm,
-        rows=rows,
-        reduction=reduction,
-        denom=denom,
-        params=params,
-        on_device=on_device,
-    )
+        return device.as_flat(a, dtype)
+    return A.as_flat(a, dtype)
 
 
 def mean_denominator(rows: bool, w, wmode: int, R: int, n: int) -> float:
