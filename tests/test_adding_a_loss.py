@@ -184,6 +184,12 @@ def check_calls(kind, name):
     assert v == pv and v2 == pv2, name
     for a, b in zip(g + tup(g2), pg + tup(pg2)):
         np.testing.assert_array_equal(a, b, err_msg=name)
+    # out= the differentiable inputs themselves: gradients written in place, the same bits
+    own = [x.copy() for x in args]
+    outs = tuple(own[i] for i in diff)
+    L.grad(*own, out=outs if len(outs) > 1 else outs[0], backend="serial", **kw)
+    for o, gi in zip(outs, g):
+        np.testing.assert_array_equal(o, gi, err_msg=f"{name}: out= in place")
     # finite differences, against the kernels themselves
     for j, i in enumerate(diff):
         fd = fd_grad(L, list(args), kw, i)
