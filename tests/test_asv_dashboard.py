@@ -45,8 +45,8 @@ def _stored(results: Path, machine: str) -> dict:
         data = json.loads(f.read_text())
         for name, row in data["results"].items():
             cols = dict(zip(data["result_columns"], row, strict=False))
-            if name.startswith("history.") and cols["result"] is not None:
-                out[(data["commit_hash"], name)] = cols["result"]
+            if name.startswith("history."):  # None: the benchmark failed on that commit
+                out[(data["commit_hash"], name)] = cols["result"] or [None] * 4
     return out
 
 
@@ -69,6 +69,10 @@ def published(tmp_path_factory):
 
 def _measured(values) -> bool:
     return any(v is not None and v == v for v in values)
+
+
+def _all_na(values) -> bool:
+    return all(v is not None and v != v for v in values)
 
 
 def _graph_file(html: Path, machine: str, name: str) -> Path:
@@ -103,14 +107,14 @@ def test_graph_data_are_the_stored_numbers(published):
     rev = {int(r): sha for r, sha in index["revision_to_hash"].items()}
     for name in {n for _, n in stored}:
         points = json.loads(_graph_file(html, machine, name).read_text())
-        # a commit where every combination is n/a or failed has no point
-        commits = {sha for (sha, n), v in stored.items() if n == name and _measured(v)}
+        # a commit where every combination is n/a (NaN) has no point; a failed one has nulls
+        commits = {sha for (sha, n), v in stored.items() if n == name and not _all_na(v)}
         assert {rev[r] for r, _ in points} == commits
         for r, values in points:
             want = stored[(rev[r], name)]
             assert len(values) == 4
             for got, w in zip(values, want, strict=True):
-                if w is None or w != w:  # failed or n/a: no point
+                if w is None or w != w:  # failed or n/a: no value
                     assert got is None
                 else:
                     assert got == pytest.approx(w) and 1e-7 < got < 1.0  # seconds a call
@@ -290,3 +294,27 @@ def test_history_tool_help_runs():
     ).stdout
     for opt in ("--commits", "--bench", "--quick", "--machine", "--last", "--publish-only"):
         assert opt in out
+
+
+def test_docs_build_publishes_the_dashboard(tmp_path):
+    """docs/_ext/asv_dashboard.py, as the HTML build calls it at the end."""
+    spec = importlib.util.spec_from_file_location(
+        "asv_dashboard", ROOT / "docs" / "_ext" / "asv_dashboard.py"
+    )
+    ext = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ext)
+
+    class App:
+        outdir = str(tmp_path)
+        builder = type("Builder", (), {"format": "html"})()
+
+    if not any((ROOT / "asv_results").glob("*/*-*.json")):
+        pytest.fail("no stored results in asv_results/ to publish")
+    ext.publish_dashboard(App(), None)
+    site = tmp_path / "performance" / "asv"
+    page = (site / "index.html").read_text()
+    assert "vendor/jquery-3.3.1.min.js" in page and "code.jquery.com" not in page
+    for local in _tool().CDN.values():
+        assert (site / "vendor" / local).stat().st_size > 1000
+    index = json.loads((site / "index.json").read_text())
+    assert any(name.startswith("history.") for name in index["benchmarks"])

@@ -38,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = "asv_results"
 HTML = ".asv/history-html"
-CONFIG = ".asv/history.conf.json"
+CONFIG = ".asv/history-{key}.conf.json"
 PNG_DIR = "docs/_static/asv"
 DEFAULT_BENCH = r"^history\."
 # the headline graphs: (title, file stem, [(benchmark, backend, n)])
@@ -83,10 +83,12 @@ def write_config(results: str = RESULTS, html: str = HTML) -> str:
     conf.update(results_dir=results, html_dir=html)
     for key in ("repo", "benchmark_dir", "env_dir", "results_dir", "html_dir"):
         conf[key] = str((ROOT / conf[key]).resolve())
-    path = ROOT / CONFIG
+    # one file per results/html pair: concurrent runs on other folders do not mix
+    key = hashlib.sha1(f"{conf['results_dir']}|{conf['html_dir']}".encode()).hexdigest()[:10]
+    path = ROOT / CONFIG.format(key=key)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(conf, indent=2))
-    return CONFIG
+    return str(path)
 
 
 def cpu_model() -> str:
@@ -246,14 +248,14 @@ def run_history(args, asv: list[str], config: str) -> None:
             f"{sha}^!",
         ]
         if args.quick:
-            cmd.insert(2, "--quick")
+            cmd.insert(len(asv) + 1, "--quick")
         p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
         if args.verbose or not result_files(args.results, args.machine, sha):
             sys.stdout.write(p.stdout[-4000:] + p.stderr[-4000:])
         state = (
             summarize(args.results, args.machine, sha, args.bench)
             if result_files(args.results, args.machine, sha)
-            else "no results (build failed)"
+            else "no results (build or asv failed: its output is above)"
         )
         log(f"{head}: {state} in {time.monotonic() - t0:.0f} s (asv exit {p.returncode})")
     prune_benchmark_list(args.results)
@@ -261,13 +263,17 @@ def run_history(args, asv: list[str], config: str) -> None:
 
 
 def prune_benchmark_list(results: str) -> None:
-    """Keep only the history benchmarks in asv's benchmarks.json (asv's discovery lists the
-    whole suite): the dashboard lists what the history measures."""
+    """Keep in asv's benchmarks.json (asv's discovery lists the whole suite) only the
+    benchmarks with stored results: the dashboard lists what the history measured."""
     path = ROOT / results / "benchmarks.json"
-    if path.exists():
-        data = json.loads(path.read_text())
-        keep = {k: v for k, v in data.items() if k == "version" or re.search(DEFAULT_BENCH, k)}
-        path.write_text(json.dumps(keep, indent=4, sort_keys=True))
+    if not path.exists():
+        return
+    measured: set[str] = set()
+    for f in (ROOT / results).glob("*/*-*.json"):
+        measured |= set(json.loads(f.read_text()).get("results", {}))
+    data = json.loads(path.read_text())
+    keep = {k: v for k, v in data.items() if k == "version" or k in measured}
+    path.write_text(json.dumps(keep, indent=4, sort_keys=True))
 
 
 def publish(asv: list[str], config: str, html: str) -> None:
@@ -447,9 +453,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--png-dir", default=PNG_DIR, help="headline graphs folder")
     ap.add_argument(
         "--launch-method",
-        default="forkserver",
-        choices=["forkserver", "spawn"],
-        help="forkserver (default) imports the suite once per commit; spawn once per benchmark",
+        default="spawn",
+        choices=["spawn", "forkserver"],
+        help="spawn (default): a fresh process per benchmark; forkserver forks them from one "
+        "process per commit (faster, but parallel calls measured up to 20x slower there)",
     )
     ap.add_argument("--publish-only", action="store_true", help="no benchmark run")
     ap.add_argument("--verbose", action="store_true", help="show asv's output")
