@@ -9,8 +9,8 @@ elif [ -x .venv/bin/python ]; then PY=.venv/bin/python
 else PY=python; fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 start=$(date +%s)
-# the docs extra (sphinx, pydata-sphinx-theme, numpydoc, myst-parser, matplotlib) if missing
-if ! "$PY" -c "import sphinx, pydata_sphinx_theme, numpydoc, myst_parser, matplotlib" 2>/dev/null
+# the docs extra (sphinx, pydata-sphinx-theme, numpydoc, myst-parser, matplotlib, asv) if missing
+if ! "$PY" -c "import sphinx, pydata_sphinx_theme, numpydoc, myst_parser, matplotlib, asv" 2>/dev/null
 then
   "$PY" -m pip install -q -e ".[docs]"
 fi

@@ -33,6 +33,7 @@ extensions = [
     "numpydoc",
     "myst_parser",
     "fastloss_docs",
+    "asv_dashboard",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
