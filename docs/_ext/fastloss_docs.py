@@ -163,6 +163,29 @@ class ConventionsTable(SphinxDirective):
         return list(_rst_to_nodes(self, lines))
 
 
+def target_domain_rows(registry) -> list[tuple[str, str]]:
+    """``(loss, domain as reST)`` for every registered loss that takes ``y_true``, in the
+    order of the API reference."""
+    rows = []
+    for f in family_order(registry):
+        rows += [(s.name, rst_text(s.target_domain)) for s in registry.values()
+                 if s.family == f and "y_true" in s.inputs]
+    return rows
+
+
+class TargetDomainsTable(SphinxDirective):
+    """The values each loss's ``y_true`` may hold, from the registry."""
+
+    def run(self):
+        import fastloss
+
+        lines = [".. list-table::", "   :header-rows: 1", "",
+                 "   * - loss", "     - ``y_true`` may hold"]
+        for name, dom in target_domain_rows(fastloss.REGISTRY):
+            lines += [f"   * - :ref:`{name} <loss-{name}>`", f"     - {dom}"]
+        return list(_rst_to_nodes(self, lines))
+
+
 class CostsTable(SphinxDirective):
     """Each pointwise loss's relative cost and the size from which "auto" runs parallel."""
 
@@ -209,4 +232,5 @@ def setup(app):
     app.connect("env-merge-info", _merge_optional)
     app.add_directive("fastloss-conventions", ConventionsTable)
     app.add_directive("fastloss-costs", CostsTable)
+    app.add_directive("fastloss-target-domains", TargetDomainsTable)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

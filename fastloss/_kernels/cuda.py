@@ -862,8 +862,8 @@ def _body_catalog(specs):
             continue
         for dt in DTYPES:
             for ops, kname, body, sig in make(dt):
-                if (kname, dt) not in seen:
-                    seen.add((kname, dt))
+                if (kname, body, dt) not in seen:  # a kernel of the same body once
+                    seen.add((kname, body, dt))
                     k = matmul_kernel(dt) if body is None else rows_kernel(body)
                     out.append((f"{spec.name}.{ops}.{kname}.{dt}", k.py_func, sig))
     return out
