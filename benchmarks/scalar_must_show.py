@@ -14,6 +14,7 @@ with ``--before``; run on a quiet machine, the load average is printed).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -73,8 +74,7 @@ def worker(what, repeat):
                 if name == "poisson_nll" and extra.get("log_input") is False:
                     args = (args[0], np.abs(args[1]))  # a rate, not its log
                 if what == "numpy":
-                    f = BASELINES[name].op(op)
-                    fn = (lambda f=f, a=args, k=params: f(*a, **k))
+                    fn = functools.partial(BASELINES[name].op(op), *args, **params)
                 else:
                     fn = B.call_op(getattr(fastloss, name), op, args, params, "serial")
                 with np.errstate(all="ignore"):
@@ -84,8 +84,13 @@ def worker(what, repeat):
 
 def _run(tree, what, repeat):
     env = dict(os.environ, PYTHONPATH=tree)
-    r = subprocess.run([sys.executable, __file__, "--worker", what, str(repeat)], env=env,
-                       cwd=tree, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, __file__, "--worker", what, str(repeat)],
+        env=env,
+        cwd=tree,
+        capture_output=True,
+        text=True,
+    )
     if r.returncode:
         sys.exit(f"{tree} ({what}) failed:\n{r.stderr}")
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -106,10 +111,11 @@ def main():
         for col in cols:
             tree = before if col == "before" else HERE
             t = _run(tree, "numpy" if col == "numpy" else "fastloss", 3)
-            cols[col] = [min(a, b) for a, b in zip(cols[col], t)] if cols[col] else t
+            cols[col] = [min(a, b) for a, b in zip(cols[col], t, strict=True)] if cols[col] else t
     head = f"{'loss':34s} {'params':18s} {'op':15s} {'dtype':8s}"
     print(f"\nserial, n = 1e6, ns/element (best of {rounds} rounds)\n")
-    print(head + "".join(f" {c:>8s}" for c in cols) + "   xNumPy" + ("   after/before" if before else ""))
+    head += "".join(f" {c:>8s}" for c in cols) + "   xNumPy"
+    print(head + ("   after/before" if before else ""))
     i = 0
     for name, extra in _cases():
         for op in OPS:
