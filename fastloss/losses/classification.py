@@ -83,13 +83,17 @@ def binary_cross_entropy_with_logits_scalar(y, x, prm, c):
 
 @register_jitable(forceinline=True)
 def focal_scalar(y, x, prm, c):
-    alpha = prm[0]
-    gamma = prm[1]
-    e = fexp(-abs(x))
+    # exp and log1p in the input's precision (a float32 x: a float32 polynomial), the rest
+    # in float64: 1 - p_t cancels as in PyTorch's formula, and float32 would show it
+    alpha = np.float64(prm[0])
+    gamma = np.float64(prm[1])
+    e32 = fexp(-abs(x))
+    e = np.float64(e32)
     r = 1.0 / (1.0 + e)
     p = r if x >= 0.0 else e * r
     s1 = e * r * r  # p (1 - p)
-    ce = (1.0 - y) * x - (min(x, 0.0) - flog1p(e))  # bce with logits, PyTorch's formula
+    # bce with logits, PyTorch's formula
+    ce = (1.0 - y) * x - (min(np.float64(x), 0.0) - np.float64(flog1p(e32)))
     pt = p * y + (1.0 - p) * (1.0 - y)
     m = 1.0 - pt
     mg = m * m if gamma == 2.0 else fpow(m, gamma)
