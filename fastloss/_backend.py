@@ -17,12 +17,26 @@ from collections.abc import Iterator
 
 BACKENDS = ("auto", "serial", "parallel", "cuda")
 
-# Elements (times the loss's relative cost) from which "auto" runs the parallel kernel.
-# Parallel was measured winning from about 3e4 elements for cheap losses on these
-# 2-core machines when idle; `fastloss bench --calibrate` under heavy shared load gave 5e5
-# for mse and no stable crossover for focal (docs/performance.md). Kept at the idle-machine
-# figure; FASTLOSS_PARALLEL_THRESHOLD overrides it.
-DEFAULT_PARALLEL_THRESHOLD = 32768
+# From how many elements x cost "auto" runs the parallel kernel, per cost class of the loss
+# (``spec.cost`` is the relative cost of one element): "cheap" (cost <= 1: mse, huber, the
+# hinges, the penalties), "exp-log" (1 < cost < 8: a few transcendentals per element) and
+# "row-wise" (cost >= 8: cross_entropy, kl_divergence, linear_cross_entropy: a max, an exp
+# per class and a log per row). Within a class the cost still scales the size: a loss of
+# cost 4 goes parallel from a quarter of the elements a loss of cost 1 needs. All three
+# are the idle-machine figure measured for cheap losses (parallel from about 3e4
+# elements); benchmarks/threshold_must_show.py measures serial, parallel and auto per
+# class (on a loaded machine parallel gains nothing and every crossover moves up).
+# FASTLOSS_PARALLEL_THRESHOLD overrides all of them.
+PARALLEL_THRESHOLDS = {"cheap": 32768, "exp-log": 32768, "row-wise": 32768}
+#: The threshold of the cheap class (what the docs quote).
+DEFAULT_PARALLEL_THRESHOLD = PARALLEL_THRESHOLDS["cheap"]
+
+
+def cost_class(cost: float) -> str:
+    """"cheap", "exp-log" or "row-wise": the class of a loss of relative cost ``cost``."""
+    if cost <= 1.0:
+        return "cheap"
+    return "exp-log" if cost < 8.0 else "row-wise"
 
 
 class BackendUnavailableError(RuntimeError):
@@ -103,7 +117,9 @@ def _leave(token, new: tuple, entry) -> None:
     _stack.set(tuple(e for e in _stack.get() if e is not entry))
 
 
-def parallel_threshold() -> int:
+def parallel_threshold(cost: float = 1.0) -> int:
+    """Elements x cost from which "auto" runs a loss of relative cost ``cost`` in parallel
+    (its class's entry of :data:`PARALLEL_THRESHOLDS`, or FASTLOSS_PARALLEL_THRESHOLD)."""
     env = _env("FASTLOSS_PARALLEL_THRESHOLD")
     if env:
         try:
@@ -112,7 +128,7 @@ def parallel_threshold() -> int:
             raise ValueError(
                 f"FASTLOSS_PARALLEL_THRESHOLD must be an integer, got {env!r}"
             ) from None
-    return DEFAULT_PARALLEL_THRESHOLD
+    return PARALLEL_THRESHOLDS[cost_class(cost)]
 
 
 def resolve(backend: str | None, size: int, cost: float = 1.0, on_device: bool = False) -> str:
@@ -122,7 +138,7 @@ def resolve(backend: str | None, size: int, cost: float = 1.0, on_device: bool =
     if name == "auto":
         if on_device:
             return "cuda"
-        name = "parallel" if size * cost >= parallel_threshold() else "serial"
+        name = "parallel" if size * cost >= parallel_threshold(cost) else "serial"
     if name == "parallel":
         if _forked_after_parallel:
             return "serial"  # same bits; parallel runtimes are unsafe in such a child
