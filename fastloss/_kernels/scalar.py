@@ -409,9 +409,9 @@ def flogcosh(x):
     one = like(x, 1.0)
     em = fexpm1(-a)
     ex = one + em
-    small = flog1p(em * em / ((one + one) * ex))
-    big = (a - like(x, _LN2)) + flog1p(ex * ex)
-    return small if a < one else big
+    small = a < one  # one log1p, of the selected argument
+    lp = flog1p(em * em / ((one + one) * ex) if small else ex * ex)
+    return lp if small else (a - like(x, _LN2)) + lp
 
 
 # Plain-``math`` twins, for targets where the bit-level bodies do not compile (CUDA).

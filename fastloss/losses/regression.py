@@ -57,12 +57,13 @@ def log_cosh_scalar(y, p, prm, c):
     two = one + one
     em = fexpm1(-a)
     ex = one + em
-    # log1p(cosh a - 1) below a = 1 (no cancellation near 0), a - log 2 + log1p(e^-2a) above
-    small = flog1p(em * em / (two * ex))
-    big = (a - like(d, LOG2)) + flog1p(ex * ex)
-    e2 = em * (two + em)
+    # log1p(cosh a - 1) below a = 1 (no cancellation near 0), a - log 2 + log1p(e^-2a)
+    # above: one log1p of the selected argument
     u = ex * ex
-    return (small if a < one else big), math.copysign(-e2 / (two + e2), d), \
+    small = a < one
+    lp = flog1p(em * em / (two * ex) if small else u)
+    e2 = em * (two + em)
+    return (lp if small else (a - like(d, LOG2)) + lp), math.copysign(-e2 / (two + e2), d), \
         (two + two) * u / ((one + u) * (one + u))
 
 
