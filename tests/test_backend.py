@@ -72,7 +72,7 @@ def test_thresholds_per_cost_class(monkeypatch):
 
 def test_range_checks_follow_the_calls_backend(monkeypatch):
     """first_outside runs the parallel count only where the call's backend allows it."""
-    from fastloss._kernels import checks
+    from fastloss import _checks as checks
 
     seen = []
     real = {"serial": checks._serial, "parallel": checks._parallel}
