@@ -21,8 +21,14 @@ import fastloss
 from fastloss import _backend
 from fastloss import bench as B
 
-LOSSES = ("mse", "huber", "binary_cross_entropy_with_logits", "log_cosh", "poisson_nll",
-          "cross_entropy")
+LOSSES = (
+    "mse",
+    "huber",
+    "binary_cross_entropy_with_logits",
+    "log_cosh",
+    "poisson_nll",
+    "cross_entropy",
+)
 
 
 def main():
@@ -35,28 +41,37 @@ def main():
     for name in LOSSES:
         spec = fastloss.REGISTRY[name]
         loss = getattr(fastloss, name)
-        print(f"\n## {name} (cost {spec.cost}, class {_backend.cost_class(spec.cost)},"
-              f" threshold {_backend.parallel_threshold(spec.cost)} elements x cost)\n")
-        print(f"{'n':>9s} {'serial us':>10s} {'parallel us':>12s} {'auto us':>9s} {'picks':>9s}"
-              f" {'auto/best':>10s}")
+        print(
+            f"\n## {name} (cost {spec.cost}, class {_backend.cost_class(spec.cost)},"
+            f" threshold {_backend.parallel_threshold(spec.cost)} elements x cost)\n"
+        )
+        print(
+            f"{'n':>9s} {'serial us':>10s} {'parallel us':>12s} {'auto us':>9s} {'picks':>9s}"
+            f" {'auto/best':>10s}"
+        )
         pts, worst = [], 1.0
         for n in sizes:
             args, params = B.make_inputs(spec, n, "float64")
             size = int(args[-1].size)  # elements the dispatcher sees
-            cands = {b: B.call_op(loss, "value_and_grad", args, params,
-                                  None if b == "auto" else b)
-                     for b in ("serial", "parallel", "auto")}
+            cands = {
+                b: B.call_op(loss, "value_and_grad", args, params, None if b == "auto" else b)
+                for b in ("serial", "parallel", "auto")
+            }
             t = B.time_interleaved(cands, 5, 0.003)
             best = min(t["serial"], t["parallel"])
             picks = _backend.resolve(None, size, spec.cost)
             ratio = t[picks] / best  # what auto runs, against the better (noise-free pick)
             worst = max(worst, ratio)
             pts.append(B.CalibrationPoint(name, size, t["serial"], t["parallel"]))
-            print(f"{size:9d} {t['serial'] * 1e6:10.1f} {t['parallel'] * 1e6:12.1f} "
-                  f"{t['auto'] * 1e6:9.1f} {picks:>9s} {ratio:10.2f}")
+            print(
+                f"{size:9d} {t['serial'] * 1e6:10.1f} {t['parallel'] * 1e6:12.1f} "
+                f"{t['auto'] * 1e6:9.1f} {picks:>9s} {ratio:10.2f}"
+            )
         crossovers[name] = (B._crossover(pts), worst, spec)
-    print("\n## per loss: crossover (elements) and the class threshold; worst = the "
-          "pick's time over the better of serial and parallel at any size (goal <= 1.10)\n")
+    print(
+        "\n## per loss: crossover (elements) and the class threshold; worst = the "
+        "pick's time over the better of serial and parallel at any size (goal <= 1.10)\n"
+    )
     for name, (cross, worst, spec) in crossovers.items():
         c = "none" if cross is None else f"{cross:9.0f}"
         th = _backend.parallel_threshold(spec.cost) / spec.cost

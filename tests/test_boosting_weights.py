@@ -35,8 +35,7 @@ def test_exact_hessian_matches_the_weighted_kernel(dtype, wdtype):
         w = w.astype(wdtype)
     w0 = np.array(w, copy=True)
     g, h = objective("mse")(y, p, w)
-    rg, rh = fastloss.mse.grad_hess(y, p, reduction="sum",
-                                    sample_weight=np.asarray(w, np.float64))
+    rg, rh = fastloss.mse.grad_hess(y, p, reduction="sum", sample_weight=np.asarray(w, np.float64))
     rtol = 1e-6 if dtype == np.float32 else 1e-15
     np.testing.assert_allclose(g, rg, rtol=rtol)
     np.testing.assert_allclose(h, rh, rtol=rtol)
@@ -50,18 +49,22 @@ def test_constant_secant_and_floored_hessians(dtype):
     w64 = w.astype(np.float64)
     g, h = objective("huber")(y, p, w)  # constant Hessian: the weight itself
     np.testing.assert_array_equal(h, w)
-    np.testing.assert_allclose(g, np.clip(p - y, -1, 1).astype(np.float64) * w64,
-                               rtol=1e-6 if dtype == np.float32 else 1e-15)
+    np.testing.assert_allclose(
+        g,
+        np.clip(p - y, -1, 1).astype(np.float64) * w64,
+        rtol=1e-6 if dtype == np.float32 else 1e-15,
+    )
     g, h = objective("log_cosh")(y, p, w)  # secant l'(d) / d, weighted
     d = p.astype(np.float64) - y
-    np.testing.assert_allclose(h, np.tanh(d) / d * w64, rtol=2e-6 if dtype == np.float32
-                               else 1e-13)
+    np.testing.assert_allclose(h, np.tanh(d) / d * w64, rtol=2e-6 if dtype == np.float32 else 1e-13)
     m = 0.3  # min_hessian floors h at m * w
     _, h = objective("binary_cross_entropy_with_logits", min_hessian=m)(
-        (y > 0).astype(dtype), 5 * p, w)
+        (y > 0).astype(dtype), 5 * p, w
+    )
     s = 1 / (1 + np.exp(-5 * p.astype(np.float64)))
-    np.testing.assert_allclose(h, np.maximum(s * (1 - s), m) * w64,
-                               rtol=1e-5 if dtype == np.float32 else 1e-13)
+    np.testing.assert_allclose(
+        h, np.maximum(s * (1 - s), m) * w64, rtol=1e-5 if dtype == np.float32 else 1e-13
+    )
 
 
 def test_multiclass_weights_scale_every_class_of_a_row():
@@ -78,8 +81,9 @@ def test_multiclass_weights_scale_every_class_of_a_row():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("bad, message", [(np.nan, "finite"), (np.inf, "finite"),
-                                          (-1.0, "non-negative")])
+@pytest.mark.parametrize(
+    "bad, message", [(np.nan, "finite"), (np.inf, "finite"), (-1.0, "non-negative")]
+)
 def test_bad_weights_raise_naming_sample_weight(dtype, bad, message):
     y, p, w = _data(dtype)
     w[N // 2] = bad
@@ -105,8 +109,7 @@ def test_weights_changed_between_rounds_are_used():
 
 def test_serial_equals_parallel_bit_for_bit():
     y, p, w = _data(np.float64, n=200_000, seed=3)
-    out = [objective("poisson_nll", backend=b)(np.abs(y), p, w) for b in ("serial",
-                                                                           "parallel")]
+    out = [objective("poisson_nll", backend=b)(np.abs(y), p, w) for b in ("serial", "parallel")]
     np.testing.assert_array_equal(out[0][0], out[1][0])
     np.testing.assert_array_equal(out[0][1], out[1][1])
     assert {k[0] for k in _boosting._weigh_kernels} == {False, True}
