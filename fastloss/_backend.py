@@ -22,12 +22,14 @@ BACKENDS = ("auto", "serial", "parallel", "cuda")
 # hinges, the penalties), "exp-log" (1 < cost < 8: a few transcendentals per element) and
 # "row-wise" (cost >= 8: cross_entropy, kl_divergence, linear_cross_entropy: a max, an exp
 # per class and a log per row). Within a class the cost still scales the size: a loss of
-# cost 4 goes parallel from a quarter of the elements a loss of cost 1 needs. All three
-# are the idle-machine figure measured for cheap losses (parallel from about 3e4
-# elements); benchmarks/threshold_must_show.py measures serial, parallel and auto per
-# class (on a loaded machine parallel gains nothing and every crossover moves up).
-# FASTLOSS_PARALLEL_THRESHOLD overrides all of them.
-PARALLEL_THRESHOLDS = {"cheap": 32768, "exp-log": 32768, "row-wise": 32768}
+# cost 4 goes parallel from a quarter of the elements a loss of cost 1 of its class needs.
+# Measured with benchmarks/threshold_must_show.py (value_and_grad, float64, serial,
+# parallel and auto interleaved at 1e3-3e6 elements, 2 cores, load 1.6): parallel faster
+# from about 2.1e4-2.7e4 elements for mse and huber (x cost 1), 1.0e4 for
+# binary_cross_entropy_with_logits (x cost 4), 9.4e3 for log_cosh (x 6), 1.7e4 for
+# poisson_nll (x 4), 2e3 for cross_entropy (x 8). On a loaded machine parallel gains
+# nothing and every crossover moves up. FASTLOSS_PARALLEL_THRESHOLD overrides all three.
+PARALLEL_THRESHOLDS = {"cheap": 32768, "exp-log": 49152, "row-wise": 16384}
 #: The threshold of the cheap class (what the docs quote).
 DEFAULT_PARALLEL_THRESHOLD = PARALLEL_THRESHOLDS["cheap"]
 

@@ -45,7 +45,9 @@ def test_auto_threshold(monkeypatch):
     t = _backend.parallel_threshold()
     assert _backend.resolve("auto", t - 1) == "serial"
     assert _backend.resolve("auto", t) == "parallel"
-    assert _backend.resolve("auto", t // 4, cost=4.0) == "parallel"
+    t4 = _backend.parallel_threshold(4.0)  # elements x cost, the exp-log class's
+    assert _backend.resolve("auto", t4 // 4 - 1, cost=4.0) == "serial"
+    assert _backend.resolve("auto", t4 // 4, cost=4.0) == "parallel"
     assert _backend.resolve("auto", 10, on_device=True) == "cuda"
     monkeypatch.setenv("FASTLOSS_PARALLEL_THRESHOLD", "5")
     assert _backend.resolve("auto", 5) == "parallel"
