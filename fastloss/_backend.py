@@ -17,12 +17,28 @@ from collections.abc import Iterator
 
 BACKENDS = ("auto", "serial", "parallel", "cuda")
 
-# Elements (times the loss's relative cost) from which "auto" runs the parallel kernel.
-# Parallel was measured winning from about 3e4 elements for cheap losses on these
-# 2-core machines when idle; `fastloss bench --calibrate` under heavy shared load gave 5e5
-# for mse and no stable crossover for focal (docs/performance.md). Kept at the idle-machine
-# figure; FASTLOSS_PARALLEL_THRESHOLD overrides it.
-DEFAULT_PARALLEL_THRESHOLD = 32768
+# From how many elements x cost "auto" runs the parallel kernel, per cost class of the loss
+# (``spec.cost`` is the relative cost of one element): "cheap" (cost <= 1: mse, huber, the
+# hinges, the penalties), "exp-log" (1 < cost < 8: a few transcendentals per element) and
+# "row-wise" (cost >= 8: cross_entropy, kl_divergence, linear_cross_entropy: a max, an exp
+# per class and a log per row). Within a class the cost still scales the size: a loss of
+# cost 4 goes parallel from a quarter of the elements a loss of cost 1 of its class needs.
+# Measured with benchmarks/threshold_must_show.py (value_and_grad, float64, serial,
+# parallel and auto interleaved at 1e3-3e6 elements, 2 cores, load 1.6): parallel faster
+# from about 2.1e4-2.7e4 elements for mse and huber (x cost 1), 1.0e4 for
+# binary_cross_entropy_with_logits (x cost 4), 9.4e3 for log_cosh (x 6), 1.7e4 for
+# poisson_nll (x 4), 2e3 for cross_entropy (x 8). On a loaded machine parallel gains
+# nothing and every crossover moves up. FASTLOSS_PARALLEL_THRESHOLD overrides all three.
+PARALLEL_THRESHOLDS = {"cheap": 32768, "exp-log": 49152, "row-wise": 16384}
+#: The threshold of the cheap class (what the docs quote).
+DEFAULT_PARALLEL_THRESHOLD = PARALLEL_THRESHOLDS["cheap"]
+
+
+def cost_class(cost: float) -> str:
+    """"cheap", "exp-log" or "row-wise": the class of a loss of relative cost ``cost``."""
+    if cost <= 1.0:
+        return "cheap"
+    return "exp-log" if cost < 8.0 else "row-wise"
 
 
 class BackendUnavailableError(RuntimeError):
@@ -103,7 +119,9 @@ def _leave(token, new: tuple, entry) -> None:
     _stack.set(tuple(e for e in _stack.get() if e is not entry))
 
 
-def parallel_threshold() -> int:
+def parallel_threshold(cost: float = 1.0) -> int:
+    """Elements x cost from which "auto" runs a loss of relative cost ``cost`` in parallel
+    (its class's entry of :data:`PARALLEL_THRESHOLDS`, or FASTLOSS_PARALLEL_THRESHOLD)."""
     env = _env("FASTLOSS_PARALLEL_THRESHOLD")
     if env:
         try:
@@ -112,7 +130,7 @@ def parallel_threshold() -> int:
             raise ValueError(
                 f"FASTLOSS_PARALLEL_THRESHOLD must be an integer, got {env!r}"
             ) from None
-    return DEFAULT_PARALLEL_THRESHOLD
+    return PARALLEL_THRESHOLDS[cost_class(cost)]
 
 
 def resolve(backend: str | None, size: int, cost: float = 1.0, on_device: bool = False) -> str:
@@ -122,7 +140,7 @@ def resolve(backend: str | None, size: int, cost: float = 1.0, on_device: bool =
     if name == "auto":
         if on_device:
             return "cuda"
-        name = "parallel" if size * cost >= parallel_threshold() else "serial"
+        name = "parallel" if size * cost >= parallel_threshold(cost) else "serial"
     if name == "parallel":
         if _forked_after_parallel:
             return "serial"  # same bits; parallel runtimes are unsafe in such a child

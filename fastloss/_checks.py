@@ -40,9 +40,10 @@ _serial = _make(False)
 _parallel = _make(True)
 
 
-def first_outside(a: np.ndarray, lo: float, hi: float) -> int:
+def first_outside(a: np.ndarray, lo: float, hi: float, backend: str | None = None) -> int:
     """Flat index of the first element of ``a`` outside ``[lo, hi]``, or -1 (NaN passes).
-    A CUDA array is checked on the device."""
+    A CUDA array is checked on the device. ``backend``: the call's (``"serial"`` never
+    launches the parallel check; None: the backend in force, by size)."""
     if type(a) is not np.ndarray and A.is_device_array(a):
         from ._kernels.device import first_outside as first_outside_device
 
@@ -51,7 +52,7 @@ def first_outside(a: np.ndarray, lo: float, hi: float) -> int:
     if flat.size == 0:
         return -1
     if flat.dtype in (np.float32, np.float64):  # (Numba has no float16)
-        if _backend.resolve(None, flat.size) == "parallel":
+        if _backend.resolve(backend, flat.size) == "parallel":
             with _backend.parallel_launch():
                 bad = _parallel(flat, lo, hi)
         else:
@@ -62,10 +63,11 @@ def first_outside(a: np.ndarray, lo: float, hi: float) -> int:
     return int(np.argmax(outside)) if outside.any() else -1
 
 
-def check_range(a: np.ndarray, lo: float, hi: float, name: str, what: str) -> None:
+def check_range(a: np.ndarray, lo: float, hi: float, name: str, what: str,
+                backend: str | None = None) -> None:
     """ValueError naming ``name``, the first bad position and value, when ``a`` leaves
-    ``[lo, hi]``."""
-    i = first_outside(a, lo, hi)
+    ``[lo, hi]`` (``backend`` as in :func:`first_outside`)."""
+    i = first_outside(a, lo, hi, backend)
     if i >= 0:
         if type(a) is not np.ndarray and A.is_device_array(a):  # the message needs values
             from ._kernels.device import to_host

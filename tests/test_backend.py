@@ -45,13 +45,48 @@ def test_auto_threshold(monkeypatch):
     t = _backend.parallel_threshold()
     assert _backend.resolve("auto", t - 1) == "serial"
     assert _backend.resolve("auto", t) == "parallel"
-    assert _backend.resolve("auto", t // 4, cost=4.0) == "parallel"
+    t4 = _backend.parallel_threshold(4.0)  # elements x cost, the exp-log class's
+    assert _backend.resolve("auto", t4 // 4 - 1, cost=4.0) == "serial"
+    assert _backend.resolve("auto", t4 // 4, cost=4.0) == "parallel"
     assert _backend.resolve("auto", 10, on_device=True) == "cuda"
     monkeypatch.setenv("FASTLOSS_PARALLEL_THRESHOLD", "5")
     assert _backend.resolve("auto", 5) == "parallel"
     monkeypatch.setenv("FASTLOSS_PARALLEL_THRESHOLD", "many")
     with pytest.raises(ValueError, match="FASTLOSS_PARALLEL_THRESHOLD"):
         _backend.resolve("auto", 5)
+
+
+def test_thresholds_per_cost_class(monkeypatch):
+    assert [_backend.cost_class(c) for c in (0.5, 1.0, 2.0, 6.0, 8.0, 16.0)] == [
+        "cheap", "cheap", "exp-log", "exp-log", "row-wise", "row-wise"]
+    monkeypatch.setattr(_backend, "PARALLEL_THRESHOLDS",
+                        {"cheap": 1000, "exp-log": 40_000, "row-wise": 800})
+    assert _backend.resolve("auto", 999) == "serial"
+    assert _backend.resolve("auto", 1000) == "parallel"
+    assert _backend.resolve("auto", 9_999, cost=4.0) == "serial"  # 39_996 elements x cost
+    assert _backend.resolve("auto", 10_000, cost=4.0) == "parallel"
+    assert _backend.resolve("auto", 100, cost=8.0) == "parallel"
+    assert _backend.resolve("serial", 10**9, cost=8.0) == "serial"
+    monkeypatch.setenv("FASTLOSS_PARALLEL_THRESHOLD", "64")
+    assert _backend.resolve("auto", 16, cost=4.0) == "parallel"  # one override for all
+    assert _backend.resolve("auto", 15, cost=4.0) == "serial"
+
+
+def test_range_checks_follow_the_calls_backend(monkeypatch):
+    """first_outside runs the parallel count only where the call's backend allows it."""
+    from fastloss import _checks as checks
+
+    seen = []
+    real = {"serial": checks._serial, "parallel": checks._parallel}
+    for k in real:
+        monkeypatch.setattr(checks, f"_{k}", lambda *a, k=k: seen.append(k) or real[k](*a))
+    a = np.linspace(-1.0, 1.0, 200_001)  # above every threshold
+    assert checks.first_outside(a, -1.0, 1.0, "serial") == -1
+    assert checks.first_outside(a, 0.0, 1.0, "parallel") == 0
+    assert checks.first_outside(a, -1.0, 0.5, None) == np.argmax(a > 0.5)  # auto: by size
+    with pytest.raises(ValueError, match="position"):
+        checks.check_range(a, 0.0, 1.0, "y", "p", backend="serial")
+    assert seen == ["serial", "parallel", "parallel", "serial"]
 
 
 @pytest.mark.parametrize("bad", ["gpu", "", None, 3])

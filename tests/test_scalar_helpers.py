@@ -193,6 +193,44 @@ def test_xlogy_and_fpow():
     assert o[-5] == 1.0 and o[-2] == 0.0  # 0 ** 0 = 1, 0 ** 2 = 0
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fpow_over_every_float(dtype):
+    """``fpow`` against ``np.power`` in long double: every non-negative float (subnormals,
+    0, inf, NaN) to exponents of both signs, integer and not, small and large, within
+    ``2 + 2 |a ln x|`` ulp (its documented bound); overflow to inf and underflow to 0 where
+    NumPy's do (away from the thresholds by more than that bound), the exact cases exact."""
+    x = np.abs(_random_bits(dtype, 40_000, 5))
+    fi = np.finfo(dtype)
+    special = np.array([0.0, fi.smallest_subnormal, fi.smallest_normal, 1.0, fi.max, np.inf,
+                        np.nan], dtype)
+    x = np.concatenate([x, special, np.linspace(0, 4, 2001).astype(dtype)])
+    for a_val in (0.0, 1.0, 2.0, 3.0, 0.5, 1.5, 2.5, -0.5, -1.0, -2.5, 1e-3, 7.25, 40.0):
+        a = np.full_like(x, a_val)
+        o = np.empty_like(x)
+        LOOPS2["fpow"](x, a, o)
+        assert o.dtype == dtype
+        with np.errstate(all="ignore"):
+            ref = np.power(x.astype(np.longdouble), np.longdouble(a_val))
+            rr = ref.astype(dtype)
+            same = (o == rr) | (np.isnan(o) & np.isnan(rr))
+            spacing = np.spacing(np.abs(rr)).astype(np.longdouble)
+            err = np.abs(o.astype(np.longdouble) - ref) / spacing
+            bound = 2.0 + 2.0 * np.abs(a_val * np.log(x.astype(np.float64)))
+        err[same] = 0
+        bad = err > bound
+        assert not bad.any(), (a_val, x[bad][:3], o[bad][:3], rr[bad][:3])
+        np.testing.assert_array_equal(np.isnan(o), np.isnan(rr))
+        # overflow and underflow as NumPy's, except within the error bound of the thresholds
+        clear = (np.abs(rr) < fi.max * (1 - bound * fi.eps)) | np.isinf(rr)
+        np.testing.assert_array_equal(np.isinf(o)[clear], np.isinf(rr)[clear])
+        clear = (rr == 0) | (rr > bound * fi.smallest_subnormal)
+        np.testing.assert_array_equal((o == 0)[clear], (rr == 0)[clear])
+    o = np.empty(6, dtype)
+    LOOPS2["fpow"](np.array([0, 0, 0, np.inf, np.nan, 1], dtype),
+                   np.array([0, 2, -2, 0, 0, np.inf], dtype), o)
+    np.testing.assert_array_equal(o, [1, 0, np.inf, 1, 1, 1])
+
+
 @pytest.mark.parametrize("name", ["fexp", "flog", "flog1p", "fexpm1", "ftanh", "flogcosh",
                                   "log1pexp", "sigmoid"])
 def test_loops_over_them_vectorise(name):

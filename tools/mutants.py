@@ -96,8 +96,8 @@ MUTANTS = [
     M(
         "poisson_hess_sign_nolog",
         REG,
-        "lv, g, h = p - y * flog(q), 1.0 - y / q, y / (q * q)",
-        "lv, g, h = p - y * flog(q), 1.0 - y / q, -y / (q * q)",
+        "return np.float64(p - y * flog(q)), one - y / q, y / (q * q)",
+        "return np.float64(p - y * flog(q)), one - y / q, -y / (q * q)",
         [T_DER, T_PW, T_REG, "-k", "poisson and (finite or torch or derivative)"],
         "Hessian sign, log_input=False",
         ci=True,
@@ -129,8 +129,8 @@ MUTANTS = [
     M(
         "tweedie_hess_sign",
         REG,
-        "(2.0 - rho) * b - (1.0 - rho) * y * a",
-        "(2.0 - rho) * b + (1.0 - rho) * y * a",
+        "(two - rho) * b - (one - rho) * y * a",
+        "(two - rho) * b + (one - rho) * y * a",
         [T_DER, T_PW, T_REG, "-k", "tweedie and (finite or sklearn or derivative)"],
         "Hessian sign of the y term",
     ),
@@ -145,8 +145,8 @@ MUTANTS = [
     M(
         "bce_hess_wrong_term",
         CLS,
-        "(1.0 - y) / max(q * q, BCE_EPS)",
-        "(1.0 - y) / max(p * p, BCE_EPS)",
+        "(one - y) / max(q * q, eps)",
+        "(one - y) / max(p * p, eps)",
         [
             T_CLS,
             T_PW,
@@ -368,8 +368,8 @@ MUTANTS = [
     M(
         "auto_ignores_cost",
         "fastloss/_backend.py",
-        'name = "parallel" if size * cost >= parallel_threshold() else "serial"',
-        'name = "parallel" if size >= parallel_threshold() else "serial"',
+        'name = "parallel" if size * cost >= parallel_threshold(cost) else "serial"',
+        'name = "parallel" if size >= parallel_threshold(cost) else "serial"',
         ["tests/test_backend.py", "-k", "threshold"],
         "auto ignores the loss's cost",
     ),

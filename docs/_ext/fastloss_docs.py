@@ -191,7 +191,7 @@ class CostsTable(SphinxDirective):
 
     def run(self):
         import fastloss
-        from fastloss._backend import DEFAULT_PARALLEL_THRESHOLD
+        from fastloss._backend import PARALLEL_THRESHOLDS, cost_class
 
         lines = [".. list-table::", "   :header-rows: 1", "",
                  "   * - loss", "     - relative cost", "     - ``auto`` goes parallel from"]
@@ -199,7 +199,7 @@ class CostsTable(SphinxDirective):
             cost = getattr(s, "cost", None)
             if s.kind != "pointwise" or cost is None:
                 continue
-            n = math.ceil(DEFAULT_PARALLEL_THRESHOLD / cost)
+            n = math.ceil(PARALLEL_THRESHOLDS[cost_class(cost)] / cost)
             lines += [f"   * - :ref:`{s.name} <loss-{s.name}>`", f"     - {cost:g}",
                       f"     - {n:,} elements"]
         return list(_rst_to_nodes(self, lines))

@@ -382,9 +382,13 @@ def xlogy(x, y):
 
 @register_jitable(forceinline=True)
 def fpow(x, a):
-    """``x ** a`` for ``x >= 0`` as ``exp(a log x)``; ``x ** 0 = 1`` (also for x = 0)."""
+    """``x ** a`` for ``x >= 0`` as ``exp(a log x)``, vectorisable: ``x ** 0 = 1`` and
+    ``1 ** a = 1`` (NaN and inf included), ``0 ** a`` is 0 for ``a > 0`` and inf for
+    ``a < 0``, NaN for ``x < 0``. The rounding of ``a log x`` is amplified by exp: about
+    ``2 + |a log x|`` ulp. A float32 ``x`` and ``a`` give a float32 result."""
     r = fexp(a * flog(x))
-    return 1.0 if a == 0.0 else r
+    one = like(r, 1.0)
+    return one if (a == 0.0) | (x == one) else r
 
 
 @register_jitable(forceinline=True)
@@ -405,9 +409,9 @@ def flogcosh(x):
     one = like(x, 1.0)
     em = fexpm1(-a)
     ex = one + em
-    small = flog1p(em * em / ((one + one) * ex))
-    big = (a - like(x, _LN2)) + flog1p(ex * ex)
-    return small if a < one else big
+    small = a < one  # one log1p, of the selected argument
+    lp = flog1p(em * em / ((one + one) * ex) if small else ex * ex)
+    return lp if small else (a - like(x, _LN2)) + lp
 
 
 # Plain-``math`` twins, for targets where the bit-level bodies do not compile (CUDA).

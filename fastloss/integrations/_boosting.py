@@ -4,6 +4,7 @@ fastloss loss, with a choice of Hessian convention."""
 from __future__ import annotations
 
 import numpy as np
+from numba import prange
 
 from .. import _arrays as A
 
@@ -188,52 +189,124 @@ class BoostingObjective:
             return preds.reshape(c, n).T, _class_major
         return preds.reshape(n, c), _flat
 
-    def _weights(self, w, n, dtype):
-        """The sample weights checked and cast to ``dtype`` (the scores' precision), kept
-        for the next round: a training set's weights do not change between rounds, so
-        later calls compare them with the kept copy (one pass) instead of checking and
-        converting them again."""
-        kept = self._kept_weights
-        if (kept is not None and kept[0].shape == np.shape(w) and kept[1].dtype == dtype
-                and np.array_equal(kept[0], w)):
-            return kept[1]
-        wd = A.check_weights(w, n).astype(dtype, copy=False)
-        self._kept_weights = (np.array(w, copy=True), wd)
-        return wd
-
-    _kept_weights = None
-
     def _compute(self, y, p, w):
-        # computed unweighted in the scores' precision, then scaled by the kept weights
+        # computed unweighted in the scores' precision; the weights then go in, checked,
+        # in one pass over (g, h) that reads each weight once (no converted copy)
         kw = dict(reduction="sum", backend=self.backend, **self.params)
-        wd = None
         if w is not None:
-            dt = p.dtype if p.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-            wd = self._weights(w, p.shape[0], dt)
+            w = _as_weights(w, p.shape[0])
         if self.mode == "constant":
             g = self.loss.grad(y, p, **kw)
-            h = np.ones_like(g) if wd is None else _per_sample(wd, g)
+            h = np.ones_like(g) if w is None else np.empty_like(g)
         elif self.mode == "secant":  # h = l'(d) / d, its limit l''(0) = 1 at d = 0
             g = self.loss.grad(y, p, **kw)
-            d = np.asarray(p, dtype=g.dtype) - np.asarray(y, dtype=g.dtype)
-            h = np.divide(g, d, out=np.ones_like(g), where=d != 0)
-            if wd is not None:
-                h *= _per_row(wd, h)
+            yd, pd = np.asarray(y, dtype=g.dtype), np.asarray(p, dtype=g.dtype)
+            if w is not None:  # h computed in the weights' pass
+                h = np.empty_like(g)
+                _weigh(g, h, w, "secant", self.floor, self.backend, yd, pd)
+                return g, h
+            h = np.divide(g, pd - yd, out=np.ones_like(g), where=pd != yd)
         else:
             g, h = self.loss.grad_hess(y, p, **kw)
             factor = self.factor(p.shape[-1]) if callable(self.factor) else self.factor
             if factor != 1.0:
                 h *= factor
-            if wd is not None:
-                h *= _per_row(wd, h)
-        if wd is not None:
-            g *= _per_row(wd, g)
-        if self.floor > 0.0:
-            if wd is None:
-                np.maximum(h, self.floor, out=h)
-            else:
-                np.maximum(h, self.floor * _per_row(wd, h), out=h)
+        if w is not None:
+            _weigh(g, h, w, self.mode, self.floor, self.backend)
+        elif self.floor > 0.0:
+            np.maximum(h, self.floor, out=h)
         return g, h
+
+
+def _as_weights(w, n):
+    """Float weights as given (no copy when contiguous), one per sample; other kinds
+    (integers, lists) checked and converted to float64 now. Float ones are checked in
+    :func:`_weigh`'s pass."""
+    a = np.asarray(w)
+    if a.dtype in (np.float32, np.float64) and a.ndim == 1 and a.shape[0] == n:
+        return np.ascontiguousarray(a)
+    return A.check_weights(w, n)
+
+
+def _make_weigh(parallel, mode, use_floor, flat):
+    # the options are closure constants: each variant compiles to its own loop (a select
+    # on them would keep LLVM from vectorising), and caches apart
+    PAR, FLOOR, FLAT = parallel, use_floor, flat
+    CONST, SECANT = mode == "constant", mode == "secant"
+
+    def weigh(g, h, w, floor, inf, y, p, out):
+        # g, h: 1-D with FLAT (one score per sample: a loop over the elements, which
+        # vectorises), else one row per sample; y, p: the secant's targets and scores;
+        # out[0]: weights NaN, negative or inf
+        PAR, FLAT  # noqa: B018
+        bad = 0
+        for i in prange(w.shape[0]):
+            wi = w[i]
+            bad += not (wi >= 0.0 and wi < inf)  # inf: w's dtype, no conversion
+            if FLAT:
+                gi = g[i]
+                if CONST:
+                    hi = wi
+                elif SECANT:
+                    d = p[i] - y[i]
+                    hi = (gi / d if d != 0.0 else 1.0) * wi
+                else:
+                    hi = h[i] * wi
+                if FLOOR:
+                    fw = floor * wi
+                    hi = fw if fw > hi else hi  # NaN stays NaN
+                g[i] = gi * wi
+                h[i] = hi
+            else:
+                for j in range(g.shape[1]):
+                    gi = g[i, j]
+                    if CONST:
+                        hi = wi
+                    elif SECANT:
+                        d = p[i, j] - y[i, j]
+                        hi = (gi / d if d != 0.0 else 1.0) * wi
+                    else:
+                        hi = h[i, j] * wi
+                    if FLOOR:
+                        fw = floor * wi
+                        hi = fw if fw > hi else hi
+                    g[i, j] = gi * wi
+                    h[i, j] = hi
+        out[0] = bad
+
+    from .._kernels.compile import njit
+
+    return njit(weigh, parallel=parallel)
+
+
+_weigh_kernels: dict = {}
+
+
+def _weigh(g, h, w, mode, floor, backend, y=None, p=None):
+    """In place, one weight per row of ``g`` and ``h``, in one pass: ``g *= w``, and ``h``
+    times ``w``: ``h`` as given (``mode`` "exact"), 1 ("constant") or the secant
+    ``g / (p - y)`` (1 where ``p = y``; "secant", ``h`` only written), then
+    ``h = max(h, floor * w)``; ValueError (naming ``sample_weight``) when a weight is not
+    finite or negative."""
+    from .._backend import resolve
+
+    rows = w.shape[0]
+    cols = g.size // rows if rows else 1
+    mode = mode if mode in ("constant", "secant") else "exact"
+    key = (resolve(backend, g.size) == "parallel", mode, floor > 0.0, cols == 1)
+    k = _weigh_kernels.get(key)
+    if k is None:
+        k = _weigh_kernels[key] = _make_weigh(*key)
+    bad = np.zeros(1, np.int64)
+    shape = (rows,) if cols == 1 else (rows, cols)
+    if y is None:
+        y = p = g
+    k(g.reshape(shape), h.reshape(shape), w, h.dtype.type(floor), w.dtype.type(np.inf),
+      y.reshape(shape), p.reshape(shape), bad)
+    if bad[0]:
+        if not np.all(np.isfinite(w)):
+            raise ValueError("sample_weight must be finite")
+        raise ValueError("sample_weight must be non-negative")
 
 
 def _check_array_param(v, name: str) -> None:
@@ -258,16 +331,3 @@ def _flat(x):
 
 def _class_major(x):
     return np.ascontiguousarray(x.T).reshape(-1)
-
-
-def _per_row(w, like):
-    """The weights (one per sample, axis 0) shaped to broadcast against ``like``."""
-    return w if like.ndim == 1 else w.reshape((-1,) + (1,) * (like.ndim - 1))
-
-
-def _per_sample(w, like):
-    """The weights (one per sample, axis 0) broadcast to ``like``'s shape and dtype."""
-    w = np.asarray(w, dtype=like.dtype)
-    if like.ndim > 1:
-        w = w.reshape((-1,) + (1,) * (like.ndim - 1))
-    return np.broadcast_to(w, like.shape).copy()

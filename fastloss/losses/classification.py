@@ -51,22 +51,29 @@ _ROW_JIT = dict(fastmath={"contract", "nsz"}, error_model="numpy")
 
 @register_jitable(forceinline=True)
 def binary_cross_entropy_scalar(y, p, prm, c):
-    lp = max(flog(p), -100.0)
-    l1p = max(flog1p(-p), -100.0)
-    loss = (y - 1.0) * l1p - y * lp
-    g = (p - y) / max((1.0 - p) * p, BCE_EPS)
-    q = 1.0 - p
-    h = y / max(p * p, BCE_EPS) + (1.0 - y) / max(q * q, BCE_EPS)
+    # constants through like(): a float32 p runs a float32 body (twice the SIMD width)
+    one = like(p, 1.0)
+    lo = like(p, -100.0)
+    eps = like(p, BCE_EPS)
+    lp = max(flog(p), lo)
+    l1p = max(flog1p(-p), lo)
+    loss = (y - one) * l1p - y * lp
+    q = one - p
+    g = (p - y) / max(q * p, eps)
+    h = y / max(p * p, eps) + (one - y) / max(q * q, eps)
     return loss, g, h
 
 
 @register_jitable(forceinline=True)
 def binary_cross_entropy_with_logits_scalar(y, x, prm, c):
-    pw = c if prm[0] != prm[0] else prm[0]
-    e = fexp(-abs(x))
+    # exp and log1p in the input's precision (a float32 x: twice the SIMD width), the rest
+    # in float64: PyTorch's formula cancels (y = 0, x < 0), and float32 would show it
+    pw = np.float64(c) if prm[0] != prm[0] else np.float64(prm[0])
+    e32 = fexp(-abs(x))
+    e = np.float64(e32)
     r = 1.0 / (1.0 + e)
     s = r if x >= 0.0 else e * r  # sigmoid(x)
-    log_sig = min(x, 0.0) - flog1p(e)
+    log_sig = min(np.float64(x), 0.0) - np.float64(flog1p(e32))
     loss = (1.0 - y) * x - (1.0 + (pw - 1.0) * y) * log_sig
     a = pw * y + 1.0 - y
     g = a * s - pw * y
@@ -76,13 +83,17 @@ def binary_cross_entropy_with_logits_scalar(y, x, prm, c):
 
 @register_jitable(forceinline=True)
 def focal_scalar(y, x, prm, c):
-    alpha = prm[0]
-    gamma = prm[1]
-    e = fexp(-abs(x))
+    # exp and log1p in the input's precision (a float32 x: a float32 polynomial), the rest
+    # in float64: 1 - p_t cancels as in PyTorch's formula, and float32 would show it
+    alpha = np.float64(prm[0])
+    gamma = np.float64(prm[1])
+    e32 = fexp(-abs(x))
+    e = np.float64(e32)
     r = 1.0 / (1.0 + e)
     p = r if x >= 0.0 else e * r
     s1 = e * r * r  # p (1 - p)
-    ce = (1.0 - y) * x - (min(x, 0.0) - flog1p(e))  # bce with logits, PyTorch's formula
+    # bce with logits, PyTorch's formula
+    ce = (1.0 - y) * x - (min(np.float64(x), 0.0) - np.float64(flog1p(e32)))
     pt = p * y + (1.0 - p) * (1.0 - y)
     m = 1.0 - pt
     mg = m * m if gamma == 2.0 else fpow(m, gamma)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba.extending import register_jitable
 
 from .._checks import check_range, first_outside
@@ -12,6 +13,7 @@ from .._kernels.scalar import fexp, fexpm1, flog, flog1p, like, sign
 from .._spec import Param, PointwiseSpec, register, sample_counts
 
 LOG2 = math.log(2.0)
+LOG2PI = math.log(2.0 * math.pi)
 
 
 @register_jitable(forceinline=True)
@@ -55,12 +57,13 @@ def log_cosh_scalar(y, p, prm, c):
     two = one + one
     em = fexpm1(-a)
     ex = one + em
-    # log1p(cosh a - 1) below a = 1 (no cancellation near 0), a - log 2 + log1p(e^-2a) above
-    small = flog1p(em * em / (two * ex))
-    big = (a - like(d, LOG2)) + flog1p(ex * ex)
-    e2 = em * (two + em)
+    # log1p(cosh a - 1) below a = 1 (no cancellation near 0), a - log 2 + log1p(e^-2a)
+    # above: one log1p of the selected argument
     u = ex * ex
-    return (small if a < one else big), math.copysign(-e2 / (two + e2), d), \
+    small = a < one
+    lp = flog1p(em * em / (two * ex) if small else u)
+    e2 = em * (two + em)
+    return (lp if small else (a - like(d, LOG2)) + lp), math.copysign(-e2 / (two + e2), d), \
         (two + two) * u / ((one + u) * (one + u))
 
 
@@ -75,35 +78,48 @@ def quantile_scalar(y, p, prm, c):
 
 @register_jitable(forceinline=True)
 def poisson_nll_scalar(y, p, prm, c):
-    log_input = prm[0]
-    full = prm[1]
-    eps = prm[2]
-    if log_input != 0.0:
+    # Each of the four cases of the parameters returns on its own path: LLVM then keeps one
+    # vector loop per case (the loop is unswitched) and a case pays only for its own exp or
+    # logs; code shared after the branches makes every element pay for every case.
+    # Constants through like(): a float32 input runs a float32 body, rounded as PyTorch's
+    # float32 formula; the Stirling term (where y > 1, a select: log 0 is never computed)
+    # in float64.
+    zero = like(p, 0.0)
+    one = like(p, 1.0)
+    if prm[1] == zero:
+        if prm[0] != zero:
+            e = fexp(p)
+            return np.float64(e - y * p), e - y, e
+        q = p + prm[2]
+        return np.float64(p - y * flog(q)), one - y / q, y / (q * q)
+    big = y > one
+    ly = np.float64(flog(y if big else one))
+    stirling = (np.float64(y) * ly - y) + 0.5 * (ly + LOG2PI) if big else 0.0
+    if prm[0] != zero:
         e = fexp(p)
-        lv, g, h = e - y * p, e - y, e
-    else:
-        q = p + eps
-        lv, g, h = p - y * flog(q), 1.0 - y / q, y / (q * q)
-    if full != 0.0 and y > 1.0:
-        lv += y * flog(y) - y + 0.5 * flog(2.0 * math.pi * y)
-    return lv, g, h
+        return np.float64(e - y * p) + stirling, e - y, e
+    q = p + prm[2]
+    return np.float64(p - y * flog(q)) + stirling, one - y / q, y / (q * q)
 
 
 @register_jitable(forceinline=True)
 def tweedie_scalar(y, p, prm, c):
+    # branches on the power only: one vector loop per case (see poisson_nll_scalar)
     rho = prm[0]
-    if rho == 0.0:
+    one = like(p, 1.0)
+    two = one + one
+    if rho == like(p, 0.0):
         m = fexp(p)
-        return 0.5 * (m - y) * (m - y), (m - y) * m, (2.0 * m - y) * m
-    if rho == 1.0:
+        return like(p, 0.5) * (m - y) * (m - y), (m - y) * m, (two * m - y) * m
+    if rho == one:
         m = fexp(p)
         return m - y * p, m - y, m
-    if rho == 2.0:
+    if rho == two:
         e = y * fexp(-p)
-        return p + e, 1.0 - e, e
-    a = fexp((1.0 - rho) * p)
-    b = fexp((2.0 - rho) * p)
-    return b / (2.0 - rho) - y * a / (1.0 - rho), b - y * a, (2.0 - rho) * b - (1.0 - rho) * y * a
+        return p + e, one - e, e
+    a = fexp((one - rho) * p)
+    b = fexp((two - rho) * p)
+    return b / (two - rho) - y * a / (one - rho), b - y * a, (two - rho) * b - (one - rho) * y * a
 
 
 def _check_tweedie(y_true, y_pred, params):

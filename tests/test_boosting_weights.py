@@ -1,0 +1,121 @@
+"""Sample weights in the XGBoost/LightGBM objectives: applied in one checked pass over the
+gradients and Hessians (``_boosting._weigh``), against the loss's own weighted kernels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastloss
+from fastloss.integrations import _boosting
+from fastloss.integrations.lightgbm import objective as lgb_objective
+from fastloss.integrations.xgboost import objective
+
+N = 3000
+
+
+def _data(dtype, n=N, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.standard_normal(n).astype(dtype)
+    p = rng.standard_normal(n).astype(dtype)
+    w = rng.uniform(0.0, 2.0, n).astype(dtype)
+    w[:10] = 0.0
+    return y, p, w
+
+
+@pytest.mark.parametrize("wdtype", [np.float32, np.float64, "int", "list"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exact_hessian_matches_the_weighted_kernel(dtype, wdtype):
+    y, p, w = _data(dtype)
+    if wdtype == "int":
+        w = np.round(w * 3).astype(np.int64)
+    elif wdtype == "list":
+        w = w.tolist()
+    else:
+        w = w.astype(wdtype)
+    w0 = np.array(w, copy=True)
+    g, h = objective("mse")(y, p, w)
+    rg, rh = fastloss.mse.grad_hess(y, p, reduction="sum", sample_weight=np.asarray(w, np.float64))
+    rtol = 1e-6 if dtype == np.float32 else 1e-15
+    np.testing.assert_allclose(g, rg, rtol=rtol)
+    np.testing.assert_allclose(h, rh, rtol=rtol)
+    assert g.dtype == dtype and h.dtype == dtype
+    np.testing.assert_array_equal(np.asarray(w), w0)  # the weights are not touched
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_constant_secant_and_floored_hessians(dtype):
+    y, p, w = _data(dtype)
+    w64 = w.astype(np.float64)
+    g, h = objective("huber")(y, p, w)  # constant Hessian: the weight itself
+    np.testing.assert_array_equal(h, w)
+    np.testing.assert_allclose(
+        g,
+        np.clip(p - y, -1, 1).astype(np.float64) * w64,
+        rtol=1e-6 if dtype == np.float32 else 1e-15,
+    )
+    g, h = objective("log_cosh")(y, p, w)  # secant l'(d) / d, weighted
+    d = p.astype(np.float64) - y
+    np.testing.assert_allclose(h, np.tanh(d) / d * w64, rtol=2e-6 if dtype == np.float32 else 1e-13)
+    m = 0.3  # min_hessian floors h at m * w
+    _, h = objective("binary_cross_entropy_with_logits", min_hessian=m)(
+        (y > 0).astype(dtype), 5 * p, w
+    )
+    s = 1 / (1 + np.exp(-5 * p.astype(np.float64)))
+    np.testing.assert_allclose(
+        h, np.maximum(s * (1 - s), m) * w64, rtol=1e-5 if dtype == np.float32 else 1e-13
+    )
+
+
+def test_multiclass_weights_scale_every_class_of_a_row():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((500, 4))
+    lab = rng.integers(0, 4, 500).astype(np.float64)
+    w = rng.uniform(0, 2, 500)
+    g, h = objective("cross_entropy")(lab, x, w)
+    g0, h0 = objective("cross_entropy")(lab, x)
+    np.testing.assert_allclose(g, g0 * w[:, None], rtol=1e-15)
+    np.testing.assert_allclose(h, h0 * w[:, None], rtol=1e-15)
+    g1, _ = lgb_objective("cross_entropy")(lab, x, w)
+    np.testing.assert_allclose(g1, g, rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "bad, message", [(np.nan, "finite"), (np.inf, "finite"), (-1.0, "non-negative")]
+)
+def test_bad_weights_raise_naming_sample_weight(dtype, bad, message):
+    y, p, w = _data(dtype)
+    w[N // 2] = bad
+    for obj in (objective("mse"), objective("huber"), lgb_objective("log_cosh")):
+        with pytest.raises(ValueError, match=f"sample_weight must be {message}"):
+            obj(y, p, w)
+    with pytest.raises(ValueError, match="sample_weight has 2 entries"):
+        objective("mse")(y, p, w[:2])
+
+
+def test_weights_changed_between_rounds_are_used():
+    """Nothing is cached across calls: weights edited in place between rounds count."""
+    y, p, w = _data(np.float32)
+    obj = objective("mse")
+    g1, _ = obj(y, p, w)
+    w *= 2
+    g2, _ = obj(y, p, w)
+    np.testing.assert_array_equal(g2, 2 * g1)  # doubling is exact
+    w[5] = -1
+    with pytest.raises(ValueError, match="non-negative"):
+        obj(y, p, w)
+
+
+def test_serial_equals_parallel_bit_for_bit():
+    y, p, w = _data(np.float64, n=200_000, seed=3)
+    out = [objective("poisson_nll", backend=b)(np.abs(y), p, w) for b in ("serial", "parallel")]
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    np.testing.assert_array_equal(out[0][1], out[1][1])
+    assert {k[0] for k in _boosting._weigh_kernels} == {False, True}
+
+
+def test_empty_training_set():
+    e = np.zeros(0)
+    g, h = objective("mse")(e, e, e)
+    assert g.shape == h.shape == (0,)
