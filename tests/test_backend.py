@@ -87,6 +87,15 @@ def test_range_checks_follow_the_calls_backend(monkeypatch):
     with pytest.raises(ValueError, match="position"):
         checks.check_range(a, 0.0, 1.0, "y", "p", backend="serial")
     assert seen == ["serial", "parallel", "parallel", "serial"]
+    # through a loss: binary_cross_entropy's [0, 1] checks run on the call's backend
+    seen.clear()
+    y = np.clip(a, 0.0, 1.0)
+    fastloss.binary_cross_entropy(y, np.full_like(y, 0.5), backend="serial")
+    fastloss.binary_cross_entropy(y, np.full_like(y, 0.5), reduction="none", backend="serial")
+    assert seen and set(seen) == {"serial"}, seen
+    seen.clear()
+    fastloss.binary_cross_entropy(y, np.full_like(y, 0.5), backend="parallel")
+    assert seen and set(seen) == {"parallel"}, seen
 
 
 @pytest.mark.parametrize("bad", ["gpu", "", None, 3])

@@ -49,7 +49,7 @@ class Plan:
         return 1.0 / self.denom if self.reduction == "mean" else 1.0
 
 
-def plan(spec, y_true, y_pred, *, reduction, sample_weight, axis, params) -> Plan:
+def plan(spec, y_true, y_pred, *, reduction, sample_weight, axis, params, backend=None) -> Plan:
     """Every check of a call (each error names the argument) and the kernel's view of it."""
     reduction = A.check_reduction(reduction)
     axis = A.check_axis(axis)
@@ -66,9 +66,9 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, axis, params) -> Pla
     if spec.check_inputs is not None:
         if on_device and not spec.checks_on_device:
             # such checks read y_true only (labels): on a host copy of it
-            spec.check_inputs(A.on_host(yt), yp, params)
+            _check_inputs(spec, A.on_host(yt), yp, params, backend)
         else:
-            spec.check_inputs(yt, yp, params)
+            _check_inputs(spec, yt, yp, params, backend)
 
     n = yp.shape[yp.ndim - 1]
     R = int(np.prod(yp.shape[:-1], dtype=np.int64))
@@ -94,6 +94,15 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, axis, params) -> Pla
     return Plan(shape=tuple(shape), dtype=dtype, yt=_flat(yt, dtype), yp=_flat(yp, dtype), R=R,
                 n=n, ybcast=ybcast, w=w, wmode=wmode, cp=cp, prm=prm, rows=rows,
                 reduction=reduction, denom=denom, params=params, on_device=on_device)
+
+
+def _check_inputs(spec, yt, yp, params, backend):
+    """The spec's input checks, their range-count kernels on the call's backend."""
+    if backend is None:
+        spec.check_inputs(yt, yp, params)
+    else:
+        with _backend.use_backend(backend):
+            spec.check_inputs(yt, yp, params)
 
 
 def _layout(yt, yp, shape, on_device):
@@ -276,7 +285,7 @@ def _scalar_prm(spec, dt, params):
     return prm
 
 
-def fast_plan(spec, y_true, y_pred, reduction, sample_weight, axis, params):
+def fast_plan(spec, y_true, y_pred, reduction, sample_weight, axis, params, backend=None):
     """The :class:`Plan` of a common call (same-dtype C-contiguous float arrays of one
     shape, scalar parameters, a float64 weight per element of the last axis, ``axis`` None
     or -1, ``reduction`` mean or sum) in about a microsecond; None for any other call,
@@ -309,7 +318,7 @@ def fast_plan(spec, y_true, y_pred, reduction, sample_weight, axis, params):
     full = {p.name: params.get(p.name, p.default) for p in spec.params} if spec.params \
         else params
     if spec.check_inputs is not None:
-        spec.check_inputs(y_true, y_pred, full)
+        _check_inputs(spec, y_true, y_pred, full, backend)
     R = N // n
     denom = mean_denominator(rows, w, wmode, R, n)
     if reduction == "mean" and w is not None and denom == 0.0:
@@ -368,7 +377,7 @@ def fast(spec, op, args, kw):
         if v is not None:
             return v
     pl = fast_plan(spec, y_true, y_pred, kw["reduction"], kw["sample_weight"], kw["axis"],
-                   params)
+                   params, kw["backend"])
     return None if pl is None else _execute(spec, pl, op, kw)
 
 
@@ -381,7 +390,7 @@ def call(spec, op, args, kw):
             f"got reduction={kw['reduction']!r}"
         )
     pl = plan(spec, y_true, y_pred, reduction=kw["reduction"], sample_weight=kw["sample_weight"],
-              axis=kw["axis"], params=kw["params"])
+              axis=kw["axis"], params=kw["params"], backend=kw["backend"])
     return _execute(spec, pl, op, kw)
 
 
