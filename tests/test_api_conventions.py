@@ -80,7 +80,7 @@ def test_conventions_page_lists_every_target_domain():
     assert "```{fastloss-target-domains}" in (ROOT / "docs" / "conventions.md").read_text()
     sys.path.insert(0, str(ROOT / "docs" / "_ext"))
     try:
-        from fastloss_docs import target_domain_rows
+        from fastloss_apigen import target_domain_rows
     finally:
         sys.path.pop(0)
     rows = dict(target_domain_rows(fastloss.REGISTRY))

@@ -13,9 +13,14 @@ import shutil
 import sys
 from pathlib import Path
 
-from sphinx.util import logging
+try:
+    from sphinx.util import logging
 
-logger = logging.getLogger(__name__)
+    logger = logging.getLogger(__name__)
+except ImportError:  # called outside a Sphinx build (the test suite without the docs extra)
+    import logging
+
+    logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 
 

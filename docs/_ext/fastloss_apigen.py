@@ -626,3 +626,13 @@ def generate(docs_dir: Path = DOCS, plots: bool = True) -> list[str]:
     for path, text in wanted.items():
         _write(path, text)
     return [str(p) for p in wanted]
+
+
+def target_domain_rows(registry) -> list[tuple[str, str]]:
+    """``(loss, domain as reST)`` for every registered loss that takes ``y_true``, in the
+    order of the API reference."""
+    rows = []
+    for f in family_order(registry):
+        rows += [(s.name, rst_text(s.target_domain)) for s in registry.values()
+                 if s.family == f and "y_true" in s.inputs]
+    return rows

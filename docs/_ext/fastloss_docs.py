@@ -29,7 +29,7 @@ from pathlib import Path
 from docutils import nodes
 from docutils.parsers.rst import directives
 from docutils.statemachine import StringList
-from fastloss_apigen import family_order, generate, rst_text
+from fastloss_apigen import family_order, generate, rst_text, target_domain_rows
 from sphinx.directives.other import TocTree
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
@@ -161,16 +161,6 @@ class ConventionsTable(SphinxDirective):
             lines.append(f"   * - :ref:`{s.name} <loss-{s.name}>`")
             lines += [f"     - {c}" for c in cells]
         return list(_rst_to_nodes(self, lines))
-
-
-def target_domain_rows(registry) -> list[tuple[str, str]]:
-    """``(loss, domain as reST)`` for every registered loss that takes ``y_true``, in the
-    order of the API reference."""
-    rows = []
-    for f in family_order(registry):
-        rows += [(s.name, rst_text(s.target_domain)) for s in registry.values()
-                 if s.family == f and "y_true" in s.inputs]
-    return rows
 
 
 class TargetDomainsTable(SphinxDirective):
