@@ -65,7 +65,7 @@ def map_call(fn, x, a: float, b: float, *, out=None, backend=None, name: str = "
     typ = np.dtype(dtype).type
     a, b = typ(a), typ(b)
     shape = tuple(xa.shape)
-    N = int(np.prod(shape, dtype=np.int64))
+    N = int(xa.size)
     if ex.device:
         from ._kernels import device as D
 

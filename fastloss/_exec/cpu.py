@@ -46,9 +46,10 @@ def finish_rows(losses: np.ndarray, reduction: str, dtype, denom: float | None =
     total = float(np.sum(losses))
     if reduction == "sum":
         return total
-    d = losses.shape[0] if denom is None else denom
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return float(np.float64(total) / np.float64(d))
+    if denom is None:  # one per row (never zero rows: "mean" of nothing is refused)
+        return total / losses.shape[0]
+    with np.errstate(invalid="ignore", divide="ignore"):  # a zero weight sum: inf or nan
+        return float(np.float64(total) / np.float64(denom))
 
 
 class Grads:

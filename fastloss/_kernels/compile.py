@@ -322,6 +322,9 @@ def njit(fn, *, parallel: bool = False):
 
 _memo: dict = {}
 _memo_lock = threading.RLock()
+#: the kernels made so far by key; hot paths read it first (``KERNELS.get(key) or memo(...)``)
+#: so that a hit costs one dict lookup and no closure
+KERNELS = _memo
 
 
 def memo(key, make):

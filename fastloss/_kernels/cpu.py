@@ -25,7 +25,7 @@ from numba.extending import register_jitable
 
 from . import rows as _rows_mod
 from . import scalar as _scalar_mod
-from .compile import memo, njit, source_hash
+from .compile import KERNELS, memo, njit, source_hash
 
 CHUNK = 4096
 #: How many runs of consecutive chunks a parallel kernel splits its chunks into.
@@ -109,7 +109,8 @@ def pointwise_kernel(
     """
     key = (scalar, parallel, reduce, rows, write_l, write_g, write_h, wmode, ybcast, has_cp,
            partials)
-    return memo(("pointwise",) + key, lambda: _make_pointwise(*key))
+    return KERNELS.get(("pointwise",) + key) or memo(("pointwise",) + key,
+                                                     lambda: _make_pointwise(*key))
 
 
 def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, wmode, ybcast,
@@ -220,7 +221,8 @@ def body_kernel(body, parallel: bool, scratch: bool = False):
     ``body`` is a ``register_jitable`` row function of a loss module. With ``scratch`` the
     body takes one more argument, a float64 scratch array, of which each task of
     :data:`fastloss._kernels.rows.ROWS_PER_TASK` rows gets its own."""
-    return memo(("body", body, parallel, scratch), lambda: _make_body(body, parallel, scratch))
+    key = ("body", body, parallel, scratch)
+    return KERNELS.get(key) or memo(key, lambda: _make_body(body, parallel, scratch))
 
 
 def _make_body(body, parallel, scratch):
@@ -270,7 +272,8 @@ def _make_whole(fn, parallel):
 def map_kernel(fn, parallel: bool):
     """``k(x, a, b, out)``: ``out[i] = fn(x[i], a, b)`` over flat arrays, chunk by chunk
     (an elementwise map: no reduction, so serial and parallel agree; ``out`` may be ``x``)."""
-    return memo(("map", fn, parallel), lambda: _make_map(fn, parallel))
+    key = ("map", fn, parallel)
+    return KERNELS.get(key) or memo(key, lambda: _make_map(fn, parallel))
 
 
 def _make_map(fn, parallel):

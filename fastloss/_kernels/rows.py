@@ -34,7 +34,7 @@ from numba import prange, types
 from numba.extending import overload, register_jitable
 
 from . import scalar as _scalar_mod
-from .compile import memo, njit, source_hash
+from .compile import KERNELS, memo, njit, source_hash
 from .scalar import fexp, like
 
 
@@ -65,7 +65,7 @@ def row_kernel(row, *, parallel: bool, write_g: bool, write_h: bool, has_t: bool
     rows to ``gout`` and the Hessian rows to ``hout``. One kernel serves every reduction.
     """
     key = (row, parallel, write_g, write_h, has_t, has_lab, has_sw)
-    return memo(("rows",) + key, lambda: _make(*key))
+    return KERNELS.get(("rows",) + key) or memo(("rows",) + key, lambda: _make(*key))
 
 
 def _make(row, parallel, write_g, write_h, has_t, has_lab, has_sw):
