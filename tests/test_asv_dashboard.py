@@ -318,3 +318,19 @@ def test_docs_build_publishes_the_dashboard(tmp_path):
         assert (site / "vendor" / local).stat().st_size > 1000
     index = json.loads((site / "index.json").read_text())
     assert any(name.startswith("history.") for name in index["benchmarks"])
+
+
+def test_a_commit_measured_for_part_of_the_suite_is_still_missing(tmp_path):
+    """asv's benchmarks.json is pruned to what was measured: "already measured" must also
+    count the benchmarks the suite has now (every loss), not only those."""
+    tool = _tool()
+    (tmp_path / "m").mkdir()
+    stored = {"results": {"history.huber.track_value": [[1.0]],
+                          "history.huber.track_value_and_grad": [[1.0]]}}
+    (tmp_path / "m" / "abcdef12-virtualenv-py3.11.json").write_text(json.dumps(stored))
+    (tmp_path / "benchmarks.json").write_text(json.dumps(
+        {"version": 2, "history.huber.track_value": {}, "history.huber.track_value_and_grad": {}}))
+    assert tool.missing(str(tmp_path), "m", "abcdef12" + "0" * 32, r"^history\.")
+    assert not tool.missing(str(tmp_path), "m", "abcdef12" + "0" * 32, r"^history\.huber\.")
+    assert tool.missing(str(tmp_path), "m", "12345678" + "0" * 32, r"^history\.huber\.")
+    assert "history.mse.track_value_and_grad" in tool.known_benchmarks(str(tmp_path))

@@ -173,10 +173,23 @@ def stored_benchmarks(results: str, machine: str, sha: str) -> set[str]:
 
 
 def known_benchmarks(results: str) -> set[str]:
+    """The benchmarks of the suite as it is now (``asv_benchmarks/history.py``), and those in
+    asv's benchmarks.json (which this tool prunes to the measured ones)."""
+    names: set[str] = set()
     path = ROOT / results / "benchmarks.json"
-    if not path.exists():
-        return set()
-    return {k for k in json.loads(path.read_text()) if k != "version"}
+    if path.exists():
+        names = {k for k in json.loads(path.read_text()) if k != "version"}
+    sys.path.insert(0, str(ROOT))
+    try:
+        from asv_benchmarks import history
+    except Exception:  # an unimportable suite: what asv recorded is all there is
+        return names
+    finally:
+        sys.path.pop(0)
+    for cls in vars(history).values():
+        if isinstance(cls, type) and cls.__module__ == history.__name__:
+            names |= {f"history.{cls.__name__}.{m}" for m in dir(cls) if m.startswith("track_")}
+    return names
 
 
 def missing(results: str, machine: str, sha: str, bench: str) -> bool:
