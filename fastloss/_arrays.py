@@ -53,6 +53,10 @@ def _kind_check(x, name: str) -> None:
 
 def as_array(x, name: str) -> np.ndarray:
     """``np.asarray`` with a clear error for what cannot be a numeric array."""
+    if type(x) is np.ndarray:
+        if x.dtype.kind not in "fiub":
+            _kind_check(x, name)
+        return x
     if x is None:
         raise TypeError(f"{name} is required, got None")
     if type(x).__module__ == "torch" and getattr(x, "requires_grad", False):
@@ -68,9 +72,7 @@ def as_array(x, name: str) -> np.ndarray:
 def as_input(x, name: str):
     """A CUDA array as a Numba device view (dtype kind checked, no copy), anything else
     through :func:`as_array` (a host array)."""
-    if x is None:
-        raise TypeError(f"{name} is required, got None")
-    if not is_device_array(x):
+    if type(x) is np.ndarray or not is_device_array(x):
         return as_array(x, name)
     from ._kernels import device
 
@@ -110,10 +112,16 @@ def on_host(x):
     return device.to_host(x)
 
 
+_HOST_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def float_dtype(*arrays) -> np.dtype:
     """NumPy promotion over the float arrays; integer/bool ones do not take part, and with
     no float array at all the result is float64. float16 computes as float32."""
     floats = [a.dtype for a in arrays if a is not None and a.dtype.kind == "f"]
+    if floats and len(floats) == len(arrays) and floats[0] in _HOST_FLOATS and \
+            all(d == floats[0] for d in floats):  # the common case, without result_type
+        return floats[0]
     if not floats:
         return np.dtype(np.float64)
     dt = np.result_type(*floats)

@@ -55,11 +55,16 @@ _forked_after_parallel = False
 _tbb_tried = False
 
 
+#: os.environ's own dict of encoded names and values (POSIX): read without the
+#: encode/decode round trip of os.environ.get, on every call
+_ENVIRON = getattr(os.environ, "_data", None)
+if os.name != "posix" or type(_ENVIRON) is not dict:
+    _ENVIRON = None
+
+
 def _env(key: str) -> str | None:
-    """os.environ.get without its encode/decode round trip (a hot path: every call)."""
-    data = getattr(os.environ, "_data", None)
-    if isinstance(data, dict) and os.name == "posix":
-        v = data.get(key.encode())
+    if _ENVIRON is not None:
+        v = _ENVIRON.get(key.encode())
         return None if v is None else v.decode()
     return os.environ.get(key)
 
@@ -133,14 +138,36 @@ def parallel_threshold(cost: float = 1.0) -> int:
     return PARALLEL_THRESHOLDS[cost_class(cost)]
 
 
+_CONCRETE = frozenset(BACKENDS)
+
+
 def resolve(backend: str | None, size: int, cost: float = 1.0, on_device: bool = False) -> str:
     """The concrete backend ("serial" | "parallel" | "cuda") for one call."""
     global _parallel_began
-    name = get_backend() if backend is None else _check_name(backend)
+    # get_backend() and parallel_threshold() inlined: this runs on every call
+    if backend is None:
+        stack = _stack.get()
+        if stack:
+            name = stack[-1][1]
+        elif _global_backend is not None:
+            name = _global_backend
+        else:
+            set_ = _ENVIRON is None or b"FASTLOSS_BACKEND" in _ENVIRON
+            name = (_env("FASTLOSS_BACKEND") if set_ else None) or "auto"
+            if name not in _CONCRETE:
+                name = _check_name(name, "FASTLOSS_BACKEND")
+    elif type(backend) is str and backend in _CONCRETE:
+        name = backend
+    else:
+        name = _check_name(backend)
     if name == "auto":
         if on_device:
             return "cuda"
-        name = "parallel" if size * cost >= parallel_threshold(cost) else "serial"
+        if _ENVIRON is None or b"FASTLOSS_PARALLEL_THRESHOLD" in _ENVIRON:
+            threshold = parallel_threshold(cost)
+        else:
+            threshold = PARALLEL_THRESHOLDS["cheap" if cost <= 1.0 else cost_class(cost)]
+        name = "parallel" if size * cost >= threshold else "serial"
     if name == "parallel":
         if _forked_after_parallel:
             return "serial"  # same bits; parallel runtimes are unsafe in such a child

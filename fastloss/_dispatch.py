@@ -33,6 +33,8 @@ def register_array_handler(module_prefix: str, target: str) -> None:
 def handler_for(args):
     """The handler of the first foreign array among ``args``, or None."""
     for a in args:
+        if type(a) is np.ndarray:
+            continue
         mod = type(a).__module__
         for prefix, target in _HANDLERS:
             if mod.startswith(prefix):

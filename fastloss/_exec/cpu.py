@@ -12,6 +12,7 @@ import numpy as np
 from .. import _arrays as A
 from .. import _backend
 from .._kernels import cpu, rows
+from .._kernels.compile import KERNELS
 
 _DUMMY: dict = {}
 _W_DUMMY = np.zeros(1, np.float64)
@@ -19,10 +20,12 @@ _LAB_DUMMY = np.full(1, -1, np.int64)
 
 
 def _dummy(dtype):
-    dtype = np.dtype(dtype)
+    """A length-1 array of ``dtype`` for a kernel output that is not written."""
     d = _DUMMY.get(dtype)
     if d is None:
-        d = _DUMMY[dtype] = np.zeros(1, dtype=dtype)
+        dtype = np.dtype(dtype)
+        d = _DUMMY.setdefault(dtype, np.zeros(1, dtype=dtype))
+        _DUMMY[dtype.type] = d
     return d
 
 
@@ -43,7 +46,7 @@ def finish_rows(losses: np.ndarray, reduction: str, dtype, denom: float | None =
     order: the same bits for any thread count), the rows in ``dtype`` for "none"."""
     if reduction == "none":
         return losses.astype(dtype)
-    total = float(np.sum(losses))
+    total = float(np.add.reduce(losses))  # numpy.sum's own reduction, without its wrapper
     if reduction == "sum":
         return total
     if denom is None:  # one per row (never zero rows: "mean" of nothing is refused)
@@ -135,8 +138,12 @@ class HostExecutor:
         if cpu_kernel is not None:
             k = cpu.whole_kernel(cpu_kernel, self.parallel)
         else:
-            k = cpu.body_kernel(body, self.parallel, scratch)
-        self.launch(k, *args)
+            k = KERNELS.get(("body", body, self.parallel, scratch)) \
+                or cpu.body_kernel(body, self.parallel, scratch)
+        if self.parallel:
+            self.launch(k, *args)
+        else:
+            k(*args)
 
     def map(self, fn, x, a, b, out):
         """``out = fn(x, a, b)`` elementwise over flat arrays (``out`` may be ``x``)."""
@@ -248,10 +255,14 @@ class HostExecutor:
         scale = (pl.scale if grad_scale is None else grad_scale) * spec.grad_factor
         res = np.zeros(pl.R if pl.rows else 1, np.float64)
         if N > 0:
-            kernel = cpu.pointwise_kernel(
-                spec.scalar, parallel=self.parallel, reduce=reduce, rows=pl.rows,
-                write_l=want_value and elementwise, write_g=want_grad, write_h=want_hess,
-                wmode=pl.wmode, ybcast=pl.ybcast, has_cp=pl.cp is not None)
+            wl, has_cp = want_value and elementwise, pl.cp is not None
+            kernel = KERNELS.get(("pointwise", spec.scalar, self.parallel, reduce, pl.rows, wl,
+                                  want_grad, want_hess, pl.wmode, pl.ybcast, has_cp, False))
+            if kernel is None:
+                kernel = cpu.pointwise_kernel(
+                    spec.scalar, parallel=self.parallel, reduce=reduce, rows=pl.rows,
+                    write_l=wl, write_g=want_grad, write_h=want_hess, wmode=pl.wmode,
+                    ybcast=pl.ybcast, has_cp=has_cp)
             # cpu.PointwiseArgs in order, positionally: keywords would cost ~1 us a call
             self.launch(kernel, pl.yt, pl.yp, _W_DUMMY if pl.w is None else pl.w,
                         _W_DUMMY if pl.cp is None else pl.cp, pl.prm, scale, pl.n, lout, gout,

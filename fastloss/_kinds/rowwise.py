@@ -26,7 +26,7 @@ from .pointwise import WANTS, _pack
 __all__ = ["Plan", "Rows", "plan", "run", "run_rows", "fast", "call"]
 
 
-@dataclass
+@dataclass(slots=True)
 class Plan:
     rows: Rows
     dtype: np.dtype
@@ -94,7 +94,9 @@ def run_rows(spec, pl: Plan, backend, *, want_grad: bool, want_hess: bool = Fals
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _I64 = np.dtype(np.int64)
-_fast_prm: dict = {}
+#: (loss name, C, dtype, parallel) -> (value kernel, prm, dummy output) of fast_value
+_fast_value: dict = {}
+_D64 = _dummy(np.float64)
 
 
 def fast_value(spec, y_true, y_pred, reduction, backend):
@@ -114,17 +116,23 @@ def fast_value(spec, y_true, y_pred, reduction, backend):
     ex = executor_for(backend, N * C, spec.cost)
     if ex.device:
         return None
-    prm = _fast_prm.get((spec.name, C))
-    if prm is None:
-        prm = _fast_prm[(spec.name, C)] = spec.fast_prm(C)
-    kernel = rows.row_kernel(spec.row, parallel=ex.parallel, write_g=False,
-                             write_h=False, has_t=False, has_lab=True, has_sw=False)
+    key = (spec.name, C, y_pred.dtype, ex.parallel)
+    entry = _fast_value.get(key)
+    if entry is None:
+        kernel = rows.row_kernel(spec.row, parallel=ex.parallel, write_g=False,
+                                 write_h=False, has_t=False, has_lab=True, has_sw=False)
+        entry = (kernel, spec.fast_prm(C), _dummy(y_pred.dtype))
+        if len(_fast_value) < 4096:
+            _fast_value[key] = entry
+    kernel, prm, d = entry
     lout = np.empty(N, np.float64)
-    d = _dummy(y_pred.dtype)
-    d64 = _dummy(np.float64)
-    args = (y_pred.reshape(-1), d, y_true, d64, d64, prm, 1.0 / N if reduction == "mean"
-            else 1.0, C, lout, d, d, False)
-    ex.launch(kernel, *args)
+    # rows.RowArgs in order, positionally (keywords would cost ~1 us a call)
+    args = (y_pred.reshape(-1), d, y_true, _D64, _D64, prm,
+            1.0 / N if reduction == "mean" else 1.0, C, lout, d, d, False)
+    if ex.parallel:
+        ex.launch(kernel, *args)
+    else:
+        kernel(*args)
     total = np.add.reduce(lout)  # numpy.sum's own reduction: the bits of run()
     return float(total / np.float64(N)) if reduction == "mean" else float(total)
 
