@@ -32,7 +32,7 @@ DTYPES = (np.float32, np.float64)
 
 def _inputs(name, dtype):
     spec = fastloss.REGISTRY[name]
-    shape = (8, 130) if spec.kind == "rowwise" else (12, 16)  # rows past 2 * rows.LANES
+    shape = (8, 130) if spec.kind == "rowwise" else (12, 16)  # rows past a SIMD width
     args, params = spec.sample(np.random.default_rng(0), shape, np.dtype(dtype))
     return args, params
 

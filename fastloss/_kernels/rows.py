@@ -11,8 +11,7 @@ per-class weights (length-1 dummy when none), ``prm`` the loss's parameters as a
 ``gs`` the factor of this row's gradient (sample weight times 1/denominator for "mean"),
 ``g``/``h`` the gradient and Hessian-diagonal rows to write when ``wg``/``wh``, and
 ``inplace`` true when ``g`` is ``x`` itself (``out=y_pred``), and ``w`` a float64 scratch
-of :data:`SCRATCH` values (rows of at least ``2 * LANES`` values; a length-1 dummy
-otherwise and on CUDA). Row functions use ``math``, the helpers of
+of :data:`SCRATCH` values (a length-1 dummy on CUDA). Row functions use ``math``, the helpers of
 :mod:`fastloss._kernels.scalar`, the row helpers below and plain loops (no NumPy beyond
 scalar casts), so that a CUDA factory can compile the same function with its own versions
 of the helpers (:data:`PORTABLE`: :func:`lse_row`'s scratch blocks become one lane there).
@@ -81,7 +80,7 @@ def _make(row, parallel, write_g, write_h, has_t, has_lab, has_sw):
         N = X.shape[0] // C
         nq = (N + ROWS_PER_TASK - 1) // ROWS_PER_TASK
         for q in prange(nq):
-            w = np.empty(SCRATCH if C >= 2 * LANES else 1, np.float64)
+            w = np.empty(SCRATCH, np.float64)
             for r in range(q * ROWS_PER_TASK, min((q + 1) * ROWS_PER_TASK, N)):
                 a = r * C
                 x = X[a:a + C]
@@ -114,17 +113,16 @@ names a bad label)."""
 
 _FM = {"contract", "nsz"}
 _FM_SUM = {"contract", "nsz", "reassoc"}
-LANES = 32
 BLOCK = 1024  # values per block of lse_row
+SHORT = 64  # rows shorter than this: lse_row sums in order (a tree costs more per row)
 SCRATCH = BLOCK + BLOCK // 2  # float64 scratch per task (lse_row: block, tree)
 ROWS_PER_TASK = 16  # rows per parallel task, which allocates one scratch
 
 
 @register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
 def lse_row_serial(x, w):
-    """:func:`lse_row` in one lane (no scratch: ``w`` is unused): the online log-sum-exp
-    of short rows, and the whole of it on targets without local arrays (CUDA: see
-    :data:`PORTABLE`)."""
+    """:func:`lse_row` in one lane (no scratch: ``w`` is unused), an online log-sum-exp
+    for targets without local arrays (CUDA: see :data:`PORTABLE`)."""
     ninf = like(x[0], -math.inf)
     zero = like(x[0], 0.0)
     m = ninf
@@ -137,6 +135,17 @@ def lse_row_serial(x, w):
         s = s * e + 1.0 if v > m else s + e
         m = max(m, v)
     return np.float64(m), math.log(s)
+
+
+@register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
+def _float_max(x):
+    """``max(x)`` of a short non-empty row by float compares (a NaN is skipped unless it is
+    ``x[0]``; it propagates through the sum of exponentials anyway)."""
+    m = x[0]
+    for j in range(1, x.shape[0]):
+        v = x[j]
+        m = v if v > m else m
+    return m
 
 
 def _key_max(xb):
@@ -240,13 +249,19 @@ def lse_row(x, w):
     :func:`tree_sum` uses ``w[BLOCK:]``) and added by a fixed pairwise tree. Every loop
     vectorises and the order of every sum is fixed by ``C`` alone. For a row of at most
     ``BLOCK`` values ``w[:C]`` keeps ``exp(x - m)`` for the gradient. NaN propagates;
-    ``-inf`` entries count zero; a row of ``-inf`` gives ``m = -inf``. Rows shorter than
-    ``2 * LANES`` take :func:`lse_row_serial` (``w`` unused).
+    ``-inf`` entries count zero; a row of ``-inf`` gives ``m = -inf``. Rows of fewer than
+    :data:`SHORT` values take a float max and a sum in order instead (their exps are
+    still one vectorised loop, kept in ``w`` too).
     """
     C = x.shape[0]
-    if C < 2 * LANES:
-        return lse_row_serial(x, w)
     e = scratch_like(w, x[0])[:BLOCK]  # in x's precision
+    if C < SHORT:  # one block, without the block machinery's fixed cost per row
+        m = _float_max(x)
+        _exp_shift(x, e, m)
+        s = 0.0
+        for j in range(C):
+            s += np.float64(e[j])
+        return np.float64(m), math.log(s)
     t = w[BLOCK:]  # float64, beyond e in either precision
     ninf = like(x[0], -math.inf)
     m = ninf
@@ -337,7 +352,7 @@ def softmax_grad_w_inplace(g, m, logs, ca, cu, w):
 def lse_kept(C):
     """True where :func:`lse_row` leaves ``exp(x - m)`` of a whole row of ``C`` values in
     its scratch (see :func:`softmax_grad_kept`)."""
-    return 2 * LANES <= C <= BLOCK
+    return C <= BLOCK
 
 
 @register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)

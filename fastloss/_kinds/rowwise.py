@@ -60,12 +60,12 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, params) -> Plan:
     if reduction == "mean":
         if N == 0:
             raise ValueError(f"{spec.name}: empty input with reduction='mean' has no value")
-        if sw is not None and not np.sum(sw) > 0.0:
+        if sw is not None and not np.add.reduce(sw) > 0.0:
             raise ValueError("sample_weight sums to zero: the weighted mean is undefined")
     if sw is None:
-        denom = float(N) if r.roww is None else float(np.sum(r.roww))
+        denom = float(N) if r.roww is None else float(np.add.reduce(r.roww))
     else:
-        denom = float(np.sum(sw)) if r.roww is None else float(np.sum(sw * r.roww))
+        denom = float(np.add.reduce(sw)) if r.roww is None else float(np.add.reduce(sw * r.roww))
     pl = Plan(rows=r, dtype=r.x.dtype, N=N, C=C, sw=sw, reduction=reduction, denom=denom)
     if on_device:
         pl.on_device = True
@@ -99,20 +99,26 @@ _fast_value: dict = {}
 _D64 = _dummy(np.float64)
 
 
-def fast_value(spec, y_true, y_pred, reduction, backend):
-    """The value of the commonest call (int64 labels ``(N,)`` all in ``[0, C)``, float
-    logits ``(N, C)`` C-contiguous, default parameters, no weights) without plan()'s
-    generality: the same kernel and the same sums, with a few hundred nanoseconds of Python
-    before it. None when the call is not that one (the full road then checks it)."""
-    if (spec.fast_prm is None or type(y_pred) is not np.ndarray
-            or type(y_true) is not np.ndarray or (reduction != "mean" and reduction != "sum")):
-        return None
+def _common(spec, y_true, y_pred) -> bool:
+    """Whether a call is the commonest one: int64 labels ``(N,)`` all in ``[0, C)``, float
+    logits ``(N, C)`` C-contiguous, N and C not zero (and the spec has ``fast_prm``)."""
+    if spec.fast_prm is None or type(y_pred) is not np.ndarray or type(y_true) is not np.ndarray:
+        return False
     if (y_pred.ndim != 2 or y_pred.dtype not in _FAST_DTYPES or y_true.dtype != _I64
             or not y_pred.flags.c_contiguous or not y_true.flags.c_contiguous):
+        return False
+    N, C = y_pred.shape
+    return N > 0 and C > 0 and y_true.shape == (N,) and rows.labels_in_range(y_true, C)
+
+
+def fast_value(spec, y_true, y_pred, reduction, backend):
+    """The value of the commonest call (see :func:`_common`; default parameters, no
+    weights) without plan()'s generality: the same kernel and the same sums, with a few
+    hundred nanoseconds of Python before it. None when the call is not that one (the full
+    road then checks it)."""
+    if (reduction != "mean" and reduction != "sum") or not _common(spec, y_true, y_pred):
         return None
     N, C = y_pred.shape
-    if N == 0 or C == 0 or y_true.shape != (N,) or not rows.labels_in_range(y_true, C):
-        return None
     ex = executor_for(backend, N * C, spec.cost)
     if ex.device:
         return None
@@ -137,11 +143,40 @@ def fast_value(spec, y_true, y_pred, reduction, backend):
     return float(total / np.float64(N)) if reduction == "mean" else float(total)
 
 
+_fast_prm: dict = {}
+
+
+def fast_plan(spec, y_true, y_pred, reduction):
+    """The :class:`Plan` of the commonest call (see :func:`_common`; default parameters,
+    no weights), the one :func:`plan` makes, without its checks; None for any other call."""
+    if (reduction != "mean" and reduction != "sum" and reduction != "none") \
+            or not _common(spec, y_true, y_pred):
+        return None
+    N, C = y_pred.shape
+    prm = _fast_prm.get((spec.name, C))
+    if prm is None:
+        prm = spec.fast_prm(C)
+        if len(_fast_prm) < 4096:
+            _fast_prm[(spec.name, C)] = prm
+    r = Rows(x=y_pred, lab=y_true, prm=prm, gshape=y_pred.shape, vshape=(N,))
+    return Plan(r, y_pred.dtype, N, C, None, reduction, float(N))
+
+
 def fast(spec, op, args, kw):
-    """The value of the commonest call on NumPy arrays, or None (then :func:`call`)."""
-    if op == "value" and kw["sample_weight"] is None and not kw["params"]:
+    """The result of a common call on NumPy arrays, or None (then :func:`call`)."""
+    if kw["sample_weight"] is not None or kw["params"]:
+        return None
+    if op == "value":
         return fast_value(spec, args[0], args[1], kw["reduction"], kw["backend"])
-    return None
+    if op == "grad_hess" and not spec.has_hess:
+        return None
+    pl = fast_plan(spec, args[0], args[1], kw["reduction"])
+    if pl is None:
+        return None
+    wv, wg, wh = WANTS[op]
+    v, g, h = run(spec, pl, kw["backend"], want_value=wv, want_grad=wg, want_hess=wh,
+                  out=kw.get("out"))
+    return _pack(op, v, g, h)
 
 
 def call(spec, op, args, kw):
