@@ -1,0 +1,147 @@
+"""The microsecond fast paths give the bits of the full road.
+
+Each case runs a call on inputs that the fast path takes (with the full planner replaced
+by one that fails, so the test knows the fast path answered), then the same call on
+strided copies of the same values, which only the full road takes; both must agree to the
+last bit, values and gradients, on the serial and the parallel backend."""
+
+import contextlib
+
+import numpy as np
+import pytest
+
+import fastloss as fl
+from fastloss._kinds import pointwise, rowwise
+from fastloss._spec import REGISTRY
+
+from .helpers import DTYPES, pointwise_names, sample
+
+BACKENDS = ("serial", "parallel")
+
+
+def _strided(a):
+    """A non-contiguous array holding ``a``'s values (the fast paths refuse it)."""
+    a = np.asarray(a)
+    if a.ndim == 0:
+        return a
+    big = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), a.dtype)
+    v = big[..., ::2]
+    v[...] = a
+    assert not v.flags.c_contiguous
+    return v
+
+
+def _other_params(spec):
+    """Each scalar parameter away from its default (inside its domain)."""
+    out = {}
+    for p in spec.params:
+        d = p.default
+        v = 2.0 if d is None else (0.5 if d == 0 else 0.75 * float(d))
+        try:
+            p.check(v)
+        except (TypeError, ValueError):
+            continue
+        out[p.name] = v
+    return out
+
+
+def _fail(*a, **k):
+    raise AssertionError("the call left the fast path")
+
+
+@pytest.fixture
+def no_planner(monkeypatch):
+    """``with no_planner():`` replaces the full planners: a call that reaches one fails."""
+    @contextlib.contextmanager
+    def use():
+        with monkeypatch.context() as m:
+            m.setattr(pointwise, "plan", _fail)
+            m.setattr(rowwise, "plan", _fail)
+            yield
+
+    return use
+
+
+def _same(a, b):
+    if isinstance(a, tuple):
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            _same(x, y)
+        return
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert np.asarray(a).dtype == np.asarray(b).dtype
+
+
+def _both(monkeypatch, no_planner, fn, fast_args, slow_args, kw):
+    with no_planner():
+        got = fn(*fast_args, **kw)
+    want = fn(*slow_args, **kw)
+    _same(got, want)
+
+
+# rmse has no fast path (the mse pass and a root); the parallel kernels of a few losses
+# (the fast paths launch them as they launch the serial ones)
+CASES = [(n, "serial") for n in pointwise_names() if n != "rmse"] + [
+    (n, "parallel") for n in ("mse", "huber", "binary_cross_entropy_with_logits", "hinge")]
+
+
+@pytest.mark.parametrize("name,backend", CASES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pointwise_fast_paths_give_the_full_roads_bits(name, dtype, backend, rng, monkeypatch,
+                                                       no_planner):
+    L = getattr(fl, name)
+    (y, p), _ = sample(name, rng, (300,), dtype)
+    ys, ps = _strided(y), _strided(p)
+    w = rng.random(300) + 0.1
+    params = _other_params(L.spec)
+    calls = [
+        (L, {}), (L, {"reduction": "sum"}), (L, params),
+        (L, {"sample_weight": w}),
+        (L.value_and_grad, {}), (L.value_and_grad, params), (L.grad, {"reduction": "sum"}),
+        (L.value_and_grad, {"sample_weight": w}),
+    ]
+    if L.spec.has_hess:
+        calls.append((L.grad_hess, {}))
+    for fn, kw in calls:
+        _both(monkeypatch, no_planner, fn, (y, p), (ys, ps), dict(kw, backend=backend))
+    y2, p2 = y.reshape(10, 30), p.reshape(10, 30)
+    for fn, kw in [(L, {"axis": -1}), (L.value_and_grad, {"axis": -1}),
+                   (L, {"axis": -1, "sample_weight": w[:30]})]:
+        _both(monkeypatch, no_planner, fn, (y2, p2), (_strided(y2), _strided(p2)),
+              dict(kw, backend=backend))
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in REGISTRY.items()
+                                        if s.kind == "rowwise" and s.fast_prm is not None))
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("C", [2, 10, 70])  # short rows, and rows of lse_row's blocks
+def test_rowwise_fast_paths_give_the_full_roads_bits(name, dtype, backend, C, rng,
+                                                     monkeypatch, no_planner):
+    L = getattr(fl, name)
+    lab = rng.integers(0, C, 40)
+    z = (3 * rng.standard_normal((40, C))).astype(dtype)
+    zs = _strided(z)
+    calls = [(L, {}), (L, {"reduction": "sum"}), (L.value_and_grad, {}), (L.grad, {}),
+             (L.value_and_grad, {"reduction": "none"})]
+    if L.spec.has_hess:
+        calls.append((L.grad_hess, {}))
+    for fn, kw in calls:
+        _both(monkeypatch, no_planner, fn, (lab, z), (lab, zs), dict(kw, backend=backend))
+
+
+def test_fast_paths_refuse_what_they_cannot_check(rng, monkeypatch, no_planner):
+    """Calls the fast paths must hand to the full road (which explains what is wrong)."""
+    y, p = rng.standard_normal(50), rng.standard_normal(50)
+    with no_planner():
+        for call in (lambda: fl.mse(y, p, sample_weight=-np.ones(50)),
+                     lambda: fl.mse(y, p, sample_weight=np.zeros(50)),
+                     lambda: fl.mse(y, p, sample_weight=np.ones(50, np.float32)),
+                     lambda: fl.mse(y, p, sample_weight=np.ones(49)),
+                     lambda: fl.cross_entropy(np.full(5, 3), rng.standard_normal((5, 3)))):
+            with pytest.raises(AssertionError, match="left the fast path"):
+                call()
+    with pytest.raises(ValueError, match="sample_weight"):
+        fl.mse(y, p, sample_weight=-np.ones(50))
+    with no_planner(), pytest.raises(ValueError, match="delta must be > 0"):
+        fl.huber(y, p, delta=-1.0)  # the fast path checks parameters as plan() does
