@@ -79,8 +79,9 @@ T_DER = "tests/test_derivatives.py"
 T_ACC = "tests/test_accumulation.py"
 T_THR = "tests/test_threads.py"
 
-_TREE = "    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))\n"
-_PARTIAL = "                    partials[q] = lanes8(buf, end - start)\n"
+_TREE = ("    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + "
+         "((acc[4] + acc[5]) + (acc[6] + acc[7]))\n")
+_PARTIAL = "                    partials[q] = lanes8(buf, end - start, acc)\n"
 
 MUTANTS = [
     # --- scalars (one element's loss, gradient, Hessian)
@@ -227,7 +228,7 @@ MUTANTS = [
         "dropped_lane",
         CPU,
         _TREE,
-        _TREE.replace("(a6 + a7))", "a6)"),
+        _TREE.replace("(acc[6] + acc[7]))", "acc[6])"),
         [T_PW, "-k", "value_matches_reference and mse"],
         "lane 7 never added",
         ci=True,
