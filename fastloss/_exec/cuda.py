@@ -20,7 +20,6 @@ fastloss imports it only when an input is a CUDA array or the ``"cuda"`` backend
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 
@@ -58,11 +57,6 @@ def as_flat(a, dtype):
 
 # ---------------------------------------------------------------------------
 # arrays
-
-
-def plan_to_host(pl):
-    """The same plan with host arrays (a device input run on a CPU backend)."""
-    return dataclasses.replace(pl, yt=to_host(pl.yt), yp=to_host(pl.yp), on_device=False)
 
 
 # ---------------------------------------------------------------------------
