@@ -212,9 +212,11 @@ class MultiSpec(LossSpec):
     """A loss whose inputs are several arrays (or one weight array): kind ``"terms"`` or
     ``"matrix"``.
 
-    ``terms``: the loss is a sum over its inputs of ``term.scalar`` applied elementwise
-    (``term`` a :class:`PointwiseSpec` whose scalar reads ``term_params`` entries of
-    ``prm``); ``terms_of(params)`` gives one ``prm`` tuple per input.
+    ``terms``: the loss is a sum over its inputs of a pointwise term applied elementwise:
+    ``terms_of(params)`` gives ``(term, prm)`` for each input, ``term`` a
+    :class:`PointwiseSpec` whose scalar reads the ``term_params`` numbers of ``prm``.
+    ``term`` declares every term ``terms_of`` may give (one spec, or a tuple of them: the
+    CUDA kernel catalogue compiles each).
 
     ``matrix``: ``program(call, arrays)`` computes the loss; ``call`` (see
     :mod:`fastloss._kinds.multi`) holds the parameters, the reduction, what is wanted, and
@@ -231,7 +233,7 @@ class MultiSpec(LossSpec):
     returns_doc: str = ""
     references: tuple = ()
     cost: float = 1.0
-    term: PointwiseSpec | None = None
+    term: PointwiseSpec | tuple | None = None
     term_params: int = 0
     terms_of: Callable | None = None
     program: Callable | None = None
@@ -240,6 +242,11 @@ class MultiSpec(LossSpec):
     # argument types)]: every CUDA kernel its calls launch, for the PTX catalog
     device_body: Callable | None = None
     device_kernels: Callable | None = None
+
+    def term_specs(self) -> tuple:
+        """Every term this loss may sum (``term`` as a tuple)."""
+        t = self.term
+        return () if t is None else (t if isinstance(t, tuple) else (t,))
 
 
 def register(spec: LossSpec) -> LossSpec:

@@ -37,12 +37,19 @@ import threading
 import time
 
 import numba
-from numba.core import caching, serialize
+from numba.core import caching, serialize, types
+from numba.extending import intrinsic
 
 # No fastmath at all: with `reassoc`/`contract` LLVM rounds differently in loops it
 # versions for aliasing (out=y_pred) and in kernels of different ops, and nnan/ninf break
 # NaN propagation. Sums are vectorised through explicit lanes instead (cpu.py).
 FASTMATH = False
+
+#: Vector width (bits) LLVM is asked to vectorise the CPU kernels with. LLVM's tuning for
+#: many AVX-512 CPUs prefers 256-bit vectors; the exp/log bodies run 1.3-1.5x faster with
+#: 512 (binary_cross_entropy_with_logits float64 3.9 -> 2.9 ns/element serial). A CPU with
+#: narrower vectors uses its own width. The bits do not depend on it (no reassociation).
+PREFER_VECTOR_WIDTH = 512
 
 LOCK_TIMEOUT = 600.0  # seconds to wait for another process's compile of the same kernel
 
@@ -171,6 +178,23 @@ class KernelCache(caching.FunctionCache):
             super().save_overload(sig, data)
         except OSError:  # full disk, read-only, gone: this kernel runs uncached
             self.writable = False
+
+
+@intrinsic
+def wide_vectors(typingctx):
+    """``wide_vectors()`` at the top of a kernel's loop body: the function it is lowered
+    into (the kernel, or the outlined body of a ``prange``) gets LLVM's
+    ``"prefer-vector-width"`` attribute (:data:`PREFER_VECTOR_WIDTH`). No code at run time;
+    a compiler that refuses the attribute gets none."""
+    def codegen(context, builder, signature, args):
+        try:  # llvmlite lists the attributes it knows; this is a string attribute
+            set.add(builder.function.attributes,
+                    f'"prefer-vector-width"="{PREFER_VECTOR_WIDTH}"')
+        except Exception:  # pragma: no cover - llvmlite changed: default width
+            pass
+        return context.get_dummy_value()
+
+    return types.none(), codegen
 
 
 # ---------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from numba.extending import register_jitable
 
 from . import rows as _rows_mod
 from . import scalar as _scalar_mod
-from .compile import KERNELS, memo, njit, source_hash
+from .compile import KERNELS, memo, njit, source_hash, wide_vectors
 
 CHUNK = 4096
 #: How many runs of consecutive chunks a parallel kernel splits its chunks into.
@@ -140,6 +140,7 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
         # numba.get_num_threads(): it would make the kernel uncacheable
         nblk = min(nparts, MAXBLK_) if PAR else 1
         for blk in prange(nblk):
+            wide_vectors()
             buf = np.empty(min(CH, N) + 8, np.float64)
             acc = np.empty(8, np.float64)
             for q in range(blk * nparts // nblk, (blk + 1) * nparts // nblk):
@@ -236,6 +237,7 @@ def _make_body(body, parallel, scratch):
             PAR  # noqa: B018
             M = args[0].shape[0]
             for q in prange((M + RPT - 1) // RPT):
+                wide_vectors()
                 w = np.empty(SCR, np.float64)
                 for i in range(q * RPT, min((q + 1) * RPT, M)):
                     f(np.int64(i), *args, w)
@@ -244,6 +246,7 @@ def _make_body(body, parallel, scratch):
             SRC  # noqa: B018
             PAR  # noqa: B018
             for i in prange(args[0].shape[0]):
+                wide_vectors()
                 # (prange may index with uint64, and uint64 +- int64 types as float64)
                 f(np.int64(i), *args)
 
@@ -284,6 +287,7 @@ def _make_map(fn, parallel):
         PAR  # noqa: B018
         N = x.shape[0]
         for q in prange((N + CH - 1) // CH):
+            wide_vectors()
             s = q * CH
             e = min(N, s + CH)
             xv = x[s:e]

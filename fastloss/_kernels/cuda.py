@@ -767,9 +767,10 @@ def kernel_catalog(specs=None, block: int | None = None):
     out = []
     seen = set()
     pointwise = [s for s in specs if s.kind == "pointwise"]
-    for spec in specs:  # losses of several arrays that run a pointwise term (GAN, penalties)
+    for spec in specs:  # losses of several arrays that run pointwise terms (GAN, penalties)
         if spec.kind == "terms":
-            pointwise.append(_Named(spec))
+            terms = spec.term_specs()
+            pointwise += [_Named(spec, t, len(terms) > 1) for t in terms]
     for spec in pointwise:
         key = (spec.scalar, len(spec.params))
         if key in seen:
@@ -824,14 +825,15 @@ def kernel_catalog(specs=None, block: int | None = None):
 
 
 class _Named:
-    """The pointwise term of a loss of kind "terms", under the loss's name (catalog labels);
-    its scalar reads ``term_params`` entries of ``prm``."""
+    """A pointwise term of a loss of kind "terms", under the loss's name (and the term's,
+    where it has several) in the catalog labels; its scalar reads ``term_params`` entries of
+    ``prm``."""
 
     has_hess = False  # the losses of several arrays offer no grad_hess
 
-    def __init__(self, spec):
-        self._spec = spec.term
-        self.name = spec.name
+    def __init__(self, spec, term, several: bool):
+        self._spec = term
+        self.name = f"{spec.name}.{term.name}" if several else spec.name
         self.params = (None,) * spec.term_params
 
     def __getattr__(self, attr):
@@ -846,7 +848,7 @@ def cuda_function(spec):
     if spec.kind == "rowwise":
         return spec.row
     if spec.kind == "terms":
-        return spec.term.scalar
+        return spec.term_specs()[0].scalar
     return spec.device_body
 
 

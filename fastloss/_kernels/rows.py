@@ -33,7 +33,7 @@ from numba import prange, types
 from numba.extending import overload, register_jitable
 
 from . import scalar as _scalar_mod
-from .compile import KERNELS, memo, njit, source_hash
+from .compile import KERNELS, memo, njit, source_hash, wide_vectors
 from .scalar import fexp, like
 
 
@@ -80,6 +80,7 @@ def _make(row, parallel, write_g, write_h, has_t, has_lab, has_sw):
         N = X.shape[0] // C
         nq = (N + ROWS_PER_TASK - 1) // ROWS_PER_TASK
         for q in prange(nq):
+            wide_vectors()
             w = np.empty(SCRATCH, np.float64)
             for r in range(q * ROWS_PER_TASK, min((q + 1) * ROWS_PER_TASK, N)):
                 a = r * C

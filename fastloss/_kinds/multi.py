@@ -4,9 +4,9 @@ losses, the fused linear + cross-entropy).
 Both bind their arrays by name (``L(*arrays)``, one gradient per differentiable input:
 a tuple, or one array where there is one), check the reduction and ``out``, then:
 
-* "terms": the loss is a sum over its inputs of a declared pointwise term
-  (``spec.term.scalar`` with the parameters ``spec.terms_of(params)`` gives for each
-  input), run through the pointwise executors: the same fixed-chunk sums, so serial and
+* "terms": the loss is a sum over its inputs of a declared pointwise term (the term and
+  its parameters that ``spec.terms_of(params)`` gives for each input), run through the
+  pointwise executors: the same fixed-chunk sums, so serial and
   parallel give the same bits. A loss module declares the term and nothing else.
 * "matrix": ``spec.program(call, arrays)`` computes the loss with a :class:`Call`, which
   checks and places the arrays and gives the executor (row bodies, matrix products,
@@ -122,7 +122,7 @@ class Call:
 
 
 def _terms(spec, arrays, params, reduction, backend, want_value, want_grad, outs):
-    """A sum of ``spec.term`` over each input (its ``prm`` from ``spec.terms_of``)."""
+    """A sum over each input of its term (``(term, prm)`` from ``spec.terms_of``)."""
     names = spec.inputs
     arrs, dtype = float_arrays(arrays, names)
     terms = spec.terms_of(params)
@@ -135,8 +135,8 @@ def _terms(spec, arrays, params, reduction, backend, want_value, want_grad, outs
         gbufs = ex.grads(outs, [a.shape for a in arrs], dtype, names, device=dev,
                          inputs=arrs).user
     values, grads = [], []
-    for i, (a, prm) in enumerate(zip(arrs, terms, strict=True)):
-        v, g = _term_pass(spec.term, a, dtype, prm, reduction, backend, want_value, want_grad,
+    for i, (a, (term, prm)) in enumerate(zip(arrs, terms, strict=True)):
+        v, g = _term_pass(term, a, dtype, prm, reduction, backend, want_value, want_grad,
                           gbufs[i] if want_grad else None)
         values.append(v)
         grads.append(g)

@@ -26,9 +26,9 @@ Conventions, for every loss here:
   * ``adversarial_value``: :math:`V = \mathbb{E}_r \log D(x) + \mathbb{E}_f \log(1 - D(G(z)))
     = -\mathbb{E}_r \operatorname{sp}(-r) - \mathbb{E}_f \operatorname{sp}(f)`.
 
-Every term is a softplus, a square, a ReLU or a linear function of one logit: each is
-computed by one stable scalar function (:func:`gan_term`) run through the house pointwise
-kernels, so values and gradients are exact for any logit (no ``log(sigmoid)``, no overflow).
+Every term is a softplus, a square, a ReLU or a linear function of one logit: each is a
+stable scalar function of its own run through the house pointwise kernels, so values and
+gradients are exact for any logit (no ``log(sigmoid)``, no overflow).
 """
 
 from __future__ import annotations
@@ -38,63 +38,102 @@ from numba.extending import register_jitable
 from .._kernels.scalar import log1pexp, sigmoid
 from .._spec import Choice, MultiSpec, PointwiseSpec, register
 
-# term codes (prm[0]); prm[1] multiplies the term
-SP_NEG = 0.0  # sp(-x) = -log sigmoid(x)
-SP_POS = 1.0  # sp(x) = -log(1 - sigmoid(x))
-HSQ_M1 = 2.0  # (x - 1)^2 / 2
-HSQ = 3.0  # x^2 / 2
-RELU_1M = 4.0  # max(0, 1 - x)
-RELU_1P = 5.0  # max(0, 1 + x)
-LINEAR = 6.0  # x
+# The terms: each a pointwise spec of its own (its kernels hold one formula, which LLVM
+# vectorises), whose scalar reads the term's factor ``a = prm[0]``. Gradients follow
+# PyTorch autograd: ReLU has derivative 0 at its kink and for NaN.
 
 
 @register_jitable(forceinline=True)
-def gan_term(y, p, prm, c):
-    """One GAN term of the logit ``p`` (``y`` and ``c`` unused): ``prm[1] * term(p)``, its
-    derivative and second derivative; ``prm[0]`` picks the term (codes above). Gradients
-    follow PyTorch autograd: ReLU has derivative 0 at its kink and for NaN."""
-    code = prm[0]
-    a = 1.0 * prm[1]
+def softplus_neg_term(y, p, prm, c):
+    """``a sp(-x) = -a log sigmoid(x)`` of the logit ``x = p`` (``y`` and ``c`` unused)."""
+    a = 1.0 * prm[0]
     x = 1.0 * p
-    if code == 0.0:
-        s = sigmoid(-x)
-        return a * log1pexp(-x), -a * s, a * s * (1.0 - s)
-    if code == 1.0:
-        s = sigmoid(x)
-        return a * log1pexp(x), a * s, a * s * (1.0 - s)
-    if code == 2.0:
-        d = x - 1.0
-        return a * 0.5 * d * d, a * d, a
-    if code == 3.0:
-        return a * 0.5 * x * x, a * x, a
-    if code == 4.0 or code == 5.0:
-        u = 1.0 - x if code == 4.0 else 1.0 + x
-        du = -1.0 if code == 4.0 else 1.0
-        if u > 0.0:
-            return a * u, a * du, 0.0
-        if u <= 0.0:
-            return 0.0, 0.0, 0.0
-        return u, 0.0, 0.0  # NaN: the value stays NaN, the derivative is 0 as in torch.relu
-    return a * x, a, 0.0
+    s = sigmoid(-x)
+    return a * log1pexp(-x), -a * s, a * s * (1.0 - s)
 
 
-_TERM = PointwiseSpec(name="gan_term", family="adversarial", summary="", formula="",
-                      matches="", scalar=gan_term, cost=4.0)
+@register_jitable(forceinline=True)
+def softplus_term(y, p, prm, c):
+    """``a sp(x) = -a log(1 - sigmoid(x))``."""
+    a = 1.0 * prm[0]
+    x = 1.0 * p
+    s = sigmoid(x)
+    return a * log1pexp(x), a * s, a * s * (1.0 - s)
 
+
+@register_jitable(forceinline=True)
+def half_square_m1_term(y, p, prm, c):
+    """``a (x - 1)^2 / 2``."""
+    a = 1.0 * prm[0]
+    d = 1.0 * p - 1.0
+    return a * 0.5 * d * d, a * d, a
+
+
+@register_jitable(forceinline=True)
+def half_square_term(y, p, prm, c):
+    """``a x^2 / 2``."""
+    a = 1.0 * prm[0]
+    x = 1.0 * p
+    return a * 0.5 * x * x, a * x, a
+
+
+@register_jitable(forceinline=True)
+def _relu(u, du, a):
+    if u > 0.0:
+        return a * u, a * du, 0.0
+    if u <= 0.0:
+        return 0.0, 0.0, 0.0
+    return u, 0.0, 0.0  # NaN: the value stays NaN, the derivative is 0 as in torch.relu
+
+
+@register_jitable(forceinline=True)
+def relu_1m_term(y, p, prm, c):
+    """``a max(0, 1 - x)``."""
+    return _relu(1.0 - p, -1.0, 1.0 * prm[0])
+
+
+@register_jitable(forceinline=True)
+def relu_1p_term(y, p, prm, c):
+    """``a max(0, 1 + x)``."""
+    return _relu(1.0 + p, 1.0, 1.0 * prm[0])
+
+
+@register_jitable(forceinline=True)
+def linear_term(y, p, prm, c):
+    """``a x``."""
+    a = 1.0 * prm[0]
+    return a * p, a, 0.0
+
+
+def _term(scalar, cost):
+    return PointwiseSpec(name=scalar.__name__, family="adversarial", summary="", formula="",
+                         matches="", scalar=scalar, cost=cost)
+
+
+SP_NEG = _term(softplus_neg_term, 4.0)  # sp(-x) = -log sigmoid(x)
+SP_POS = _term(softplus_term, 4.0)  # sp(x) = -log(1 - sigmoid(x))
+HSQ_M1 = _term(half_square_m1_term, 1.0)  # (x - 1)^2 / 2
+HSQ = _term(half_square_term, 1.0)  # x^2 / 2
+RELU_1M = _term(relu_1m_term, 1.0)  # max(0, 1 - x)
+RELU_1P = _term(relu_1p_term, 1.0)  # max(0, 1 + x)
+LINEAR = _term(linear_term, 1.0)  # x
+TERMS = (SP_NEG, SP_POS, HSQ_M1, HSQ, RELU_1M, RELU_1P, LINEAR)
+
+# (term, (factor,)) for each input
 DISCRIMINATOR = {
-    "standard": ((SP_NEG, 1.0), (SP_POS, 1.0)),
-    "least_squares": ((HSQ_M1, 1.0), (HSQ, 1.0)),
-    "hinge": ((RELU_1M, 1.0), (RELU_1P, 1.0)),
-    "wasserstein": ((LINEAR, -1.0), (LINEAR, 1.0)),
+    "standard": ((SP_NEG, (1.0,)), (SP_POS, (1.0,))),
+    "least_squares": ((HSQ_M1, (1.0,)), (HSQ, (1.0,))),
+    "hinge": ((RELU_1M, (1.0,)), (RELU_1P, (1.0,))),
+    "wasserstein": ((LINEAR, (-1.0,)), (LINEAR, (1.0,))),
 }
 GENERATOR = {
-    "non_saturating": ((SP_NEG, 1.0),),
-    "minimax": ((SP_POS, -1.0),),
-    "least_squares": ((HSQ_M1, 1.0),),
-    "hinge": ((LINEAR, -1.0),),
-    "wasserstein": ((LINEAR, -1.0),),
+    "non_saturating": ((SP_NEG, (1.0,)),),
+    "minimax": ((SP_POS, (-1.0,)),),
+    "least_squares": ((HSQ_M1, (1.0,)),),
+    "hinge": ((LINEAR, (-1.0,)),),
+    "wasserstein": ((LINEAR, (-1.0,)),),
 }
-VALUE_FUNCTION = ((SP_NEG, -1.0), (SP_POS, -1.0))  # E log D(x) + E log(1 - D(G(z)))
+VALUE_FUNCTION = ((SP_NEG, (-1.0,)), (SP_POS, (-1.0,)))  # E log D(x) + E log(1 - D(G(z)))
 
 
 def sample_logits(rng, shape, dtype):
@@ -130,7 +169,7 @@ _RED_DOC = ("``mean`` averages the real and the fake terms separately and adds t
 
 gan_discriminator = register(MultiSpec(
     name="gan_discriminator", family="adversarial", kind="terms", sample=sample_logits,
-    term=_TERM, term_params=2, cost=4.0,
+    term=TERMS, term_params=1, cost=4.0,
     inputs=("real_logits", "fake_logits"), diff_inputs=("real_logits", "fake_logits"),
     input_docs=(("real_logits", _LOGIT_DOC.format("Real-sample")),
                 ("fake_logits", _LOGIT_DOC.format("Generated-sample"))),
@@ -166,7 +205,7 @@ gan_discriminator = register(MultiSpec(
 
 gan_generator = register(MultiSpec(
     name="gan_generator", family="adversarial", kind="terms", sample=sample_fake_logits,
-    term=_TERM, term_params=2, cost=4.0,
+    term=TERMS, term_params=1, cost=4.0,
     inputs=("fake_logits",), diff_inputs=("fake_logits",),
     input_docs=(("fake_logits", _LOGIT_DOC.format("Generated-sample")),),
     params=(Choice("kind", "non_saturating", "one of " + ", ".join(map(repr, _KIND_DOC_G)),
@@ -200,7 +239,7 @@ gan_generator = register(MultiSpec(
 
 adversarial_value = register(MultiSpec(
     name="adversarial_value", family="adversarial", kind="terms", sample=sample_logits,
-    term=_TERM, term_params=2, cost=4.0,
+    term=TERMS, term_params=1, cost=4.0,
     inputs=("real_logits", "fake_logits"), diff_inputs=("real_logits", "fake_logits"),
     input_docs=(("real_logits", _LOGIT_DOC.format("Real-sample")),
                 ("fake_logits", _LOGIT_DOC.format("Generated-sample"))),

@@ -66,7 +66,7 @@ _SOURCES = (
 
 l1_penalty = register(MultiSpec(
     name="l1_penalty", family="penalties", kind="terms", sample=sample_weights,
-    term=_TERM, term_params=2, terms_of=lambda params: ((1.0, 0.0),),
+    term=_TERM, term_params=2, terms_of=lambda params: ((_TERM, (1.0, 0.0)),),
     inputs=("w",), diff_inputs=("w",), input_docs=_W_DOC, default_reduction="sum",
     summary="L1 (lasso) penalty: the sum of absolute values of the weights.",
     formula=r"\Omega(w) = \sum_i |w_i|",
@@ -82,7 +82,7 @@ l1_penalty = register(MultiSpec(
 
 l2_penalty = register(MultiSpec(
     name="l2_penalty", family="penalties", kind="terms", sample=sample_weights,
-    term=_TERM, term_params=2, terms_of=lambda params: ((0.0, 1.0),),
+    term=_TERM, term_params=2, terms_of=lambda params: ((_TERM, (0.0, 1.0)),),
     inputs=("w",), diff_inputs=("w",), input_docs=_W_DOC, default_reduction="sum",
     summary="L2 (ridge, weight decay) penalty: half the sum of squared weights.",
     formula=r"\Omega(w) = \tfrac12 \sum_i w_i^2",
@@ -97,7 +97,7 @@ l2_penalty = register(MultiSpec(
 elastic_net = register(MultiSpec(
     name="elastic_net", family="penalties", kind="terms", sample=sample_weights,
     term=_TERM, term_params=2,
-    terms_of=lambda params: ((params["l1_ratio"], 1.0 - params["l1_ratio"]),),
+    terms_of=lambda params: ((_TERM, (params["l1_ratio"], 1.0 - params["l1_ratio"])),),
     inputs=("w",), diff_inputs=("w",), input_docs=_W_DOC, default_reduction="sum",
     params=(Param("l1_ratio", 0.5, "in [0, 1]", lo=0.0, hi=1.0, lo_open=False, hi_open=False,
                   doc="Weight of the L1 part; 1 gives l1_penalty, 0 gives l2_penalty."),),
