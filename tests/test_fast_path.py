@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import fastloss as fl
-from fastloss._kinds import pointwise, rowwise
+from fastloss._kinds import multi, pointwise, rowwise
 from fastloss._spec import REGISTRY
 
 from .helpers import DTYPES, pointwise_names, sample
@@ -57,6 +57,7 @@ def no_planner(monkeypatch):
         with monkeypatch.context() as m:
             m.setattr(pointwise, "plan", _fail)
             m.setattr(rowwise, "plan", _fail)
+            m.setattr(multi, "_terms", _fail)
             yield
 
     return use
@@ -94,8 +95,10 @@ def test_pointwise_fast_paths_give_the_full_roads_bits(name, dtype, backend, rng
     ys, ps = _strided(y), _strided(p)
     w = rng.random(300) + 0.1
     params = _other_params(L.spec)
+    # an empty cache of fast kernels, so that the first call (with parameters) makes it
+    monkeypatch.setattr(pointwise, "_fast_value", {})
     calls = [
-        (L, {}), (L, {"reduction": "sum"}), (L, params),
+        (L, params), (L, {}), (L, {"reduction": "sum"}),
         (L, {"sample_weight": w}),
         (L.value_and_grad, {}), (L.value_and_grad, params), (L.grad, {"reduction": "sum"}),
         (L.value_and_grad, {"sample_weight": w}),
@@ -130,6 +133,19 @@ def test_rowwise_fast_paths_give_the_full_roads_bits(name, dtype, backend, C, rn
         _both(monkeypatch, no_planner, fn, (lab, z), (lab, zs), dict(kw, backend=backend))
 
 
+@pytest.mark.parametrize("name", sorted(n for n, s in REGISTRY.items() if s.kind == "terms"))
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_terms_fast_path_gives_the_full_roads_bits(name, dtype, backend, rng, monkeypatch,
+                                                   no_planner):
+    L = getattr(fl, name)
+    monkeypatch.setattr(pointwise, "_fast_value", {})  # the terms' kernels made here
+    arrays, _ = L.spec.sample(rng, (7, 40), dtype)
+    for kw in ({}, {"reduction": "sum"}, {"reduction": "mean"}):
+        _both(monkeypatch, no_planner, L, arrays, [_strided(a) for a in arrays],
+              dict(kw, backend=backend))
+
+
 def test_fast_paths_refuse_what_they_cannot_check(rng, monkeypatch, no_planner):
     """Calls the fast paths must hand to the full road (which explains what is wrong)."""
     y, p = rng.standard_normal(50), rng.standard_normal(50)
@@ -138,7 +154,11 @@ def test_fast_paths_refuse_what_they_cannot_check(rng, monkeypatch, no_planner):
                      lambda: fl.mse(y, p, sample_weight=np.zeros(50)),
                      lambda: fl.mse(y, p, sample_weight=np.ones(50, np.float32)),
                      lambda: fl.mse(y, p, sample_weight=np.ones(49)),
-                     lambda: fl.cross_entropy(np.full(5, 3), rng.standard_normal((5, 3)))):
+                     lambda: fl.cross_entropy(np.full(5, 3), rng.standard_normal((5, 3))),
+                     lambda: fl.gan_discriminator(y, p.astype(np.float32)),
+                     lambda: fl.gan_discriminator(y, p[:0]),
+                     lambda: fl.gan_discriminator(y, p, kind="hinge"),
+                     lambda: fl.l1_penalty(p, reduction="none")):
             with pytest.raises(AssertionError, match="left the fast path"):
                 call()
     with pytest.raises(ValueError, match="sample_weight"):

@@ -19,5 +19,5 @@ def _no_fast(spec, op, args, kw):
     return None
 
 
-FAST = {"pointwise": pointwise.fast, "rowwise": rowwise.fast, "terms": _no_fast,
+FAST = {"pointwise": pointwise.fast, "rowwise": rowwise.fast, "terms": multi.fast,
         "matrix": _no_fast}

@@ -23,7 +23,7 @@ from .. import _arrays as A
 from .. import _backend
 from .._exec import executor_for
 from .._spec import check_params
-from .pointwise import Plan, run
+from .pointwise import Plan, fast_value, run
 
 
 def bind(spec, args, kw):
@@ -165,6 +165,34 @@ def _term_pass(term, x, dtype, prm, reduction, backend, want_value, want_grad, o
               tuple(typ(v) for v in prm), False, reduction, float(N), {}, device)
     v, g, _ = run(term, pl, backend, want_value=want_value, want_grad=want_grad, out=out)
     return v, g
+
+
+_default_terms: dict = {}
+
+
+def fast(spec, op, args, kw):
+    """The value of a common call of a "terms" loss (NumPy arrays of one float dtype,
+    C-contiguous and not empty, given by position; default parameters; ``mean`` or
+    ``sum``) through the pointwise fast path of each term, or None (then :func:`call`)."""
+    if op != "value" or len(kw) != 2 or len(args) != len(spec.inputs):
+        return None  # (kw: reduction and backend alone; a parameter or out= was given)
+    reduction = kw["reduction"]
+    if reduction is None:
+        reduction = spec.default_reduction
+    terms = _default_terms.get(spec.name)
+    if terms is None:
+        terms = _default_terms[spec.name] = spec.terms_of(
+            {p.name: p.check(p.default) for p in spec.params})
+    dt = args[0].dtype if type(args[0]) is np.ndarray else None
+    total = 0
+    for a, (term, prm) in zip(args, terms, strict=True):
+        if type(a) is not np.ndarray or a.dtype != dt:
+            return None
+        v = fast_value(term, a, a, reduction, kw["backend"], prm=prm)
+        if v is None:
+            return None
+        total += v
+    return float(total)
 
 
 def call(spec, op, args, kw):

@@ -221,11 +221,13 @@ _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _fast_value: dict = {}
 
 
-def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_weight=None):
+def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_weight=None,
+               prm=None):
     """The value of the commonest call (same-dtype C-contiguous float arrays of one shape,
     scalar parameters, axis=None, no weights or a float64 weight per element of 1-D
     inputs) with none of plan()'s generality: a few hundred nanoseconds of Python before
-    the kernel. None when the call is not that one."""
+    the kernel. ``prm``: the kernel's parameters as they are (a term of a "terms" loss).
+    None when the call is not that one."""
     if (type(y_pred) is not np.ndarray or type(y_true) is not np.ndarray
             or (reduction != "mean" and reduction != "sum")):
         return None
@@ -250,18 +252,22 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
         return None
     entry = _fast_value.get((spec.name, dt, ex.parallel, wmode))
     if entry is None:
-        prm = _scalar_prm(spec, dt, {}) if spec.params else (dt.type(0.0),)
-        if prm is None:
+        default = _scalar_prm(spec, dt, {}) if spec.params else (dt.type(0.0),)
+        if default is None:
             return None
         kernel = cpu.pointwise_kernel(spec.scalar, parallel=ex.parallel, reduce=True,
                                       rows=False, write_l=False, write_g=False, write_h=False,
                                       wmode=wmode, ybcast=False, has_cp=False)
-        entry = _fast_value[(spec.name, dt, ex.parallel, wmode)] = (kernel, prm, _dummy(dt))
-    kernel, prm, d = entry  # d: the unused outputs, never a user array
-    if params:
+        entry = _fast_value[(spec.name, dt, ex.parallel, wmode)] = (kernel, default, _dummy(dt))
+    kernel, prm0, d = entry  # d: the unused outputs, never a user array
+    if prm is not None:
+        prm = tuple(dt.type(v) for v in prm)
+    elif params:
         prm = _scalar_prm(spec, dt, params)
         if prm is None:
             return None
+    else:
+        prm = prm0
     denom = N
     if wmode:
         denom = float(np.add.reduce(w))
