@@ -239,7 +239,8 @@ quantile = register(PointwiseSpec(
 ))
 
 poisson_nll = register(PointwiseSpec(
-    name="poisson_nll", family="regression", scalar=poisson_nll_scalar, cost=4.0,
+    # cost: one vectorised exp (or log) per element, 1.4 ns serial against mse's 0.8
+    name="poisson_nll", family="regression", scalar=poisson_nll_scalar, cost=1.5,
     target_domain=(">= 0 (counts or rates); with ``log_input=False`` ``y_pred`` (the "
                    "rate) must be >= 0 too"),
     sample=sample_counts,
