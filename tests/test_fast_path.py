@@ -108,7 +108,8 @@ def test_pointwise_fast_paths_give_the_full_roads_bits(name, dtype, backend, rng
     for fn, kw in calls:
         _both(monkeypatch, no_planner, fn, (y, p), (ys, ps), dict(kw, backend=backend))
     y2, p2 = y.reshape(10, 30), p.reshape(10, 30)
-    for fn, kw in [(L, {"axis": -1}), (L.value_and_grad, {"axis": -1}),
+    for fn, kw in [(L, {"axis": -1}), (L.value_and_grad, {"axis": -1}), (L.value_and_grad, {}),
+                   (L.grad, {}),
                    (L, {"axis": -1, "sample_weight": w[:30]})]:
         _both(monkeypatch, no_planner, fn, (y2, p2), (_strided(y2), _strided(p2)),
               dict(kw, backend=backend))

@@ -222,12 +222,13 @@ _fast_value: dict = {}
 
 
 def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_weight=None,
-               prm=None):
-    """The value of the commonest call (same-dtype C-contiguous float arrays of one shape,
-    scalar parameters, axis=None, no weights or a float64 weight per element of 1-D
-    inputs) with none of plan()'s generality: a few hundred nanoseconds of Python before
-    the kernel. ``prm``: the kernel's parameters as they are (a term of a "terms" loss).
-    None when the call is not that one."""
+               prm=None, op="value"):
+    """``op`` ("value", "grad" or "value_and_grad") of the commonest call (same-dtype
+    C-contiguous float arrays of one shape, scalar parameters, axis=None, no ``out``, no
+    weights or a float64 weight per element of 1-D inputs) with none of plan()'s
+    generality: a few hundred nanoseconds of Python before the kernel, the bits of the full
+    road. ``prm``: the kernel's parameters as they are (a term of a "terms" loss). None
+    when the call is not that one."""
     if (type(y_pred) is not np.ndarray or type(y_true) is not np.ndarray
             or (reduction != "mean" and reduction != "sum")):
         return None
@@ -250,16 +251,18 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
     ex = executor_for(backend, N, spec.cost)
     if ex.device:
         return None
-    entry = _fast_value.get((spec.name, dt, ex.parallel, wmode))
+    key = (spec.name, dt, ex.parallel, wmode, op)
+    entry = _fast_value.get(key)
     if entry is None:
         default = _scalar_prm(spec, dt, {}) if spec.params else (dt.type(0.0),)
         if default is None:
             return None
-        kernel = cpu.pointwise_kernel(spec.scalar, parallel=ex.parallel, reduce=True,
-                                      rows=False, write_l=False, write_g=False, write_h=False,
-                                      wmode=wmode, ybcast=False, has_cp=False)
-        entry = _fast_value[(spec.name, dt, ex.parallel, wmode)] = (kernel, default, _dummy(dt))
-    kernel, prm0, d = entry  # d: the unused outputs, never a user array
+        want_value, want_grad = op != "grad", op != "value"
+        kernel = cpu.pointwise_kernel(spec.scalar, parallel=ex.parallel, reduce=want_value,
+                                      rows=False, write_l=False, write_g=want_grad,
+                                      write_h=False, wmode=wmode, ybcast=False, has_cp=False)
+        entry = _fast_value[key] = (kernel, default, _dummy(dt), want_value, want_grad)
+    kernel, prm0, d, want_value, want_grad = entry  # d: the unused outputs
     if prm is not None:
         prm = tuple(dt.type(v) for v in prm)
     elif params:
@@ -274,15 +277,25 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
         if denom == 0.0 and reduction == "mean":
             return None  # plan() raises the error
     res = np.zeros(1)
-    if y_pred.ndim != 1:
+    shape = y_pred.shape
+    if len(shape) != 1:
         y_true, y_pred = y_true.reshape(-1), y_pred.reshape(-1)
+    g, scale = d, 1.0
+    if want_grad:  # the scale of the full road's pass (Plan.scale times grad_factor)
+        g = np.empty(shape, dt)
+        scale = (1.0 / denom if reduction == "mean" else 1.0) * spec.grad_factor
     # cpu.PointwiseArgs in order, positionally (keywords would cost ~1 us a call)
     if ex.parallel:
-        ex.launch(kernel, y_true, y_pred, w, _W_DUMMY, prm, 1.0, N, d, d, d, res)
+        ex.launch(kernel, y_true, y_pred, w, _W_DUMMY, prm, scale, N, d,
+                  g if len(shape) == 1 else g.reshape(-1), d, res)
     else:
-        kernel(y_true, y_pred, w, _W_DUMMY, prm, 1.0, N, d, d, d, res)
+        kernel(y_true, y_pred, w, _W_DUMMY, prm, scale, N, d,
+               g if len(shape) == 1 else g.reshape(-1), d, res)
+    if not want_value:
+        return g
     total = float(res[0])
-    return total / denom if reduction == "mean" else total
+    value = total / denom if reduction == "mean" else total
+    return (value, g) if want_grad else value
 
 
 _fast_params: dict = {}
@@ -403,9 +416,9 @@ def fast(spec, op, args, kw):
     if spec.rmse:
         return None
     params = kw["params"]
-    if op == "value" and kw["axis"] is None:
+    if op != "grad_hess" and kw["axis"] is None and kw.get("out") is None:
         v = fast_value(spec, y_true, y_pred, kw["reduction"], kw["backend"], params,
-                       kw["sample_weight"])
+                       kw["sample_weight"], op=op)
         if v is not None:
             return v
     pl = fast_plan(spec, y_true, y_pred, kw["reduction"], kw["sample_weight"], kw["axis"],
