@@ -217,7 +217,8 @@ def reads_of(spec, pl: Plan) -> list:
 
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-#: (loss name, dtype, parallel) -> (value kernel, default prm, dummy output) of fast_value
+#: (loss name, dtype, parallel, wmode, op) -> (kernel, default prm, dummy output, want value,
+#: want grad) of fast_value
 _fast_value: dict = {}
 
 
