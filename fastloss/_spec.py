@@ -35,6 +35,10 @@ class Param:
     hi_open: bool = True
     kind: str = "float"  # "float" | "bool" | "float_or_array" (last-axis array, as `c`)
     doc: str = ""
+    # A common value that reaches the kernel as None (read with scalar.fold): the CPU
+    # kernels compile a variant where it is a constant, and the scalar's branches on it
+    # fold away instead of becoming selects that compute every case.
+    fold: float | None = None
 
     def check(self, value):
         """The value as the kernel takes it (float), or a ValueError/TypeError naming it."""
@@ -52,6 +56,11 @@ class Param:
         if math.isnan(v) or below or above:
             raise ValueError(f"{self.name} must be {self.domain}, got {value!r}")
         return v
+
+    def kernel_value(self, v: float, dtype):
+        """The checked value ``v`` as the kernel's ``prm`` holds it: ``dtype``, or None for
+        the :attr:`fold` value."""
+        return None if v == self.fold else dtype.type(v)
 
 
 #: the keywords every loss call takes besides its parameters (for "did you mean")

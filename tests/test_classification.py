@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 import fastloss as fl
+from fastloss._spec import REGISTRY
 from fastloss.losses import classification as C
 
 from .references import classification as R
@@ -200,6 +201,38 @@ def test_focal_matches_torchvision(alpha, gamma):
         v, g = fl.focal.value_and_grad(y, x, alpha=alpha, gamma=gamma, reduction=red)
         _close(v, tv)
         _close(g, tg, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_focal_gamma_two_is_folded_and_gives_the_general_bits(dtype):
+    """``gamma = 2`` (the default) reaches the kernel as a constant (``Param.fold``), so its
+    kernel computes no power; it gives the bits of the general kernel run with ``gamma = 2``
+    at run time (values, gradients, Hessians)."""
+    from fastloss._kernels.cpu import pointwise_kernel
+    from fastloss._kinds.pointwise import _kernel_params
+
+    spec = REGISTRY["focal"]
+    prm, _ = _kernel_params(spec, {"alpha": 0.25, "gamma": 2.0}, np.dtype(dtype), 1)
+    assert prm == (dtype(0.25), None)
+    prm, _ = _kernel_params(spec, {"alpha": 0.25, "gamma": 2.5}, np.dtype(dtype), 1)
+    assert prm == (dtype(0.25), dtype(2.5))
+    rng = np.random.default_rng(11)
+    n = 5000
+    x = (4 * rng.standard_normal(n)).astype(dtype)
+    y = rng.integers(0, 2, n).astype(dtype)
+    y[:50] = rng.uniform(0, 1, 50)
+    k = pointwise_kernel(C.focal_scalar, parallel=False, reduce=True, rows=False,
+                         write_l=True, write_g=True, write_h=True, wmode=0, ybcast=False,
+                         has_cp=False)
+    outs = []
+    for gamma in (None, dtype(2.0)):
+        lout, gout, hout = (np.empty(n, dtype) for _ in range(3))
+        res = np.zeros(1)
+        k(y, x, np.empty(1), np.empty(1), (dtype(0.25), gamma), 1.0, n, lout, gout, hout, res)
+        outs.append((lout, gout, hout, res))
+    for a, b in zip(*outs, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(fl.focal(y, x, reduction="none"), outs[0][0])
 
 
 @pytest.mark.parametrize("labels", ["pm1", "01"])

@@ -38,7 +38,8 @@ def _vectorised2(helper):
 
 
 LOOPS = {name: _vectorised(getattr(S, name))
-         for name in ("fexp", "flog", "flog1p", "fexpm1", "ftanh", "flogcosh", "log1pexp",
+         for name in ("fexp", "flog", "flog1p", "flog1p_unit", "fexpm1", "ftanh", "flogcosh",
+                      "log1pexp",
                       "log_sigmoid", "sigmoid", "sign")}
 LOOPS2 = {name: _vectorised2(getattr(S, name)) for name in ("xlogy", "fpow")}
 
@@ -144,6 +145,30 @@ def test_special_values(name, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_log1p_unit_over_its_domain(dtype):
+    """``flog1p_unit`` (``log1p`` for ``x`` in ``[0, 1]``) within one ulp of NumPy's
+    ``log1p`` in long double: random values, every exponent down to the subnormals, a dense
+    grid around sqrt(2) - 1 (where its reduction switches) and 1/2 (below which ``x/2 - 1/2``
+    rounds), the end points, NaN."""
+    fi = np.finfo(dtype)
+    rng = np.random.default_rng(7)
+    x = np.concatenate([
+        rng.uniform(0, 1, 300_000),
+        np.exp(rng.uniform(np.log(np.float64(fi.smallest_subnormal)), 0, 200_000)),
+        np.linspace(0.40, 0.52, 200_001),
+        [0.0, fi.smallest_subnormal, fi.smallest_normal, fi.eps, 0.5, 1.0],
+    ]).astype(dtype)
+    x = x[(x >= 0) & (x <= 1)]
+    got = _run("flog1p_unit", x)
+    assert got.dtype == dtype
+    err = ulp_error(got, x, np.log1p, dtype)
+    worst = int(np.argmax(err))
+    assert err[worst] <= 1.0, (x[worst], got[worst], err[worst])
+    assert got[x == 0].tolist() == [0.0] * int((x == 0).sum())
+    assert np.isnan(_run("flog1p_unit", np.array([np.nan], dtype))[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_exp_overflow_and_underflow_thresholds(dtype):
     fi = np.finfo(dtype)
     big = np.log(np.float64(fi.max))
@@ -231,8 +256,8 @@ def test_fpow_over_every_float(dtype):
     np.testing.assert_array_equal(o, [1, 0, np.inf, 1, 1, 1])
 
 
-@pytest.mark.parametrize("name", ["fexp", "flog", "flog1p", "fexpm1", "ftanh", "flogcosh",
-                                  "log1pexp", "sigmoid"])
+@pytest.mark.parametrize("name", ["fexp", "flog", "flog1p", "flog1p_unit", "fexpm1", "ftanh",
+                                  "flogcosh", "log1pexp", "sigmoid"])
 def test_loops_over_them_vectorise(name):
     """The point of these helpers: LLVM turns the loop into SIMD code (no libm calls)."""
     helper = getattr(S, name)
@@ -255,4 +280,6 @@ def test_python_fallbacks():
     assert S.flog(0.0) == -np.inf and np.isnan(S.flog(-1.0)) and S.flog(np.e) == 1.0
     assert S.flog1p(-1.0) == -np.inf and S.flog1p(1e-30) == 1e-30
     assert S.fexpm1(1e4) == np.inf and S.fexpm1(1e-30) == 1e-30
+    assert S.flog1p_unit(0.5) == np.log1p(0.5)
+    assert S.fold(None, 2.0) == 2.0 and S.fold(3.0, 2.0) == 3.0
     assert set(S.PORTABLE) <= set(S.HELPERS)

@@ -132,10 +132,10 @@ def _kernel_params(spec, params, dtype, n):
         v = params[p.name]
         if p.kind == "float_or_array":  # a scalar goes in prm; an array in cp, prm gets NaN
             val, cp = _column_param(p, A.on_host(v), n)
-            prm.append(val)
+            prm.append(p.kernel_value(val, dtype))
         else:
-            prm.append(p.check(v))
-    return tuple(dtype.type(v) for v in prm) or (dtype.type(0.0),), cp
+            prm.append(p.kernel_value(p.check(v), dtype))
+    return tuple(prm) or (dtype.type(0.0),), cp
 
 
 def _flat(a, dtype):
@@ -321,8 +321,8 @@ def _scalar_prm(spec, dt, params):
                 v = _column_param(p, v, 1)[0]
             else:
                 v = p.check(v)
-            vals.append(v)
-        prm = tuple(dt.type(v) for v in vals) or (dt.type(0.0),)
+            vals.append(p.kernel_value(v, dt))
+        prm = tuple(vals) or (dt.type(0.0),)
         if len(_fast_params) < 4096:
             _fast_params[key] = prm
     return prm

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from numba.extending import register_jitable
 
-from .._kernels.scalar import log1pexp, sigmoid
+from .._kernels.scalar import fexp, flog1p_unit, like
 from .._spec import Choice, MultiSpec, PointwiseSpec, register
 
 # The terms: each a pointwise spec of its own (its kernels hold one formula, which LLVM
@@ -44,21 +44,29 @@ from .._spec import Choice, MultiSpec, PointwiseSpec, register
 
 
 @register_jitable(forceinline=True)
+def _softplus_parts(x, a):
+    """``(a sp(x), a sigmoid(x), a sigmoid(x) sigmoid(-x))`` in ``x``'s precision: one exp,
+    one log1p, no cancellation (``sp(x) = max(x, 0) + log1p(e)``, ``e = exp(-|x|)``;
+    ``sigmoid(x) sigmoid(-x) = e / (1 + e)^2``)."""
+    one = like(x, 1.0)
+    zero = like(x, 0.0)
+    e = fexp(-abs(x))
+    r = one / (one + e)
+    s = r if x >= zero else e * r
+    return a * (max(x, zero) + flog1p_unit(e)), a * s, a * (e * r * r)
+
+
+@register_jitable(forceinline=True)
 def softplus_neg_term(y, p, prm, c):
     """``a sp(-x) = -a log sigmoid(x)`` of the logit ``x = p`` (``y`` and ``c`` unused)."""
-    a = 1.0 * prm[0]
-    x = 1.0 * p
-    s = sigmoid(-x)
-    return a * log1pexp(-x), -a * s, a * s * (1.0 - s)
+    v, g, h = _softplus_parts(-p, like(p, prm[0]))
+    return v, -g, h
 
 
 @register_jitable(forceinline=True)
 def softplus_term(y, p, prm, c):
     """``a sp(x) = -a log(1 - sigmoid(x))``."""
-    a = 1.0 * prm[0]
-    x = 1.0 * p
-    s = sigmoid(x)
-    return a * log1pexp(x), a * s, a * s * (1.0 - s)
+    return _softplus_parts(p, like(p, prm[0]))
 
 
 @register_jitable(forceinline=True)

@@ -35,7 +35,7 @@ from .._kernels.rows import (
     sum_shift,
     wsum_shift,
 )
-from .._kernels.scalar import fexp, flog, flog1p, fpow, like
+from .._kernels.scalar import fexp, flog, flog1p, flog1p_unit, fold, fpow, like
 from .._spec import Param, PointwiseSpec, Rows, RowwiseSpec, register
 
 # PyTorch's binary_cross_entropy backward divides by max(p (1 - p), EPSILON), EPSILON the
@@ -73,7 +73,7 @@ def binary_cross_entropy_with_logits_scalar(y, x, prm, c):
     e = np.float64(e32)
     r = 1.0 / (1.0 + e)
     s = r if x >= 0.0 else e * r  # sigmoid(x)
-    log_sig = min(np.float64(x), 0.0) - np.float64(flog1p(e32))
+    log_sig = min(np.float64(x), 0.0) - np.float64(flog1p_unit(e32))
     loss = (1.0 - y) * x - (1.0 + (pw - 1.0) * y) * log_sig
     a = pw * y + 1.0 - y
     g = a * s - pw * y
@@ -82,30 +82,38 @@ def binary_cross_entropy_with_logits_scalar(y, x, prm, c):
 
 
 @register_jitable(forceinline=True)
-def focal_scalar(y, x, prm, c):
-    # exp and log1p in the input's precision (a float32 x: a float32 polynomial), the rest
-    # in float64: 1 - p_t cancels as in PyTorch's formula, and float32 would show it
-    alpha = np.float64(prm[0])
-    gamma = np.float64(prm[1])
-    e32 = fexp(-abs(x))
-    e = np.float64(e32)
-    r = 1.0 / (1.0 + e)
-    p = r if x >= 0.0 else e * r
-    s1 = e * r * r  # p (1 - p)
-    # bce with logits, PyTorch's formula
-    ce = (1.0 - y) * x - (min(np.float64(x), 0.0) - np.float64(flog1p(e32)))
-    pt = p * y + (1.0 - p) * (1.0 - y)
-    m = 1.0 - pt
-    mg = m * m if gamma == 2.0 else fpow(m, gamma)
-    q = s1 / m if m > 0.0 else 0.0  # m^(gamma-1) m' = mg * q * (1 - 2y); 0 when m = 0
-    u = 1.0 - 2.0 * y
-    at = alpha * y + (1.0 - alpha) * (1.0 - y) if alpha >= 0.0 else 1.0
+def _focal_parts(at, ce, mg, gamma, p, y, s1, q, u):
     loss = at * ce * mg
     g = at * ((p - y) * mg + ce * gamma * mg * q * u)
     h = at * (s1 * mg + 2.0 * (p - y) * gamma * mg * q * u
               + ce * gamma * (gamma - 1.0) * mg * q * q * u * u
               + ce * gamma * mg * q * (1.0 - 2.0 * p) * u)
     return loss, g, h
+
+
+@register_jitable(forceinline=True)
+def focal_scalar(y, x, prm, c):
+    # exp and log1p in the input's precision (a float32 x: a float32 polynomial), the rest
+    # in float64: 1 - p_t cancels as in PyTorch's formula, and float32 would show it
+    alpha = np.float64(prm[0])
+    gamma = np.float64(fold(prm[1], 2.0))  # a constant 2 where the call has gamma = 2
+    e32 = fexp(-abs(x))
+    e = np.float64(e32)
+    r = 1.0 / (1.0 + e)
+    p = r if x >= 0.0 else e * r
+    s1 = e * r * r  # p (1 - p)
+    # bce with logits, PyTorch's formula
+    ce = (1.0 - y) * x - (min(np.float64(x), 0.0) - np.float64(flog1p_unit(e32)))
+    pt = p * y + (1.0 - p) * (1.0 - y)
+    m = 1.0 - pt
+    q = s1 / m if m > 0.0 else 0.0  # m^(gamma-1) m' = mg * q * (1 - 2y); 0 when m = 0
+    u = 1.0 - 2.0 * y
+    at = alpha * y + (1.0 - alpha) * (1.0 - y) if alpha >= 0.0 else 1.0
+    # gamma = 2 folds this branch away (its kernel pays for no power: an exp and a log);
+    # otherwise the loop computes both sides and selects
+    if gamma == 2.0:
+        return _focal_parts(at, ce, m * m, gamma, p, y, s1, q, u)
+    return _focal_parts(at, ce, fpow(m, gamma), gamma, p, y, s1, q, u)
 
 
 @register_jitable(forceinline=True)
@@ -257,7 +265,8 @@ focal = register(PointwiseSpec(
     params=(
         Param("alpha", 0.25, "a real number (< 0 turns the class weighting off)",
               doc="Weight of the positive class; negative values disable it."),
-        Param("gamma", 2.0, ">= 0", lo=0.0, lo_open=False, doc="Focusing exponent."),
+        Param("gamma", 2.0, ">= 0", lo=0.0, lo_open=False, doc="Focusing exponent.",
+              fold=2.0),
     ),
     summary="Sigmoid focal loss on logits (RetinaNet).",
     formula=r"\ell_i = \alpha_t\,(1 - p_t)^\gamma\,\mathrm{bce}(x_i, y_i), \quad "

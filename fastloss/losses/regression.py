@@ -9,7 +9,7 @@ import numpy as np
 from numba.extending import register_jitable
 
 from .._checks import check_range, first_outside
-from .._kernels.scalar import fexp, fexpm1, flog, flog1p, like, sign
+from .._kernels.scalar import fexp, fexpm1, flog, flog1p_unit, like, sign
 from .._spec import Param, PointwiseSpec, register, sample_counts
 
 LOG2 = math.log(2.0)
@@ -61,7 +61,7 @@ def log_cosh_scalar(y, p, prm, c):
     # above: one log1p of the selected argument
     u = ex * ex
     small = a < one
-    lp = flog1p(em * em / (two * ex) if small else u)
+    lp = flog1p_unit(em * em / (two * ex) if small else u)  # both in [0, 0.55]
     e2 = em * (two + em)
     return (lp if small else (a - like(d, LOG2)) + lp), math.copysign(-e2 / (two + e2), d), \
         (two + two) * u / ((one + u) * (one + u))
