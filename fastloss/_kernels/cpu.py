@@ -16,12 +16,12 @@ the chunks into at most :data:`MAXBLK` runs of consecutive chunks, one buffer ea
 from __future__ import annotations
 
 import inspect
-import types
+import types as pytypes
 from typing import NamedTuple
 
 import numpy as np
-from numba import prange
-from numba.extending import register_jitable
+from numba import prange, types
+from numba.extending import overload, register_jitable
 
 from . import rows as _rows_mod
 from . import scalar as _scalar_mod
@@ -60,6 +60,18 @@ def lanes8(b, L, acc):
         for j in range(8):  # the lanes as one array: a third faster than 8 scalars
             acc[j] += b[k + j]
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+
+
+def value_buffer(n, v):
+    """An empty chunk buffer of ``n`` values of ``v``'s precision (float32 or float64)."""
+    return np.empty(n, np.float32 if isinstance(v, np.float32) else np.float64)
+
+
+@overload(value_buffer, jit_options={"forceinline": True})
+def _value_buffer_ov(n, v):
+    if isinstance(v, types.Float) and v.bitwidth == 32:
+        return lambda n, v: np.empty(n, np.float32)
+    return lambda n, v: np.empty(n, np.float64)
 
 
 class PointwiseArgs(NamedTuple):
@@ -141,7 +153,12 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
         nblk = min(nparts, MAXBLK_) if PAR else 1
         for blk in prange(nblk):
             wide_vectors()
-            buf = np.empty(min(CH, N) + 8, np.float64)
+            if WMODE == 0:  # the values as they come (w*l would be l itself): a float32
+                # loss keeps a float32 loop (twice the lanes), the sum is float64 anyway
+                buf = value_buffer(min(CH, N) + 8,
+                                   f(yt[0], yp[0], prm, cp[0] if HAS_CP else 0.0)[0])
+            else:
+                buf = np.empty(min(CH, N) + 8, np.float64)
             acc = np.empty(8, np.float64)
             for q in range(blk * nparts // nblk, (blk + 1) * nparts // nblk):
                 if ROWS:
@@ -173,9 +190,9 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
                         lv, gv, hv = f(ytv[t], ypv[t], prm, c)
                         wi = wv[t] if WMODE == 1 else wr
                         if REDUCE:
-                            bv[t] = wi * lv
+                            bv[t] = lv if WMODE == 0 else wi * lv
                         if WL:
-                            lv_[t] = wi * lv
+                            lv_[t] = lv if WMODE == 0 else wi * lv
                         if WG:
                             gv_[t] = (wi * scale) * gv
                         if WH:
@@ -263,7 +280,7 @@ def whole_kernel(fn, parallel: bool):
 
 def _make_whole(fn, parallel):
     name = f"{fn.__name__}_{'par' if parallel else 'ser'}"
-    g = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+    g = pytypes.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
     g.__qualname__ = name
     g.__module__ = fn.__module__
     return njit(g, parallel=parallel)
