@@ -200,8 +200,8 @@ def _span(d):
 def run_rows(spec, pl, *, want_value: bool, want_grad: bool, want_hess: bool = False,
              out=None):
     """The CUDA twin of :meth:`fastloss._exec.cpu.HostExecutor.rowwise`: the loss's own row
-    function, one row per thread, deterministic block sums. Same returns (on the device where
-    the inputs were)."""
+    function, one row per block (its threads split the columns), deterministic sums. Same
+    returns (on the device where the inputs were)."""
     _backend.require_cuda()
     r = pl.rows
     dt = pl.dtype
@@ -243,16 +243,14 @@ def run_rows(spec, pl, *, want_value: bool, want_grad: bool, want_hess: bool = F
         kern = K.row_kernel(spec.row, write_g=want_grad, write_h=want_hess,
                             has_t=r.t is not None, has_lab=r.lab is not None,
                             has_sw=pl.sw is not None, block=block)
-        ntasks = (N + block - 1) // block
-        partials = cuda.device_array(ntasks, np.float64) if (reduce and ntasks > 1) else \
+        partials = cuda.device_array(N, np.float64) if (reduce and N > 1) else \
             _dummy(np.float64)
-        kern[K.grid_for(ntasks), block](*K.RowArgs(
+        kern[K.grid_for(N), K.row_threads(C)](*K.RowArgs(
             X=X, T=T, LAB=LAB, CW=CW, SW=SW, prm=r.prm, scale=float(pl.scale), C=C,
             red=int(reduce), wl=int(want_value and elementwise), lout=lout, gout=gout,
             hout=hout, partials=partials, res64=res64, inplace=inplace))
-        if reduce and ntasks > 1:
-            K.finalize_kernel(block)[1, block](partials, ntasks, 1, res64, _dummy(np.float64),
-                                               0.0)
+        if reduce and N > 1:  # the rows' values, added in a fixed order
+            K.finalize_kernel(block)[1, block](partials, N, 1, res64, _dummy(np.float64), 0.0)
     value = None
     if want_value:
         if elementwise:

@@ -19,6 +19,12 @@ never on the grid size or the device. A second small launch adds each row's part
 fixed order (skipped when a row is a single task: batch evaluation of ``B`` rows of up to
 ``SEG`` elements is one launch). No floating-point atomics anywhere.
 
+**Row-wise losses** (cross-entropy, KL divergence, log loss) run one row per block: the
+block's threads split the row's columns, and the row function's sums (log-sum-exp, weighted
+sums) meet in fixed shared-memory trees, through block-wide twins of the row helpers
+(:data:`COOPERATIVE`). Each row's value goes to its own slot; :func:`finalize_kernel` adds
+them in a fixed order. The threads per row depend on the row length (:func:`row_threads`).
+
 ``BLOCK`` (threads per block, a power of two, default 256) and ``ITEMS`` (elements per
 thread and task, default 16) are tuned constants; set ``FASTLOSS_CUDA_BLOCK`` /
 ``FASTLOSS_CUDA_ITEMS`` or call :func:`set_launch_config` to override them (results may
@@ -40,6 +46,7 @@ from numba.np.numpy_support import from_dtype as _from_dtype
 
 from . import scalar as _scalar
 from .compile import memo, source_hash
+from .scalar import fexp, like
 
 DEFAULT_BLOCK = 256
 DEFAULT_ITEMS = 16
@@ -114,25 +121,33 @@ def _is_fastloss_function(obj) -> bool:
     ).startswith("fastloss")
 
 
-def device_fn(pyfunc):
+def device_fn(pyfunc, cooperative: bool = False):
     """The CUDA device version of a plain-Python scalar function.
 
     Global names the function uses that refer to other fastloss Python functions (the
     helpers of :data:`fastloss._kernels.scalar.HELPERS`, or a family's own helpers) are
     rebound, recursively, to their device versions in a copy of the function's globals;
-    ``math`` and constants stay as they are. Memoised per function.
+    ``math`` and constants stay as they are. With ``cooperative`` (a row function that the
+    threads of a block run together on one row) the row helpers of :data:`COOPERATIVE` are
+    rebound to their block-wide twins first. Memoised per function.
     """
-    return memo(("device_fn", pyfunc), lambda: _make_device_fn(pyfunc))
+    return memo(("device_fn", pyfunc, cooperative),
+                lambda: _make_device_fn(pyfunc, cooperative))
 
 
-def _portable_twin(obj):
-    """The plain-``math`` twin that ``obj``'s module declares for targets where its CPU body
-    does not compile (a module-level ``PORTABLE`` dict keyed by function name), or None."""
-    twin = obj.__globals__.get("PORTABLE", {}).get(getattr(obj, "__name__", None))
+def _portable_twin(obj, cooperative=False):
+    """The twin of ``obj`` for the device: its block-wide twin in :data:`COOPERATIVE` (with
+    ``cooperative``), else the plain-``math`` twin that ``obj``'s module declares for targets
+    where its CPU body does not compile (a module-level ``PORTABLE`` dict keyed by function
+    name), or None."""
+    name = getattr(obj, "__name__", None)
+    twin = COOPERATIVE.get((getattr(obj, "__module__", None), name)) if cooperative else None
+    if twin is None:
+        twin = obj.__globals__.get("PORTABLE", {}).get(name)
     return twin if twin is not None and twin is not obj else None
 
 
-def _make_device_fn(pyfunc):
+def _make_device_fn(pyfunc, cooperative=False):
     helpers = {id(f): f for f in _scalar.HELPERS.values()}
     g = dict(pyfunc.__globals__)
     for name in pyfunc.__code__.co_names:
@@ -140,8 +155,8 @@ def _make_device_fn(pyfunc):
         if obj is not None and (id(obj) in helpers or _is_fastloss_function(obj)):
             if obj is pyfunc:
                 raise ValueError(f"{pyfunc.__name__} is recursive; device functions cannot be")
-            twin = _portable_twin(obj)
-            g[name] = device_fn(twin if twin is not None else obj)
+            twin = _portable_twin(obj, cooperative)
+            g[name] = device_fn(twin if twin is not None else obj, cooperative)
     f2 = types.FunctionType(pyfunc.__code__, g, pyfunc.__name__, pyfunc.__defaults__,
                             pyfunc.__closure__)
     f2.__qualname__ = pyfunc.__qualname__
@@ -356,7 +371,157 @@ def _make_pointwise(scalar, value, write_g, write_h, wmode, ybcast, has_cp, bloc
 
 
 # ---------------------------------------------------------------------------
-# row-wise: one row function per loss (cross_entropy, kl_divergence, log_loss on matrices)
+# row-wise: one row function per loss (cross_entropy, kl_divergence, log_loss on matrices),
+# one row per block. The row helpers of fastloss._kernels.rows get block-wide twins here:
+# thread t of a block of T (a power of two) takes the columns t, t + T, ... of the row, and
+# the threads' partials meet in a fixed shared-memory tree (in the scratch w that the
+# kernel passes as the row function's last argument), so that the order of every sum is
+# fixed by C and T alone. Every thread of the block runs the row function on the same row,
+# so its branches are uniform and every thread meets every syncthreads.
+
+
+def _cols_block(C):
+    return range(cuda.threadIdx.x, C, cuda.blockDim.x)
+
+
+def _row_total_block(v, w):
+    tid = cuda.threadIdx.x
+    stride = cuda.blockDim.x
+    w[tid] = v
+    cuda.syncthreads()
+    while stride > 1:
+        stride //= 2
+        if tid < stride:
+            w[tid] += w[tid + stride]
+        cuda.syncthreads()
+    s = w[0]
+    cuda.syncthreads()  # w is free again once every thread has read the total
+    return s
+
+
+def _row_sync_block():
+    cuda.syncthreads()
+
+
+def _owns_block(j):
+    return j % cuda.blockDim.x == cuda.threadIdx.x
+
+
+def _lse_row_block(x, w):
+    """``(m, log s)`` of the row, to every thread: an online log-sum-exp over this thread's
+    columns (as ``lse_row_serial``), then the threads' ``(m, s)`` pairs merged in a fixed
+    tree (``w[:T]`` the maxima, ``w[T:2T]`` the sums)."""
+    tid = cuda.threadIdx.x
+    T = cuda.blockDim.x
+    ninf = like(x[0], -math.inf)
+    zero = like(x[0], 0.0)
+    mt = ninf
+    st = 0.0
+    for j in range(tid, x.shape[0], T):
+        v = x[j]
+        d = v - mt
+        d = zero if v == mt else d
+        e = fexp(-abs(d))
+        st = st * e + 1.0 if v > mt else st + e
+        mt = max(mt, v)
+    w[tid] = mt
+    w[T + tid] = st
+    cuda.syncthreads()
+    stride = T
+    while stride > 1:
+        stride //= 2
+        if tid < stride:
+            m1 = w[tid]
+            m2 = w[tid + stride]
+            mm = max(m1, m2)
+            e1 = 1.0 if m1 == mm else math.exp(m1 - mm)  # 1, not NaN, where both are -inf
+            e2 = 1.0 if m2 == mm else math.exp(m2 - mm)
+            w[T + tid] = w[T + tid] * e1 + w[T + tid + stride] * e2
+            w[tid] = mm
+        cuda.syncthreads()
+    m = w[0]
+    s = w[T]
+    cuda.syncthreads()
+    return m, math.log(s)
+
+
+def _sum_shift_block(x, m):
+    s = 0.0
+    for j in _cols_block(x.shape[0]):
+        s += m - np.float64(x[j])
+    return s
+
+
+def _wsum_shift_block(w, x, m):
+    s = 0.0
+    for j in _cols_block(x.shape[0]):
+        s += w[j] * (m - np.float64(x[j]))
+    return s
+
+
+def _softmax_grad_block(src, g, m, logs, ca, cu):
+    x0 = src[0]
+    mm = like(x0, m)
+    ls = like(x0, logs)
+    a = like(x0, ca)
+    u = like(x0, cu)
+    for j in _cols_block(src.shape[0]):
+        g[j] = a * fexp((src[j] - mm) - ls) - u
+
+
+def _softmax_grad_inplace_block(g, m, logs, ca, cu):
+    _softmax_grad_block(g, g, m, logs, ca, cu)
+
+
+def _softmax_grad_w_block(src, g, m, logs, ca, cu, w):
+    x0 = src[0]
+    mm = like(x0, m)
+    ls = like(x0, logs)
+    a = like(x0, ca)
+    for j in _cols_block(src.shape[0]):
+        g[j] = a * fexp((src[j] - mm) - ls) - like(x0, cu * w[j])
+
+
+def _softmax_grad_w_inplace_block(g, m, logs, ca, cu, w):
+    _softmax_grad_w_block(g, g, m, logs, ca, cu, w)
+
+
+_ROWS = "fastloss._kernels.rows"
+COOPERATIVE = {
+    (_ROWS, "cols"): _cols_block,
+    (_ROWS, "row_total"): _row_total_block,
+    (_ROWS, "row_sync"): _row_sync_block,
+    (_ROWS, "owns"): _owns_block,
+    (_ROWS, "lse_row"): _lse_row_block,
+    (_ROWS, "sum_shift"): _sum_shift_block,
+    (_ROWS, "wsum_shift"): _wsum_shift_block,
+    (_ROWS, "softmax_grad"): _softmax_grad_block,
+    (_ROWS, "softmax_grad_inplace"): _softmax_grad_inplace_block,
+    (_ROWS, "softmax_grad_w"): _softmax_grad_w_block,
+    (_ROWS, "softmax_grad_w_inplace"): _softmax_grad_w_inplace_block,
+}
+"""The block-wide twins of the row helpers of :mod:`fastloss._kernels.rows` (by module and
+name), for row functions compiled by :func:`row_kernel`; elsewhere (one row per thread,
+:func:`rows_kernel`) those helpers keep their one-lane versions (``rows.PORTABLE``). The
+twins of ``sum_shift`` and ``wsum_shift`` give this thread's partial sum (a row function
+adds the partials with ``row_total``); ``lse_kept`` stays false on CUDA, so the kept-exps
+gradient is never taken."""
+
+ROW_MIN_THREADS = 32  # a warp: fewer threads per row would leave the rest of it idle
+
+
+def row_threads(C: int, block: int | None = None, items: int | None = None) -> int:
+    """Threads per row (the row kernel's block size) for rows of ``C`` values: the power of
+    two nearest above ``C / ITEMS``, at least :data:`ROW_MIN_THREADS` and at most
+    ``BLOCK``. It fixes the order of the row's sums: results depend on ``C``, ``BLOCK`` and
+    ``ITEMS`` only, never on the grid."""
+    b, it = launch_config()
+    block = block or b
+    items = items or it
+    T = 1
+    while T * items < C and T < block:
+        T *= 2
+    return min(block, max(T, ROW_MIN_THREADS))
 
 
 def row_kernel(
@@ -369,16 +534,17 @@ def row_kernel(
     has_sw: bool,
     block: int | None = None,
 ):
-    """A kernel ``k[grid, BLOCK](X, T, LAB, CW, SW, prm, scale, C, red, wl, lout, gout, hout,
+    """A kernel ``k[grid, T](X, T, LAB, CW, SW, prm, scale, C, red, wl, lout, gout, hout,
     partials, res64, inplace)`` with the semantics of the CPU ``rows.row_kernel``: the same
-    row function ``row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w) -> float64`` runs one
-    row per thread on zero-based row views. The runtime flags ``red`` and ``wl`` ask for the
-    sum of ``sw * loss`` and for the per-row values in ``lout``.
+    row function ``row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w) -> float64`` on
+    zero-based row views, one row per block of ``T = row_threads(C)`` threads (at most
+    ``BLOCK``), blocks taking rows in a grid-stride loop. The threads split the row's
+    columns and meet in shared-memory trees (the row helpers' block-wide twins,
+    :data:`COOPERATIVE`; ``w`` is a shared scratch of ``2 * BLOCK`` float64).
 
-    Tasks are runs of ``BLOCK`` consecutive rows; a block reduces its task's ``sw * loss``
-    through a fixed shared-memory tree into ``partials[task]`` (or ``res64[0]`` when there is
-    one task); :func:`finalize_kernel` adds the partials in order. Blocks take tasks in a
-    grid-stride loop: the result does not depend on the grid.
+    Thread 0 writes row ``r``'s ``sw * loss`` to ``lout[r]`` when ``wl`` and, when ``red``,
+    to ``partials[r]`` (``res64[0]`` for a single row), which :func:`finalize_kernel` adds
+    in a fixed order: the result does not depend on the grid.
     """
     if block is None:
         block = launch_config()[0]
@@ -388,50 +554,35 @@ def row_kernel(
 
 
 def _make_rows(row, write_g, write_h, has_t, has_lab, has_sw, block):
-    f = device_fn(row)
+    f = device_fn(row, cooperative=True)
     SRC = source_hash(row)
-    BLOCK = block
+    SCRATCH = 2 * block
     WG, WH, HAS_T, HAS_LAB, HAS_SW = (write_g, write_h, has_t, has_lab, has_sw)
 
     def kernel(X, T, LAB, CW, SW, prm, scale, C, red, wl, lout, gout, hout, partials, res64,
                inplace):
-        sh = cuda.shared.array(BLOCK, float64)
-        tid = cuda.threadIdx.x
+        w = cuda.shared.array(SCRATCH, float64)  # the row's reductions
         N = X.shape[0] // C
-        ntasks = (N + BLOCK - 1) // BLOCK
-        task = cuda.blockIdx.x
-        while task < ntasks:
-            r = task * BLOCK + tid
-            v = 0.0
-            if r < N:
-                a = r * C
-                x = X[a:a + C]
-                t = T[a:a + C] if HAS_T else T[0:1]
-                lab = LAB[r] if HAS_LAB else -1
-                sw = SW[r] if HAS_SW else 1.0
-                g = gout[a:a + C] if WG else gout[0:1]
-                h = hout[a:a + C] if WH else hout[0:1]
-                w = cuda.local.array(1, float64)  # the CPU's scratch; unused here
-                lv = f(x, t, lab, CW, prm, sw * scale, g, h, WG, WH, inplace, w)
-                if wl:
-                    lout[r] = sw * lv
+        r = cuda.blockIdx.x
+        while r < N:  # one row per block: the same trip count for every thread
+            a = r * C
+            x = X[a:a + C]
+            t = T[a:a + C] if HAS_T else T[0:1]
+            lab = LAB[r] if HAS_LAB else -1
+            sw = SW[r] if HAS_SW else 1.0
+            g = gout[a:a + C] if WG else gout[0:1]
+            h = hout[a:a + C] if WH else hout[0:1]
+            lv = f(x, t, lab, CW, prm, sw * scale, g, h, WG, WH, inplace, w)
+            if cuda.threadIdx.x == 0:
                 v = sw * lv
-            if red:
-                sh[tid] = v
-                cuda.syncthreads()
-                stride = BLOCK // 2
-                while stride > 0:
-                    if tid < stride:
-                        sh[tid] += sh[tid + stride]
-                    cuda.syncthreads()
-                    stride //= 2
-                if tid == 0:
-                    if ntasks == 1:
-                        res64[0] = sh[0]
+                if wl:
+                    lout[r] = v
+                if red:
+                    if N == 1:
+                        res64[0] = v
                     else:
-                        partials[task] = sh[0]
-                cuda.syncthreads()
-            task += cuda.gridDim.x
+                        partials[r] = v
+            r += cuda.gridDim.x
 
     return _jit(kernel, f"rows_{row.__name__}_{SRC}")
 

@@ -11,10 +11,12 @@ per-class weights (length-1 dummy when none), ``prm`` the loss's parameters as a
 ``gs`` the factor of this row's gradient (sample weight times 1/denominator for "mean"),
 ``g``/``h`` the gradient and Hessian-diagonal rows to write when ``wg``/``wh``, and
 ``inplace`` true when ``g`` is ``x`` itself (``out=y_pred``), and ``w`` a float64 scratch
-of :data:`SCRATCH` values (a length-1 dummy on CUDA). Row functions use ``math``, the helpers of
-:mod:`fastloss._kernels.scalar`, the row helpers below and plain loops (no NumPy beyond
-scalar casts), so that a CUDA factory can compile the same function with its own versions
-of the helpers (:data:`PORTABLE`: :func:`lse_row`'s scratch blocks become one lane there).
+of :data:`SCRATCH` values (on CUDA a shared scratch of the block's reductions). Row
+functions use ``math``, the helpers of :mod:`fastloss._kernels.scalar`, the row helpers
+below and plain loops over :func:`cols` (no NumPy beyond scalar casts), so that a CUDA
+factory can compile the same function with its own versions of the helpers: one row per
+block there, the cooperative primitives below (:func:`cols`, :func:`row_total`,
+:func:`row_sync`, :func:`owns`) and the row helpers becoming block-wide.
 
 The kernel runs tasks of :data:`ROWS_PER_TASK` rows (each allocates one scratch) in a
 ``prange`` (parallel) or ``range`` (serial) loop and writes
@@ -379,6 +381,44 @@ def softmax_grad_kept_w(x, w, g, logs, ca, cu, cw):
     a = like(x0, ca)
     for j in range(g.shape[0]):
         g[j] = a * (e[j] * r) - like(x0, cu * cw[j])
+
+
+# ---------------------------------------------------------------------------------------
+# Cooperative primitives. On the CPU one thread runs a whole row and these are trivial; the
+# CUDA row kernel runs one row per block, and its factory compiles a row function with
+# block-wide twins of them (and of lse_row, sum_shift, wsum_shift and softmax_grad*: each
+# thread covers its own columns, then row_total / lse_row combine the threads' partials in a
+# fixed shared-memory tree). A row function loops over cols(C), sums with row_total, and
+# writes a single value (g[lab]) only where owns(lab) (the thread that wrote that column
+# in the cols loop before); it calls row_sync before overwriting its input in place, since
+# other threads may still read it (x[lab]). Its branches depend on the row, never on the
+# thread, so that every thread of the block meets every barrier.
+
+
+@register_jitable(inline="always")
+def cols(C):
+    """The columns of a row of ``C`` values this thread handles: all of them (CUDA row
+    kernel: thread ``t`` of ``T`` takes ``t, t + T, ...``)."""
+    return range(C)
+
+
+@register_jitable(inline="always")
+def row_total(v, w):
+    """The sum over the row's threads of their partials ``v`` (float64), to every thread:
+    ``v`` itself here (CUDA: a fixed tree in the shared scratch ``w``)."""
+    return v
+
+
+@register_jitable(inline="always")
+def row_sync():
+    """A barrier between the row's threads: nothing here (CUDA: ``syncthreads``)."""
+    return None
+
+
+@register_jitable(inline="always")
+def owns(j):
+    """True where this thread handles column ``j`` of its row (here always)."""
+    return True
 
 
 # Twins for targets where a body above does not compile (CUDA has no np.full/np.zeros in

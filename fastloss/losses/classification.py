@@ -24,8 +24,12 @@ from numba.extending import register_jitable
 from .. import _arrays as A
 from .._checks import check_range
 from .._kernels.rows import (
+    cols,
     lse_kept,
     lse_row,
+    owns,
+    row_sync,
+    row_total,
     softmax_grad,
     softmax_grad_inplace,
     softmax_grad_kept,
@@ -323,10 +327,10 @@ def cross_entropy_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w):
     C = x.shape[0]
     if (not soft) and lab == ii:  # ignored: no loss, no gradient
         if wg:
-            for j in range(C):
+            for j in cols(C):
                 g[j] = 0.0
         if wh:
-            for j in range(C):
+            for j in cols(C):
                 h[j] = 0.0
         return 0.0
     m, logs = lse_row(x, w)  # one pass, online log-sum-exp
@@ -334,25 +338,29 @@ def cross_entropy_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w):
     if soft:
         A = 0.0
         B = 0.0
-        for c in range(C):
+        for c in cols(C):
             a = (1.0 - eps) * t[c] + eps / C
             if has_cw:
                 a *= cw[c]
             A += a
             B += a * (m - x[c])
+        A = row_total(A, w)
+        B = row_total(B, w)
         loss = B + A * logs
     else:
         wy = cw[lab] if has_cw else 1.0
         A = (1.0 - eps) * wy
         loss = A * ((m - x[lab]) + logs)
         if eps > 0.0:
-            B = wsum_shift(cw, x, m) if has_cw else sum_shift(x, m)
+            B = row_total(wsum_shift(cw, x, m) if has_cw else sum_shift(x, m), w)
             loss += eps / C * (B + wsum * logs)
             A += eps / C * wsum
+    if inplace:  # the row's other threads may still read x[lab]
+        row_sync()
     if wh:  # gradient and Hessian diagonal: A p (1 - p)
         mm = like(x[0], m)
         ls = like(x[0], logs)
-        for j in range(C):
+        for j in cols(C):
             p = np.float64(fexp((x[j] - mm) - ls))
             a = eps / C
             if soft:
@@ -367,7 +375,7 @@ def cross_entropy_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w):
     if wg:
         ca = gs * A
         if soft:
-            for j in range(C):  # scalar loop: soft targets are the slow path
+            for j in cols(C):  # scalar loop: soft targets are the slow path
                 a = (1.0 - eps) * t[j] + eps / C
                 if has_cw:
                     a *= cw[j]
@@ -389,7 +397,8 @@ def cross_entropy_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w):
             softmax_grad_inplace(g, m, logs, ca, cu)
         else:
             softmax_grad(x, g, m, logs, ca, cu)
-        g[lab] -= gs * (1.0 - eps) * (cw[lab] if has_cw else 1.0)
+        if owns(lab):  # the thread that wrote g[lab] above
+            g[lab] -= gs * (1.0 - eps) * (cw[lab] if has_cw else 1.0)
     return loss
 
 
@@ -397,20 +406,21 @@ def cross_entropy_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w):
 def kl_divergence_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w):
     C = x.shape[0]
     loss = 0.0
-    for j in range(C):
+    for j in cols(C):
         p = np.float64(t[j])
         term = p * (np.float64(flog(t[j])) - np.float64(flog(x[j])))
         loss += 0.0 if p == 0.0 else term
+    loss = row_total(loss, w)
     if wg:
         x0 = x[0]
         ng = like(x0, -gs)
         zero = like(x0, 0.0)
         if inplace:
-            for j in range(C):
+            for j in cols(C):
                 q = ng * t[j] / g[j]
                 g[j] = zero if t[j] == zero else q
         else:
-            for j in range(C):
+            for j in cols(C):
                 q = ng * t[j] / x[j]
                 g[j] = zero if t[j] == zero else q
     return loss
@@ -435,9 +445,12 @@ def log_loss_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w):
     if wg:
         inside = (q >= eps) & (q <= one - eps)
         gj = gs * dq / np.float64(q) if inside else 0.0 * np.float64(q)
-        for k in range(C):
+        if inplace:  # the row's other threads may still read q
+            row_sync()
+        for k in cols(C):
             g[k] = 0.0
-        g[j] = gj
+        if owns(j):  # the thread that zeroed g[j]
+            g[j] = gj
     return loss
 
 
