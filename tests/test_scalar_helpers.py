@@ -38,7 +38,8 @@ def _vectorised2(helper):
 
 
 LOOPS = {name: _vectorised(getattr(S, name))
-         for name in ("fexp", "flog", "flog1p", "flog1p_unit", "fexpm1", "ftanh", "flogcosh",
+         for name in ("fexp", "flog", "flog1p", "flog1p_unit", "flog1m_unit", "fexpm1", "ftanh",
+                      "flogcosh",
                       "log1pexp",
                       "log_sigmoid", "sigmoid", "sign")}
 LOOPS2 = {name: _vectorised2(getattr(S, name)) for name in ("xlogy", "fpow")}
@@ -169,6 +170,31 @@ def test_log1p_unit_over_its_domain(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_log1m_unit_over_its_domain(dtype):
+    """``flog1m_unit`` (``log(1 - p)`` for ``p`` in ``[0, 1]``) within one ulp of NumPy's
+    ``log1p(-p)`` in long double: random values, tiny ``p`` down to the subnormals, ``p``
+    within ``e^-60`` of 1, dense grids where its reduction switches (1 - sqrt(1/2), 1/2),
+    the end points; -inf at 1, NaN above 1 and for NaN."""
+    fi = np.finfo(dtype)
+    rng = np.random.default_rng(8)
+    p = np.concatenate([
+        rng.uniform(0, 1, 300_000),
+        np.exp(rng.uniform(np.log(np.float64(fi.smallest_subnormal)), 0, 200_000)),
+        1 - np.exp(rng.uniform(-60, 0, 100_000)),
+        np.linspace(0.28, 0.31, 100_001), np.linspace(0.49, 0.51, 100_001),
+        [0.0, fi.smallest_subnormal, fi.eps, 0.5, 1 - fi.epsneg],
+    ]).astype(dtype)
+    p = p[(p >= 0) & (p < 1)]
+    got = _run("flog1m_unit", p)
+    assert got.dtype == dtype
+    err = ulp_error(got, p, lambda v: np.log1p(-v), dtype)
+    worst = int(np.argmax(err))
+    assert err[worst] <= 1.0, (p[worst], got[worst], err[worst])
+    got = _run("flog1m_unit", np.array([1.0, np.nan, 1.5, 0.0], dtype))
+    assert got[0] == -np.inf and np.isnan(got[1]) and np.isnan(got[2]) and got[3] == 0.0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_exp_overflow_and_underflow_thresholds(dtype):
     fi = np.finfo(dtype)
     big = np.log(np.float64(fi.max))
@@ -256,8 +282,8 @@ def test_fpow_over_every_float(dtype):
     np.testing.assert_array_equal(o, [1, 0, np.inf, 1, 1, 1])
 
 
-@pytest.mark.parametrize("name", ["fexp", "flog", "flog1p", "flog1p_unit", "fexpm1", "ftanh",
-                                  "flogcosh", "log1pexp", "sigmoid"])
+@pytest.mark.parametrize("name", ["fexp", "flog", "flog1p", "flog1p_unit", "flog1m_unit",
+                                  "fexpm1", "ftanh", "flogcosh", "log1pexp", "sigmoid"])
 def test_loops_over_them_vectorise(name):
     """The point of these helpers: LLVM turns the loop into SIMD code (no libm calls)."""
     helper = getattr(S, name)
@@ -281,5 +307,7 @@ def test_python_fallbacks():
     assert S.flog1p(-1.0) == -np.inf and S.flog1p(1e-30) == 1e-30
     assert S.fexpm1(1e4) == np.inf and S.fexpm1(1e-30) == 1e-30
     assert S.flog1p_unit(0.5) == np.log1p(0.5)
+    assert S.flog1m_unit(0.25) == np.log1p(-0.25) and S.flog1m_unit(1.0) == -np.inf
+    assert np.isnan(S.flog1m_unit(2.0))
     assert S.fold(None, 2.0) == 2.0 and S.fold(3.0, 2.0) == 3.0
     assert set(S.PORTABLE) <= set(S.HELPERS)

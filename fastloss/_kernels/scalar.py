@@ -271,6 +271,60 @@ def _log1p_unit32(x):
     return k * _LN2HI_FL - ((hfsq - (s * (hfsq + R) + (k * _LN2LO_FL + lo))) - f)
 
 
+# log(1 - p) for p in [0, 1] (binary cross-entropy's other log): up to p = 1/2 the reduced
+# argument is known exactly (f = -p, or 1 - 2p with k = -1 below 1 - p = sqrt(1/2)); above,
+# 1 - p is exact (Sterbenz) and normal, so only its exponent is read. No correction
+# division, no subnormal scaling.
+
+_1MSQRTH = 0.29289321881345254  # 1 - sqrt(1/2)
+_1MSQRTH_F = _f32(0.29289323)
+
+
+@register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
+def _log1m_unit64(p):
+    u = 1.0 - p
+    bits = np.float64(u).view(np.int64)
+    kb = (bits - _LOG_OFF) >> 52
+    mb = np.int64(bits - (kb << 52)).view(np.float64)
+    big = p > 0.5
+    near = p <= _1MSQRTH
+    f = (mb - 1.0) if big else (-p if near else 1.0 - 2.0 * p)
+    k = np.float64(kb) if big else (0.0 if near else -1.0)
+    s = f / (2.0 + f)
+    z = s * s
+    R = _L7 * z + _L6
+    R = R * z + _L5
+    R = R * z + _L4
+    R = R * z + _L3
+    R = R * z + _L2
+    R = R * z + _L1
+    R = R * z
+    hfsq = 0.5 * f * f
+    res = k * _LN2HI - ((hfsq - (s * (hfsq + R) + k * _LN2LO)) - f)
+    return res if u > 0.0 else (-math.inf if u == 0.0 else math.nan)
+
+
+@register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
+def _log1m_unit32(p):
+    u = _ONE_F - p
+    bits = np.int64(np.float32(u).view(np.int32))
+    kb = (bits - _LOG_OFF_F) >> 23
+    mb = np.int32(bits - (kb << 23)).view(np.float32)
+    big = p > _HALF_F
+    near = p <= _1MSQRTH_F
+    f = (mb - _ONE_F) if big else (-p if near else _ONE_F - _TWO_F * p)
+    k = np.float32(kb) if big else (_ZERO_F if near else _f32(-1.0))
+    s = f / (_TWO_F + f)
+    z = s * s
+    R = _L4_F * z + _L3_F
+    R = R * z + _L2_F
+    R = R * z + _L1_F
+    R = R * z
+    hfsq = _HALF_F * f * f
+    res = k * _LN2HI_FL - ((hfsq - (s * (hfsq + R) + k * _LN2LO_FL)) - f)
+    return res if u > _ZERO_F else (-_INF_F if u == _ZERO_F else _NAN_F)
+
+
 # expm1: x = k ln2 + r as in exp; expm1(r) = r + r^2 P(r) (exp's polynomial without its
 # leading 1, so tiny |x| keeps full relative precision), then
 # expm1(x) = 2^k expm1(r) + (2^k - 1): both terms exact, one rounding. From k = 57 (26 in
@@ -367,6 +421,24 @@ def _flog1p_unit_ov(x):
         return lambda x: _log1p_unit32(x)
     if isinstance(x, (types.Float, types.Integer, types.Boolean)):
         return lambda x: _log1p_unit64(np.float64(x))
+    return None
+
+
+def flog1m_unit(p):
+    """``log(1 - p)`` for ``p`` in ``[0, 1]`` (``-inf`` at 1, NaN above or for NaN),
+    vectorisable, about one ulp: cheaper than :func:`flog1p` of ``-p``."""
+    p = float(p)
+    if p < 1.0:
+        return math.log1p(-p)
+    return -math.inf if p == 1.0 else math.nan
+
+
+@overload(flog1m_unit, jit_options=_JIT)
+def _flog1m_unit_ov(x):
+    if _is_f32(x):
+        return lambda x: _log1m_unit32(x)
+    if isinstance(x, (types.Float, types.Integer, types.Boolean)):
+        return lambda x: _log1m_unit64(np.float64(x))
     return None
 
 
@@ -496,6 +568,10 @@ def _log1p_math(x):
     return math.log1p(x)
 
 
+def _log1m_math(x):
+    return math.log1p(-x)
+
+
 def _expm1_math(x):
     return math.expm1(x)
 
@@ -509,6 +585,7 @@ PORTABLE = {
     "flog": _log_math,
     "flog1p": _log1p_math,
     "flog1p_unit": _log1p_math,
+    "flog1m_unit": _log1m_math,
     "fexpm1": _expm1_math,
     "like": _like_math,
 }
@@ -518,6 +595,7 @@ HELPERS = {
     "flog": flog,
     "flog1p": flog1p,
     "flog1p_unit": flog1p_unit,
+    "flog1m_unit": flog1m_unit,
     "fexpm1": fexpm1,
     "like": like,
     "ftanh": ftanh,

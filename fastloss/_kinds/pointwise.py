@@ -306,7 +306,11 @@ def _scalar_prm(spec, dt, params):
     """The kernel's ``prm`` for scalar parameters (memoised per value and type: the checks
     run once per distinct call), or None where only :func:`plan` can tell."""
     try:
-        key = (spec.name, dt.char, *params.items(), *map(type, params.values()))
+        if len(params) == 1:  # the commonest call with a parameter: a flat key is cheaper
+            for name, v in params.items():
+                key = (spec.name, dt.char, name, v, type(v))
+        else:
+            key = (spec.name, dt.char, *params.items(), *map(type, params.values()))
         prm = _fast_params.get(key)
     except TypeError:  # an unhashable value (an array parameter)
         return None

@@ -39,7 +39,7 @@ from .._kernels.rows import (
     sum_shift,
     wsum_shift,
 )
-from .._kernels.scalar import fexp, flog, flog1p, flog1p_unit, fold, fpow, like
+from .._kernels.scalar import fexp, flog, flog1m_unit, flog1p_unit, fold, fpow, like
 from .._spec import Param, PointwiseSpec, Rows, RowwiseSpec, register
 
 # PyTorch's binary_cross_entropy backward divides by max(p (1 - p), EPSILON), EPSILON the
@@ -60,7 +60,7 @@ def binary_cross_entropy_scalar(y, p, prm, c):
     lo = like(p, -100.0)
     eps = like(p, BCE_EPS)
     lp = max(flog(p), lo)
-    l1p = max(flog1p(-p), lo)
+    l1p = max(flog1m_unit(p), lo)
     loss = (y - one) * l1p - y * lp
     q = one - p
     g = (p - y) / max(q * p, eps)
