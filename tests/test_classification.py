@@ -214,6 +214,10 @@ def test_focal_gamma_two_is_folded_and_gives_the_general_bits(dtype):
     spec = REGISTRY["focal"]
     prm, _ = _kernel_params(spec, {"alpha": 0.25, "gamma": 2.0}, np.dtype(dtype), 1)
     assert prm == (dtype(0.25), None)
+    from fastloss._exec.cuda import _unfolded  # a device kernel gets the plain value back
+
+    dev = _unfolded(spec, prm, np.dtype(dtype))
+    assert dev == (dtype(0.25), dtype(2.0)) and {type(v) for v in dev} == {dtype}
     prm, _ = _kernel_params(spec, {"alpha": 0.25, "gamma": 2.5}, np.dtype(dtype), 1)
     assert prm == (dtype(0.25), dtype(2.5))
     rng = np.random.default_rng(11)

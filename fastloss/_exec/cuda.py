@@ -63,6 +63,15 @@ def as_flat(a, dtype):
 # pointwise
 
 
+def _unfolded(spec, prm, dt):
+    """``prm`` with each folded parameter (None: see ``Param.fold``) back as its value: a
+    device kernel takes plain floats (a warp branches on the value at no cost)."""
+    if None not in prm:
+        return prm
+    return tuple(dt.type(p.fold) if v is None else v for p, v in zip(spec.params, prm,
+                                                                   strict=True))
+
+
 def run_pointwise(spec, pl, *, want_value: bool, want_grad: bool, want_hess: bool = False,
                   out=None, grad_scale: float | None = None, reads=()):
     """The CUDA twin of :meth:`fastloss._exec.cpu.HostExecutor.pointwise`; same returns."""
@@ -107,7 +116,8 @@ def run_pointwise(spec, pl, *, want_value: bool, want_grad: bool, want_hess: boo
         partials = cuda.device_array(ntasks, np.float64) if (reduce and kpr > 1) else \
             _dummy(np.float64)
         kern[K.grid_for((ntasks + block // G - 1) // (block // G)), block](*K.PointwiseArgs(
-            yt=yt, yp=yp, w=w, cp=cp, prm=pl.prm, scale=float(scale), n=pl.n, seg=seg,
+            yt=yt, yp=yp, w=w, cp=cp, prm=_unfolded(spec, pl.prm, dt), scale=float(scale),
+            n=pl.n, seg=seg,
             rows=int(pl.rows), G=G, red=int(reduce), wl=int(want_value and elementwise),
             lout=lout, gout=gout, hout=hout, partials=partials, res64=res64, resdt=resdt,
             denom=float(denom)))
