@@ -212,7 +212,7 @@ smooth_l1 = register(PointwiseSpec(
 ))
 
 log_cosh = register(PointwiseSpec(
-    name="log_cosh", family="regression", scalar=log_cosh_scalar, cost=6.0,
+    name="log_cosh", family="regression", scalar=log_cosh_scalar, cost=4.5,
     target_domain="any real number",
     summary="Log-cosh loss, stable and accurate for any d (log1p(cosh d - 1) through expm1"
             " below 1, |d| + softplus(-2|d|) - log 2 above).",
