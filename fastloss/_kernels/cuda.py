@@ -445,47 +445,6 @@ def _lse_row_block(x, w):
     return m, math.log(s)
 
 
-def _sum_shift_block(x, m):
-    s = 0.0
-    for j in _cols_block(x.shape[0]):
-        s += m - np.float64(x[j])
-    return s
-
-
-def _wsum_shift_block(w, x, m):
-    s = 0.0
-    for j in _cols_block(x.shape[0]):
-        s += w[j] * (m - np.float64(x[j]))
-    return s
-
-
-def _softmax_grad_block(src, g, m, logs, ca, cu):
-    x0 = src[0]
-    mm = like(x0, m)
-    ls = like(x0, logs)
-    a = like(x0, ca)
-    u = like(x0, cu)
-    for j in _cols_block(src.shape[0]):
-        g[j] = a * fexp((src[j] - mm) - ls) - u
-
-
-def _softmax_grad_inplace_block(g, m, logs, ca, cu):
-    _softmax_grad_block(g, g, m, logs, ca, cu)
-
-
-def _softmax_grad_w_block(src, g, m, logs, ca, cu, w):
-    x0 = src[0]
-    mm = like(x0, m)
-    ls = like(x0, logs)
-    a = like(x0, ca)
-    for j in _cols_block(src.shape[0]):
-        g[j] = a * fexp((src[j] - mm) - ls) - like(x0, cu * w[j])
-
-
-def _softmax_grad_w_inplace_block(g, m, logs, ca, cu, w):
-    _softmax_grad_w_block(g, g, m, logs, ca, cu, w)
-
-
 _ROWS = "fastloss._kernels.rows"
 COOPERATIVE = {
     (_ROWS, "cols"): _cols_block,
@@ -493,19 +452,14 @@ COOPERATIVE = {
     (_ROWS, "row_sync"): _row_sync_block,
     (_ROWS, "owns"): _owns_block,
     (_ROWS, "lse_row"): _lse_row_block,
-    (_ROWS, "sum_shift"): _sum_shift_block,
-    (_ROWS, "wsum_shift"): _wsum_shift_block,
-    (_ROWS, "softmax_grad"): _softmax_grad_block,
-    (_ROWS, "softmax_grad_inplace"): _softmax_grad_inplace_block,
-    (_ROWS, "softmax_grad_w"): _softmax_grad_w_block,
-    (_ROWS, "softmax_grad_w_inplace"): _softmax_grad_w_inplace_block,
 }
-"""The block-wide twins of the row helpers of :mod:`fastloss._kernels.rows` (by module and
-name), for row functions compiled by :func:`row_kernel`; elsewhere (one row per thread,
-:func:`rows_kernel`) those helpers keep their one-lane versions (``rows.PORTABLE``). The
-twins of ``sum_shift`` and ``wsum_shift`` give this thread's partial sum (a row function
-adds the partials with ``row_total``); ``lse_kept`` stays false on CUDA, so the kept-exps
-gradient is never taken."""
+"""The block-wide twins of the row primitives of :mod:`fastloss._kernels.rows` (by module
+and name), for row functions compiled by :func:`row_kernel`; elsewhere (one row per thread,
+:func:`rows_kernel`) the CPU versions serve (``rows.PORTABLE`` for ``lse_row``). The row
+helpers that loop over ``cols`` (``sum_shift``, ``wsum_shift``, ``softmax_grad*``) need no
+twin: through ``cols`` they cover this thread's columns (the sums give this thread's part,
+which a row function adds with ``row_total``). ``lse_kept`` stays false on CUDA, so the
+kept-exps gradient is never taken."""
 
 ROW_MIN_THREADS = 32  # a warp: fewer threads per row would leave the rest of it idle
 

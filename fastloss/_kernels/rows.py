@@ -283,18 +283,18 @@ def lse_row(x, w):
 
 @register_jitable(fastmath=_FM_SUM, error_model="numpy", forceinline=True)
 def sum_shift(x, m):
-    """``sum(m - x)`` (float64, vectorised)."""
+    """``sum(m - x)`` (float64, vectorised; this thread's part on CUDA, see :func:`cols`)."""
     s = 0.0
-    for j in range(x.shape[0]):
+    for j in cols(x.shape[0]):
         s += m - np.float64(x[j])
     return s
 
 
 @register_jitable(fastmath=_FM_SUM, error_model="numpy", forceinline=True)
 def wsum_shift(w, x, m):
-    """``sum(w * (m - x))`` (float64, vectorised)."""
+    """``sum(w * (m - x))`` (float64, vectorised; this thread's part on CUDA)."""
     s = 0.0
-    for j in range(x.shape[0]):
+    for j in cols(x.shape[0]):
         s += w[j] * (m - np.float64(x[j]))
     return s
 
@@ -313,7 +313,7 @@ def softmax_grad(src, g, m, logs, ca, cu):
     ls = like(x0, logs)
     a = like(x0, ca)
     u = like(x0, cu)
-    for j in range(src.shape[0]):
+    for j in cols(src.shape[0]):
         g[j] = a * fexp((src[j] - mm) - ls) - u
 
 
@@ -325,7 +325,7 @@ def softmax_grad_inplace(g, m, logs, ca, cu):
     ls = like(x0, logs)
     a = like(x0, ca)
     u = like(x0, cu)
-    for j in range(g.shape[0]):
+    for j in cols(g.shape[0]):
         g[j] = a * fexp((g[j] - mm) - ls) - u
 
 
@@ -336,7 +336,7 @@ def softmax_grad_w(src, g, m, logs, ca, cu, w):
     mm = like(x0, m)
     ls = like(x0, logs)
     a = like(x0, ca)
-    for j in range(src.shape[0]):
+    for j in cols(src.shape[0]):
         g[j] = a * fexp((src[j] - mm) - ls) - like(x0, cu * w[j])
 
 
@@ -347,7 +347,7 @@ def softmax_grad_w_inplace(g, m, logs, ca, cu, w):
     mm = like(x0, m)
     ls = like(x0, logs)
     a = like(x0, ca)
-    for j in range(g.shape[0]):
+    for j in cols(g.shape[0]):
         g[j] = a * fexp((g[j] - mm) - ls) - like(x0, cu * w[j])
 
 

@@ -161,14 +161,10 @@ _NAN_F = _f32(np.nan)
 
 
 @register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
-def _log64(x):
-    sub = x < _TINY
-    xs = x * _TWO54 if sub else x
-    kadj = -54.0 if sub else 0.0
-    bits = np.float64(xs).view(np.int64)
-    k = (bits - _LOG_OFF) >> 52
-    m = np.int64(bits - (k << 52)).view(np.float64)
-    f = m - 1.0
+def _log_kf64(k, f, lo):
+    """``k log 2 + log(1 + f)`` for ``f`` in ``[sqrt(1/2) - 1, sqrt(2) - 1]`` (fdlibm's
+    kernel), ``lo`` a correction of the order of ``f``'s last bit (added with ``k``'s low
+    part of log 2)."""
     s = f / (2.0 + f)
     z = s * s
     R = _L7 * z + _L6
@@ -179,8 +175,31 @@ def _log64(x):
     R = R * z + _L1
     R = R * z
     hfsq = 0.5 * f * f
-    dk = np.float64(k) + kadj
-    res = dk * _LN2HI - ((hfsq - (s * (hfsq + R) + dk * _LN2LO)) - f)
+    return k * _LN2HI - ((hfsq - (s * (hfsq + R) + (k * _LN2LO + lo))) - f)
+
+
+@register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
+def _log_kf32(k, f, lo):
+    """:func:`_log_kf64` in float32."""
+    s = f / (_TWO_F + f)
+    z = s * s
+    R = _L4_F * z + _L3_F
+    R = R * z + _L2_F
+    R = R * z + _L1_F
+    R = R * z
+    hfsq = _HALF_F * f * f
+    return k * _LN2HI_FL - ((hfsq - (s * (hfsq + R) + (k * _LN2LO_FL + lo))) - f)
+
+
+@register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
+def _log64(x):
+    sub = x < _TINY
+    xs = x * _TWO54 if sub else x
+    kadj = -54.0 if sub else 0.0
+    bits = np.float64(xs).view(np.int64)
+    k = (bits - _LOG_OFF) >> 52
+    m = np.int64(bits - (k << 52)).view(np.float64)
+    res = _log_kf64(np.float64(k) + kadj, m - 1.0, 0.0)
     res = res if x > 0.0 else (-math.inf if x == 0.0 else math.nan)
     return res if x < math.inf else x
 
@@ -193,16 +212,7 @@ def _log32(x):
     bits = np.int64(np.float32(xs).view(np.int32))
     k = (bits - _LOG_OFF_F) >> 23
     m = np.int32(bits - (k << 23)).view(np.float32)
-    f = m - _ONE_F
-    s = f / (_TWO_F + f)
-    z = s * s
-    R = _L4_F * z + _L3_F
-    R = R * z + _L2_F
-    R = R * z + _L1_F
-    R = R * z
-    hfsq = _HALF_F * f * f
-    dk = np.float32(k) + kadj
-    res = dk * _LN2HI_FL - ((hfsq - (s * (hfsq + R) + dk * _LN2LO_FL)) - f)
+    res = _log_kf32(np.float32(k) + kadj, m - _ONE_F, _ZERO_F)
     res = res if x > _ZERO_F else (-_INF_F if x == _ZERO_F else _NAN_F)
     return res if x < _INF_F else x
 
@@ -242,17 +252,7 @@ def _log1p_unit64(x):
     f = (0.5 * x - 0.5) if big else x
     k = 1.0 if big else 0.0
     lo = (0.5 * x - (f + 0.5)) * (1.0 - f) if big else 0.0
-    s = f / (2.0 + f)
-    z = s * s
-    R = _L7 * z + _L6
-    R = R * z + _L5
-    R = R * z + _L4
-    R = R * z + _L3
-    R = R * z + _L2
-    R = R * z + _L1
-    R = R * z
-    hfsq = 0.5 * f * f
-    return k * _LN2HI - ((hfsq - (s * (hfsq + R) + (k * _LN2LO + lo))) - f)
+    return _log_kf64(k, f, lo)
 
 
 @register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
@@ -261,14 +261,7 @@ def _log1p_unit32(x):
     f = (_HALF_F * x - _HALF_F) if big else x
     k = _ONE_F if big else _ZERO_F
     lo = (_HALF_F * x - (f + _HALF_F)) * (_ONE_F - f) if big else _ZERO_F
-    s = f / (_TWO_F + f)
-    z = s * s
-    R = _L4_F * z + _L3_F
-    R = R * z + _L2_F
-    R = R * z + _L1_F
-    R = R * z
-    hfsq = _HALF_F * f * f
-    return k * _LN2HI_FL - ((hfsq - (s * (hfsq + R) + (k * _LN2LO_FL + lo))) - f)
+    return _log_kf32(k, f, lo)
 
 
 # log(1 - p) for p in [0, 1] (binary cross-entropy's other log): up to p = 1/2 the reduced
@@ -290,17 +283,7 @@ def _log1m_unit64(p):
     near = p <= _1MSQRTH
     f = (mb - 1.0) if big else (-p if near else 1.0 - 2.0 * p)
     k = np.float64(kb) if big else (0.0 if near else -1.0)
-    s = f / (2.0 + f)
-    z = s * s
-    R = _L7 * z + _L6
-    R = R * z + _L5
-    R = R * z + _L4
-    R = R * z + _L3
-    R = R * z + _L2
-    R = R * z + _L1
-    R = R * z
-    hfsq = 0.5 * f * f
-    res = k * _LN2HI - ((hfsq - (s * (hfsq + R) + k * _LN2LO)) - f)
+    res = _log_kf64(k, f, 0.0)
     return res if u > 0.0 else (-math.inf if u == 0.0 else math.nan)
 
 
@@ -314,14 +297,7 @@ def _log1m_unit32(p):
     near = p <= _1MSQRTH_F
     f = (mb - _ONE_F) if big else (-p if near else _ONE_F - _TWO_F * p)
     k = np.float32(kb) if big else (_ZERO_F if near else _f32(-1.0))
-    s = f / (_TWO_F + f)
-    z = s * s
-    R = _L4_F * z + _L3_F
-    R = R * z + _L2_F
-    R = R * z + _L1_F
-    R = R * z
-    hfsq = _HALF_F * f * f
-    res = k * _LN2HI_FL - ((hfsq - (s * (hfsq + R) + k * _LN2LO_FL)) - f)
+    res = _log_kf32(k, f, _ZERO_F)
     return res if u > _ZERO_F else (-_INF_F if u == _ZERO_F else _NAN_F)
 
 

@@ -44,3 +44,12 @@ def close(got, ref, dtype, what=""):
                                                                 ref.shape, ref.dtype)
     scale = float(np.max(np.abs(ref[np.isfinite(ref)]), initial=1.0))
     np.testing.assert_allclose(got, ref, rtol=rtol, atol=rtol * scale, err_msg=what)
+
+
+def call_op(loss, op, y, p, **kw):
+    """``op`` of ``loss`` on ``(y, p)`` as a tuple (one element for value and grad)."""
+    if op == "value":
+        return (loss(y, p, **kw),)
+    if op == "grad":
+        return (loss.grad(y, p, **kw),)
+    return getattr(loss, op)(y, p, **kw)

@@ -16,7 +16,7 @@ from numba import cuda
 import fastloss
 from fastloss._spec import REGISTRY
 
-from ._common import N_FLAT, ROWS, SHORT_ROWS, close, is_dev, rng_for
+from ._common import N_FLAT, ROWS, SHORT_ROWS, call_op, close, is_dev, rng_for
 
 POINTWISE = sorted(n for n, s in REGISTRY.items() if s.kind == "pointwise")
 OPS = ("value", "grad", "value_and_grad", "grad_hess")
@@ -33,14 +33,6 @@ def _inputs(spec, axis, dtype):
     return y, p, params
 
 
-def _call(loss, op, y, p, **kw):
-    if op == "value":
-        return (loss(y, p, **kw),)
-    if op == "grad":
-        return (loss.grad(y, p, **kw),)
-    return getattr(loss, op)(y, p, **kw)
-
-
 @pytest.mark.parametrize("axis", AXES, ids=["flat", "rows"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("op", OPS)
@@ -54,14 +46,14 @@ def test_cuda_equals_cpu(name, op, dtype, axis):
         with pytest.raises(NotImplementedError, match=name):
             loss.grad_hess(cuda.to_device(y), cuda.to_device(p), **kw)
         return
-    ref = _call(loss, op, y, p, backend="serial", **kw)
+    ref = call_op(loss, op, y, p, backend="serial", **kw)
     on_device = dtype == "float32"
     if on_device:
-        got = _call(loss, op, cuda.to_device(y), cuda.to_device(p), **kw)  # "auto"
+        got = call_op(loss, op, cuda.to_device(y), cuda.to_device(p), **kw)  # "auto"
         for g, r in zip(got, ref, strict=True):
             assert isinstance(g, float) if isinstance(r, float) else is_dev(g), type(g)
     else:
-        got = _call(loss, op, y, p, backend="cuda", **kw)
+        got = call_op(loss, op, y, p, backend="cuda", **kw)
         for g in got:
             assert isinstance(g, (float, np.ndarray)), type(g)
     for i, (g, r) in enumerate(zip(got, ref, strict=True)):

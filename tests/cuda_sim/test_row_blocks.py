@@ -12,7 +12,7 @@ from numba import cuda
 import fastloss
 from fastloss._kernels import cuda as K
 
-from ._common import close, host, rng_for
+from ._common import call_op, close, host, rng_for
 
 SMALL_BLOCK, ITEMS = 4, 2  # rows of 3 columns: 4 threads (shorter); of 37: 4 (longer)
 N = 5
@@ -25,14 +25,6 @@ def small_block():
         yield
     finally:
         K.set_launch_config()
-
-
-def _call(loss, op, y, p, **kw):
-    if op == "value":
-        return (loss(y, p, **kw),)
-    if op == "grad":
-        return (loss.grad(y, p, **kw),)
-    return getattr(loss, op)(y, p, **kw)
 
 
 def _ce_inputs(C, dtype, case):
@@ -61,8 +53,8 @@ def test_cross_entropy_rows_against_cpu(small_block, C, dtype, case):
     loss = fastloss.cross_entropy
     for op in ("value", "grad", "value_and_grad", "grad_hess"):
         for red in ("mean", "none"):
-            ref = _call(loss, op, y, x, backend="serial", reduction=red, **kw)
-            got = _call(loss, op, y, x, backend="cuda", reduction=red, **kw)
+            ref = call_op(loss, op, y, x, backend="serial", reduction=red, **kw)
+            got = call_op(loss, op, y, x, backend="cuda", reduction=red, **kw)
             for i, (g, r) in enumerate(zip(got, ref, strict=True)):
                 close(g, r, dtype, f"{op}[{i}] {red} C={C} {case}")
 
@@ -77,8 +69,8 @@ def test_kl_and_log_loss_rows_against_cpu(small_block, C, dtype):
     for name, y in (("kl_divergence", p), ("log_loss", lab)):
         loss = getattr(fastloss, name)
         for op in ("value", "grad", "value_and_grad"):
-            ref = _call(loss, op, y, q, backend="serial", reduction="sum")
-            got = _call(loss, op, y, q, backend="cuda", reduction="sum")
+            ref = call_op(loss, op, y, q, backend="serial", reduction="sum")
+            got = call_op(loss, op, y, q, backend="cuda", reduction="sum")
             for i, (g, r) in enumerate(zip(got, ref, strict=True)):
                 close(g, r, dtype, f"{name}.{op}[{i}] C={C}")
 

@@ -11,7 +11,7 @@ from numba import cuda
 import fastloss
 from fastloss._spec import REGISTRY
 
-from ._common import BLOCK, SIM, close, is_dev, rng_for
+from ._common import BLOCK, SIM, call_op, close, is_dev, rng_for
 
 ROWWISE = sorted(n for n, s in REGISTRY.items() if s.kind == "rowwise")
 OPS = ("value", "grad", "value_and_grad", "grad_hess")
@@ -20,28 +20,20 @@ SHAPES = {"tall": (3 * BLOCK + 5, 7), "wide": (5, 70)} if SIM else \
     {"tall": (3 * BLOCK + 5, 10), "wide": (300, 1000)}
 
 
-def _call(loss, op, y, p, **kw):
-    if op == "value":
-        return (loss(y, p, **kw),)
-    if op == "grad":
-        return (loss.grad(y, p, **kw),)
-    return getattr(loss, op)(y, p, **kw)
-
-
 def _check(name, op, y, p, dtype, device, **kw):
     loss = getattr(fastloss, name)
     if op == "grad_hess" and not REGISTRY[name].has_hess:
         with pytest.raises(NotImplementedError, match=name):
             loss.grad_hess(y, cuda.to_device(p), **kw)
         return
-    ref = _call(loss, op, y, p, backend="serial", **kw)
+    ref = call_op(loss, op, y, p, backend="serial", **kw)
     if device:
         dy = cuda.to_device(y) if isinstance(y, np.ndarray) else y
-        got = _call(loss, op, dy, cuda.to_device(p), **kw)
+        got = call_op(loss, op, dy, cuda.to_device(p), **kw)
         for g, r in zip(got, ref, strict=True):
             assert isinstance(g, float) if isinstance(r, float) else is_dev(g), type(g)
     else:
-        got = _call(loss, op, y, p, backend="cuda", **kw)
+        got = call_op(loss, op, y, p, backend="cuda", **kw)
     for i, (g, r) in enumerate(zip(got, ref, strict=True)):
         close(g, r, dtype, f"{name}.{op}[{i}] {dtype} {kw}")
 
