@@ -58,11 +58,13 @@ OPS = {
 
 
 def _prm(spec, dt):
+    """The defaults as a call passes them (a folded default, focal's gamma = 2, as None: the
+    kernel a default call runs)."""
     vals = []
     for p in spec.params:
         v = 1.0 if p.default is None else p.check(p.default)
-        vals.append(v)
-    return tuple(dt.type(v) for v in vals) or (dt.type(0.0),)
+        vals.append(p.kernel_value(v, dt))
+    return tuple(vals) or (dt.type(0.0),)
 
 
 def _cases():
@@ -74,6 +76,11 @@ def _cases():
         for op in ops:
             for dt in ("float64", "float32"):
                 cases.append((name, spec.scalar, _prm(spec, np.dtype(dt)), op, dt))
+                if any(p.fold is not None for p in spec.params):  # and the general kernel,
+                    # with the folded parameter at another value
+                    prm = tuple(np.dtype(dt).type(1.5 if p.fold is not None else
+                                                   p.check(p.default)) for p in spec.params)
+                    cases.append((f"{name}[unfolded]", spec.scalar, prm, op, dt))
     terms = {}  # the pointwise terms of the "terms" losses (GAN, penalties), each once
     for spec in REGISTRY.values():
         for t in spec.term_specs() if spec.kind == "terms" else ():
@@ -96,7 +103,7 @@ def _fresh(dispatcher):
 
 
 def _pointwise_asm(scalar, prm, op, dt):
-    key = (scalar, len(prm), op, dt)
+    key = (scalar, tuple(type(v) for v in prm), op, dt)
     if key not in _compiled:
         reduce, wl, wg, wh = OPS[op]
         k = _fresh(
