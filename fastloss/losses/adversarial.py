@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from numba.extending import register_jitable
 
-from .._kernels.scalar import fexp, flog1p_unit, like
+from .._kernels.scalar import like, log1pexp, sigmoid
 from .._spec import Choice, MultiSpec, PointwiseSpec, register
 
 # The terms: each a pointwise spec of its own (its kernels hold one formula, which LLVM
@@ -45,15 +45,10 @@ from .._spec import Choice, MultiSpec, PointwiseSpec, register
 
 @register_jitable(forceinline=True)
 def _softplus_parts(x, a):
-    """``(a sp(x), a sigmoid(x), a sigmoid(x) sigmoid(-x))`` in ``x``'s precision: one exp,
-    one log1p, no cancellation (``sp(x) = max(x, 0) + log1p(e)``, ``e = exp(-|x|)``;
-    ``sigmoid(x) sigmoid(-x) = e / (1 + e)^2``)."""
-    one = like(x, 1.0)
-    zero = like(x, 0.0)
-    e = fexp(-abs(x))
-    r = one / (one + e)
-    s = r if x >= zero else e * r
-    return a * (max(x, zero) + flog1p_unit(e)), a * s, a * (e * r * r)
+    """``(a sp(x), a sigmoid(x), a sigmoid(x) sigmoid(-x))`` in ``x``'s precision (the
+    helpers' exps are one and the same: LLVM computes it once)."""
+    s = sigmoid(x)
+    return a * log1pexp(x), a * s, a * (s * sigmoid(-x))
 
 
 @register_jitable(forceinline=True)
