@@ -30,6 +30,11 @@ def wide_packed_ops(asm: str) -> int:
     return sum(1 for m in _PACKED.finditer(asm) if _WIDE.search(m.group(0)))
 
 
+def zmm_packed_ops(asm: str) -> int:
+    """Packed arithmetic on 512-bit registers (zmm)."""
+    return sum(1 for m in _PACKED.finditer(asm) if "%zmm" in m.group(0))
+
+
 def fresh_asm(dispatcher, sig) -> str:
     """The assembly of ``dispatcher``'s Python function compiled anew for ``sig`` (serial,
     no disk cache, the dispatcher's own options)."""

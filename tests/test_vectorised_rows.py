@@ -11,15 +11,17 @@ noisy the machine's timings. Speed itself is measured by the benchmarks, never h
 from __future__ import annotations
 
 import platform
+import re
 
 import numba
 import numpy as np
 import pytest
+from llvmlite import binding as llvm
 
 import fastloss
 from fastloss._kernels.compile import compiled
 
-from .simd_rows import fresh_asm, packed_ops
+from .simd_rows import fresh_asm, packed_ops, zmm_packed_ops
 
 pytestmark = pytest.mark.skipif(
     platform.machine() not in ("x86_64", "AMD64"), reason="the assembly patterns are x86-64"
@@ -69,11 +71,13 @@ NO_ELEMENT_LOOP = ("rows[log_loss_row, value,", "rows[log_loss_row, value_and_gr
 
 
 @pytest.fixture(scope="module")
-def asm_counts():
-    out = {}
-    for label, (k, sig) in sorted(_kernels().items()):
-        out[label] = packed_ops(fresh_asm(k, sig))
-    return out
+def asm_texts():
+    return {label: fresh_asm(k, sig) for label, (k, sig) in sorted(_kernels().items())}
+
+
+@pytest.fixture(scope="module")
+def asm_counts(asm_texts):
+    return {label: packed_ops(asm) for label, asm in asm_texts.items()}
 
 
 def test_every_rowwise_and_contrastive_kernel_has_packed_simd(asm_counts):
@@ -114,3 +118,22 @@ def test_the_counter_tells_scalar_from_packed_code():
     ka = numba.njit(axpy)
     assert packed_ops(fresh_asm(kc, (a,))) == 0
     assert packed_ops(fresh_asm(ka, (a, a))) > 0
+
+
+@pytest.mark.skipif(not llvm.get_host_cpu_features().get("avx512f", False),
+                    reason="512-bit vectors need AVX-512")
+def test_rowwise_loops_use_512_bit_vectors(asm_texts):
+    """The row functions and their helpers are optimised as functions of their own before
+    they are inlined into the kernel: without their own ``wide_vectors()`` their loops
+    stay at LLVM's default width (256 bits here), half the lanes of the kernel's."""
+    rowwise = {k: v for k, v in asm_texts.items()
+               if k.startswith("rows[") and not k.startswith(NO_ELEMENT_LOOP)}
+    assert len(rowwise) == 8
+    narrow = sorted(k for k, asm in rowwise.items() if zmm_packed_ops(asm) == 0)
+    assert not narrow, f"no 512-bit packed arithmetic in: {', '.join(narrow)}"
+    # cross-entropy's exponentials (a helper's loop): their floor is a 512-bit vrndscale
+    ce = {k: v for k, v in rowwise.items() if k.startswith("rows[cross_entropy_row,")}
+    assert len(ce) == 4
+    narrow_exp = sorted(k for k, asm in ce.items()
+                        if not re.search(r"vrndscalep[sd]\s+\$\d+,\s*%zmm", asm))
+    assert not narrow_exp, f"exponentials not on 512-bit vectors in: {', '.join(narrow_exp)}"

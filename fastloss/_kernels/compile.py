@@ -182,19 +182,43 @@ class KernelCache(caching.FunctionCache):
 
 @intrinsic
 def wide_vectors(typingctx):
-    """``wide_vectors()`` at the top of a kernel's loop body: the function it is lowered
-    into (the kernel, or the outlined body of a ``prange``) gets LLVM's
-    ``"prefer-vector-width"`` attribute (:data:`PREFER_VECTOR_WIDTH`). No code at run time;
-    a compiler that refuses the attribute gets none."""
+    """``wide_vectors()`` at the top of a kernel's loop body, and of every jitted helper
+    that holds a loop: the function it is lowered into (the kernel, the outlined body of a
+    ``prange``, the helper) gets LLVM's ``"prefer-vector-width"`` attribute
+    (:data:`PREFER_VECTOR_WIDTH`). A helper needs its own call: Numba optimises each
+    jitted function, loops vectorised included, before it is inlined into its caller. No
+    code at run time; a compiler that refuses the attribute, or a GPU target, gets none."""
     def codegen(context, builder, signature, args):
-        try:  # llvmlite lists the attributes it knows; this is a string attribute
-            set.add(builder.function.attributes,
-                    f'"prefer-vector-width"="{PREFER_VECTOR_WIDTH}"')
-        except Exception:  # pragma: no cover - llvmlite changed: default width
-            pass
+        if "nvptx" not in str(builder.module.triple):
+            try:  # llvmlite lists the attributes it knows; this is a string attribute
+                set.add(builder.function.attributes,
+                        f'"prefer-vector-width"="{PREFER_VECTOR_WIDTH}"')
+            except Exception:  # pragma: no cover - llvmlite changed: default width
+                pass
         return context.get_dummy_value()
 
     return types.none(), codegen
+
+
+@intrinsic
+def borrowed(typingctx, arr):
+    """``borrowed(a)``: the array ``a`` without its reference count (a null meminfo), so
+    that taking views of it (a row, a block) costs no atomic increment and decrement. Only
+    for an array that outlives every use of the view: a kernel's argument, held by its
+    caller for the whole call."""
+    if not isinstance(arr, types.Array):
+        return None
+
+    def codegen(context, builder, signature, args):
+        src = context.make_array(signature.args[0])(context, builder, args[0])
+        out = context.make_array(signature.return_type)(context, builder)
+        for field in ("nitems", "itemsize", "data", "shape", "strides"):
+            setattr(out, field, getattr(src, field))
+        out.meminfo = out.meminfo.type(None)
+        out.parent = out.parent.type(None)
+        return out._getvalue()
+
+    return arr(arr), codegen
 
 
 # ---------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from numba import types as nt
 from numba.np.numpy_support import from_dtype as _from_dtype
 
 from . import scalar as _scalar
-from .compile import memo, source_hash
+from .compile import memo, source_hash, wide_vectors
 from .scalar import fexp, like
 
 DEFAULT_BLOCK = 256
@@ -152,7 +152,9 @@ def _make_device_fn(pyfunc, cooperative=False):
     g = dict(pyfunc.__globals__)
     for name in pyfunc.__code__.co_names:
         obj = g.get(name)
-        if obj is not None and (id(obj) in helpers or _is_fastloss_function(obj)):
+        if obj is wide_vectors:  # a CPU compiler hint: nothing to do on the device
+            g[name] = _no_hint()
+        elif obj is not None and (id(obj) in helpers or _is_fastloss_function(obj)):
             if obj is pyfunc:
                 raise ValueError(f"{pyfunc.__name__} is recursive; device functions cannot be")
             twin = _portable_twin(obj, cooperative)
@@ -162,6 +164,13 @@ def _make_device_fn(pyfunc, cooperative=False):
     f2.__qualname__ = pyfunc.__qualname__
     f2.__doc__ = pyfunc.__doc__
     return cuda.jit(device=True, inline="always")(f2)
+
+
+def _no_hint():
+    def no_hint():
+        return None
+
+    return memo(("no_hint",), lambda: cuda.jit(device=True, inline="always")(no_hint))
 
 
 def _memo(key, make):

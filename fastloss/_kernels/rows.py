@@ -13,7 +13,8 @@ per-class weights (length-1 dummy when none), ``prm`` the loss's parameters as a
 ``inplace`` true when ``g`` is ``x`` itself (``out=y_pred``), and ``w`` a float64 scratch
 of :data:`SCRATCH` values (on CUDA a shared scratch of the block's reductions). Row
 functions use ``math``, the helpers of :mod:`fastloss._kernels.scalar`, the row helpers
-below and plain loops over :func:`cols` (no NumPy beyond scalar casts), so that a CUDA
+below and plain loops over :func:`cols` (no NumPy beyond scalar casts), and open with
+``wide_vectors()`` when they hold a loop (as the row helpers do), so that a CUDA
 factory can compile the same function with its own versions of the helpers: one row per
 block there, the cooperative primitives below (:func:`cols`, :func:`row_total`,
 :func:`row_sync`, :func:`owns`) and the row helpers becoming block-wide.
@@ -35,8 +36,8 @@ from numba import prange, types
 from numba.extending import overload, register_jitable
 
 from . import scalar as _scalar_mod
-from .compile import KERNELS, memo, njit, source_hash, wide_vectors
-from .scalar import fexp, like
+from .compile import KERNELS, borrowed, memo, njit, source_hash, wide_vectors
+from .scalar import fexp, flog, like
 
 
 class RowArgs(NamedTuple):
@@ -81,6 +82,13 @@ def _make(row, parallel, write_g, write_h, has_t, has_lab, has_sw):
         PAR  # noqa: B018
         N = X.shape[0] // C
         nq = (N + ROWS_PER_TASK - 1) // ROWS_PER_TASK
+        # borrowed: the views of a row cost no atomic reference counting (the caller holds
+        # these arrays for the whole call)
+        X = borrowed(X)
+        T = borrowed(T)
+        gout = borrowed(gout)
+        hout = borrowed(hout)
+        CW = borrowed(CW)
         for q in prange(nq):
             wide_vectors()
             w = np.empty(SCRATCH, np.float64)
@@ -92,7 +100,8 @@ def _make(row, parallel, write_g, write_h, has_t, has_lab, has_sw):
                 sw = SW[r] if HAS_SW else 1.0
                 g = gout[a:a + C] if WG else gout[0:1]
                 h = hout[a:a + C] if WH else hout[0:1]
-                lout[r] = sw * f(x, t, lab, CW, prm, sw * scale, g, h, WG, WH, inplace, w)
+                lout[r] = sw * f(x, t, lab, CW, prm, sw * scale, g, h, WG, WH, inplace,
+                                 borrowed(w))  # (w: held by the task)
 
     kernel.__name__ = kernel.__qualname__ = f"rows_{row.__name__}"
     return njit(kernel, parallel=parallel)
@@ -117,7 +126,7 @@ names a bad label)."""
 _FM = {"contract", "nsz"}
 _FM_SUM = {"contract", "nsz", "reassoc"}
 BLOCK = 1024  # values per block of lse_row
-SHORT = 64  # rows shorter than this: lse_row sums in order (a tree costs more per row)
+SHORT = 16  # rows shorter than this: lse_row sums in order (a tree costs more per row)
 SCRATCH = BLOCK + BLOCK // 2  # float64 scratch per task (lse_row: block, tree)
 ROWS_PER_TASK = 16  # rows per parallel task, which allocates one scratch
 
@@ -144,6 +153,7 @@ def lse_row_serial(x, w):
 def _float_max(x):
     """``max(x)`` of a short non-empty row by float compares (a NaN is skipped unless it is
     ``x[0]``; it propagates through the sum of exponentials anyway)."""
+    wide_vectors()
     m = x[0]
     for j in range(1, x.shape[0]):
         v = x[j]
@@ -167,6 +177,7 @@ def _key_max_ov(xb):
     # 32 bits wide
     if xb.dtype.bitwidth == 32:
         def impl(xb):
+            wide_vectors()
             xi = xb.view(np.int32)
             km = np.int32(-2147483648)
             for j in range(xi.shape[0]):
@@ -177,6 +188,7 @@ def _key_max_ov(xb):
             return b.view(np.float32)
     else:
         def impl(xb):
+            wide_vectors()
             xi = xb.view(np.int64)
             km = np.int64(-9223372036854775807 - 1)
             for j in range(xi.shape[0]):
@@ -204,6 +216,7 @@ def _scratch_like_ov(w, x0):
 def _exp_shift(xb, e, m):
     """``e[j] = exp(xb[j] - m)`` in ``xb``'s precision (``exp(0)`` where ``xb[j] == m``, so
     that a row of ``-inf`` or one ``+inf`` counts 1 rather than NaN)."""
+    wide_vectors()
     zero = like(xb[0], 0.0)
     for j in range(xb.shape[0]):
         v = xb[j]
@@ -215,30 +228,34 @@ def _exp_shift(xb, e, m):
 @register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
 def tree_sum(e, n, t):
     """``e[0] + ... + e[n-1]`` in float64 as a fixed pairwise tree: ``e`` is zero-padded to
-    the next power of two ``P``, then ``t[i] = e[i] + e[i + P/2]`` (float64) and each level
-    adds its upper half into its lower half. Every level is an elementwise loop (it
-    vectorises) and the tree depends on ``n`` only, not on the SIMD width. ``e`` keeps its
-    first ``n`` values; ``t`` (float64 scratch) needs ``P/2`` of them."""
-    if n == 1:
-        return np.float64(e[0])
-    P = 2
+    the next power of two ``P`` (at least 32), then ``t[i] = e[i] + e[i + P/2]`` (float64)
+    and each level adds its upper half into its lower half; the last four levels (16
+    values to 1) have constant lengths, so LLVM unrolls them without runtime checks. Every
+    level is an elementwise loop (it vectorises) and the tree depends on ``n`` only, not
+    on the SIMD width. ``e`` keeps its first ``n`` values; ``t`` (float64 scratch) needs
+    ``P/2`` of them."""
+    wide_vectors()
+    P = 32
     while P < n:
         P *= 2
     zero = like(e[0], 0.0)
-    for j in range(n, P):
-        e[j] = zero
+    pad = e[n:P]  # (from 0: no negative-index wraparound, so no scatter)
+    for j in range(pad.shape[0]):
+        pad[j] = zero
     half = P // 2
-    lo = e[:half]
-    hi = e[half:P]
     for i in range(half):
-        t[i] = np.float64(lo[i]) + np.float64(hi[i])
-    while half > 1:
+        t[i] = np.float64(e[i]) + np.float64(e[i + half])
+    while half > 16:
         half //= 2
-        tl = t[:half]
-        th = t[half:2 * half]
         for i in range(half):
-            tl[i] = tl[i] + th[i]
-    return t[0]
+            t[i] = t[i] + t[i + half]
+    for i in range(8):
+        t[i] = t[i] + t[i + 8]
+    for i in range(4):
+        t[i] = t[i] + t[i + 4]
+    for i in range(2):
+        t[i] = t[i] + t[i + 2]
+    return t[0] + t[1]
 
 
 @register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
@@ -258,32 +275,35 @@ def lse_row(x, w):
     """
     C = x.shape[0]
     e = scratch_like(w, x[0])[:BLOCK]  # in x's precision
-    if C < SHORT:  # one block, without the block machinery's fixed cost per row
+    t = w[BLOCK:]  # float64, beyond e in either precision
+    if C < SHORT:  # a float max and a sum in order: less fixed cost than a tree
         m = _float_max(x)
         _exp_shift(x, e, m)
         s = 0.0
         for j in range(C):
             s += np.float64(e[j])
-        return np.float64(m), math.log(s)
-    t = w[BLOCK:]  # float64, beyond e in either precision
-    ninf = like(x[0], -math.inf)
-    m = ninf
+        return np.float64(m), flog(s)
+    if C <= BLOCK:  # one block, without the running rescale
+        m = _key_max(x)
+        _exp_shift(x, e, m)
+        return np.float64(m), flog(tree_sum(e, C, t))
+    m = like(x[0], -math.inf)
     s = 0.0
     for lo in range(0, C, BLOCK):
         xb = x[lo:min(lo + BLOCK, C)]
-        n = xb.shape[0]
         bm = _key_max(xb)
         if bm > m:
-            s *= math.exp(np.float64(m) - np.float64(bm))
+            s *= fexp(np.float64(m) - np.float64(bm))
             m = bm
         _exp_shift(xb, e, m)
-        s += tree_sum(e, n, t)
-    return np.float64(m), math.log(s)
+        s += tree_sum(e, xb.shape[0], t)
+    return np.float64(m), flog(s)
 
 
 @register_jitable(fastmath=_FM_SUM, error_model="numpy", forceinline=True)
 def sum_shift(x, m):
     """``sum(m - x)`` (float64, vectorised; this thread's part on CUDA, see :func:`cols`)."""
+    wide_vectors()
     s = 0.0
     for j in cols(x.shape[0]):
         s += m - np.float64(x[j])
@@ -293,6 +313,7 @@ def sum_shift(x, m):
 @register_jitable(fastmath=_FM_SUM, error_model="numpy", forceinline=True)
 def wsum_shift(w, x, m):
     """``sum(w * (m - x))`` (float64, vectorised; this thread's part on CUDA)."""
+    wide_vectors()
     s = 0.0
     for j in cols(x.shape[0]):
         s += w[j] * (m - np.float64(x[j]))
@@ -308,6 +329,7 @@ def wsum_shift(w, x, m):
 def softmax_grad(src, g, m, logs, ca, cu):
     """``g = ca * softmax(src) - cu``, ``softmax = exp((src - m) - logs)``, in ``src``'s
     precision."""
+    wide_vectors()
     x0 = src[0]
     mm = like(x0, m)
     ls = like(x0, logs)
@@ -320,6 +342,7 @@ def softmax_grad(src, g, m, logs, ca, cu):
 @register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
 def softmax_grad_inplace(g, m, logs, ca, cu):
     """:func:`softmax_grad` with ``src`` = ``g``."""
+    wide_vectors()
     x0 = g[0]
     mm = like(x0, m)
     ls = like(x0, logs)
@@ -332,6 +355,7 @@ def softmax_grad_inplace(g, m, logs, ca, cu):
 @register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
 def softmax_grad_w(src, g, m, logs, ca, cu, w):
     """``g = ca * softmax(src) - cu * w`` (``w`` float64 per class)."""
+    wide_vectors()
     x0 = src[0]
     mm = like(x0, m)
     ls = like(x0, logs)
@@ -343,6 +367,7 @@ def softmax_grad_w(src, g, m, logs, ca, cu, w):
 @register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
 def softmax_grad_w_inplace(g, m, logs, ca, cu, w):
     """:func:`softmax_grad_w` with ``src`` = ``g``."""
+    wide_vectors()
     x0 = g[0]
     mm = like(x0, m)
     ls = like(x0, logs)
@@ -363,6 +388,7 @@ def softmax_grad_kept(x, w, g, logs, ca, cu):
     """``g = ca * softmax(x) - cu`` from the ``exp(x - m)`` that :func:`lse_row` kept in
     ``w`` (only where :func:`lse_kept`): ``softmax = exp(x - m) * exp(-logs)``; no exp per
     value, and ``g`` may be ``x`` itself."""
+    wide_vectors()
     x0 = x[0]
     e = scratch_like(w, x0)
     r = like(x0, math.exp(-logs))
@@ -375,6 +401,7 @@ def softmax_grad_kept(x, w, g, logs, ca, cu):
 @register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
 def softmax_grad_kept_w(x, w, g, logs, ca, cu, cw):
     """:func:`softmax_grad_kept` with ``- cu * cw`` (``cw`` float64 per class)."""
+    wide_vectors()
     x0 = x[0]
     e = scratch_like(w, x0)
     r = like(x0, math.exp(-logs))

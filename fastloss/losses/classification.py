@@ -37,6 +37,7 @@ from .._kernels.rows import (
     softmax_grad_w,
     softmax_grad_w_inplace,
     sum_shift,
+    wide_vectors,
     wsum_shift,
 )
 from .._kernels.scalar import fexp, flog, flog1m_unit, flog1p_unit, fold, fpow, like
@@ -46,7 +47,7 @@ from .._spec import Param, PointwiseSpec, Rows, RowwiseSpec, register
 # float 1e-12 (static const float in ATen/native/Loss.cpp).
 BCE_EPS = float(np.float32(1e-12))
 
-_ROW_JIT = dict(fastmath={"contract", "nsz"}, error_model="numpy")
+_ROW_JIT = dict(fastmath={"contract", "nsz"}, error_model="numpy", forceinline=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -319,6 +320,7 @@ squared_hinge = register(PointwiseSpec(
 
 @register_jitable(**_ROW_JIT)
 def cross_entropy_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w):
+    wide_vectors()
     ii = prm[0]
     eps = prm[1]
     has_cw = prm[2] != 0.0
@@ -404,6 +406,7 @@ def cross_entropy_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w):
 
 @register_jitable(fastmath={"contract", "nsz", "reassoc"}, error_model="numpy")
 def kl_divergence_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w):
+    wide_vectors()
     C = x.shape[0]
     loss = 0.0
     for j in cols(C):
@@ -428,6 +431,7 @@ def kl_divergence_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w):
 
 @register_jitable(**_ROW_JIT)
 def log_loss_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w):
+    wide_vectors()
     C = x.shape[0]
     x0 = x[0]
     eps = like(x0, prm[0])
