@@ -48,3 +48,23 @@ def run_python(code: str, env_extra=None, timeout=300):
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=timeout, env=env)
+
+
+def nrt_balance(calls):
+    """Run ``calls()`` with Numba's allocation counters on: ``(allocs, frees, meminfo
+    allocs, meminfo frees)`` of that run (``calls`` is run once before, to compile)."""
+    from numba.core.runtime import _nrt_python as nrt
+
+    def stats():
+        return (nrt.memsys_get_stats_alloc(), nrt.memsys_get_stats_free(),
+                nrt.memsys_get_stats_mi_alloc(), nrt.memsys_get_stats_mi_free())
+
+    calls()
+    nrt.memsys_enable_stats()
+    try:
+        before = stats()
+        calls()
+        after = stats()
+    finally:
+        nrt.memsys_disable_stats()
+    return tuple(b - a for a, b in zip(before, after, strict=True))

@@ -24,6 +24,7 @@ import fastloss as fl
 from fastloss._spec import REGISTRY
 from fastloss.losses import classification as C
 
+from .helpers import nrt_balance
 from .references import classification as R
 
 POINTWISE = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "focal", "hinge",
@@ -404,8 +405,6 @@ def test_row_kernels_free_what_they_allocate_and_keep_no_reference():
     """The row kernels take borrowed views of their arrays (no reference counting per
     row): every allocation of a call is freed, and the caller's arrays keep their Python
     reference counts."""
-    from numba.core.runtime import _nrt_python as nrt
-
     rng = np.random.default_rng(3)
     x = rng.standard_normal((70, 1500))  # more than one block per row
     y = rng.integers(0, 1500, 70)
@@ -420,19 +419,9 @@ def test_row_kernels_free_what_they_allocate_and_keep_no_reference():
             fl.kl_divergence.value_and_grad(q, q[::-1].copy(), backend=backend)
             fl.cross_entropy.value_and_grad(y, x.copy(), out=np.empty_like(x), backend=backend)
 
-    calls()  # compiled first
-    nrt.memsys_enable_stats()
-    try:
-        stats = [nrt.memsys_get_stats_alloc(), nrt.memsys_get_stats_free(),
-                 nrt.memsys_get_stats_mi_alloc(), nrt.memsys_get_stats_mi_free()]
-        calls()
-        after = [nrt.memsys_get_stats_alloc(), nrt.memsys_get_stats_free(),
-                 nrt.memsys_get_stats_mi_alloc(), nrt.memsys_get_stats_mi_free()]
-    finally:
-        nrt.memsys_disable_stats()
-    d = [b - a for a, b in zip(stats, after, strict=True)]
-    assert d[0] > 0 and d[0] == d[1], d  # scratch allocated, all of it freed
-    assert d[2] == d[3], d
+    alloc, free, mi_alloc, mi_free = nrt_balance(calls)
+    assert alloc > 0 and alloc == free  # scratch allocated, all of it freed
+    assert mi_alloc == mi_free
     assert [sys.getrefcount(a) for a in (x, y, q)] == refs
 
 

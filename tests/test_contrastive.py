@@ -3,6 +3,7 @@ finite differences, float32 and float64, serial == parallel bits, options and er
 fixed-order sum the kernels use."""
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from numba import njit
 import fastloss
 from fastloss._spec import REGISTRY
 from fastloss.losses.contrastive import sum8
+from tests.helpers import nrt_balance
 from tests.references import HAND_VALUES, REFERENCES
 
 NAMES = ("info_nce", "nt_xent", "triplet_margin", "cosine_embedding")
@@ -165,6 +167,27 @@ def test_serial_equals_parallel_bits(dtype):
             np.testing.assert_array_equal(vs, vp)
             for a, b in zip(gs, gp, strict=True):
                 np.testing.assert_array_equal(a, b)
+
+
+def test_row_bodies_free_what_they_allocate_and_keep_no_reference():
+    """The row bodies get borrowed arrays (no reference counting per row): every
+    allocation of a call is freed, and the caller's arrays keep their reference counts."""
+    rng = np.random.default_rng(4)
+    a, p, n = (rng.standard_normal((40, 24)) for _ in range(3))
+    y = np.where(rng.random(40) < 0.5, 1, -1)
+    refs = [sys.getrefcount(v) for v in (a, p, n, y)]
+
+    def calls():
+        for backend in ("serial", "parallel"):
+            fastloss.info_nce.value_and_grad(a, p, backend=backend)
+            fastloss.nt_xent.value_and_grad(a, p, backend=backend)
+            fastloss.triplet_margin.value_and_grad(a, p, n, swap=True, backend=backend)
+            fastloss.cosine_embedding.value_and_grad(a, p, y, backend=backend)
+
+    alloc, free, mi_alloc, mi_free = nrt_balance(calls)
+    assert alloc > 0 and alloc == free
+    assert mi_alloc == mi_free
+    assert [sys.getrefcount(v) for v in (a, p, n, y)] == refs
 
 
 def test_small_temperature_and_degenerate_rows():

@@ -200,23 +200,36 @@ def wide_vectors(typingctx):
     return types.none(), codegen
 
 
+def _borrow(context, builder, typ, value):
+    if not isinstance(typ, types.Array):
+        return value  # a number or a boolean: no reference count
+    src = context.make_array(typ)(context, builder, value)
+    out = context.make_array(typ)(context, builder)
+    for field in ("nitems", "itemsize", "data", "shape", "strides"):
+        setattr(out, field, getattr(src, field))
+    out.meminfo = out.meminfo.type(None)
+    out.parent = out.parent.type(None)
+    return out._getvalue()
+
+
 @intrinsic
 def borrowed(typingctx, arr):
     """``borrowed(a)``: the array ``a`` without its reference count (a null meminfo), so
-    that taking views of it (a row, a block) costs no atomic increment and decrement. Only
-    for an array that outlives every use of the view: a kernel's argument, held by its
-    caller for the whole call."""
-    if not isinstance(arr, types.Array):
+    that taking views of it (a row, a block) costs no atomic increment and decrement; of a
+    tuple of arrays and numbers, the same tuple with every array borrowed. Only for arrays
+    that outlive every use of the view: a kernel's arguments, held by its caller for the
+    whole call."""
+    items = arr.types if isinstance(arr, types.BaseTuple) else (arr,)
+    if not all(isinstance(t, (types.Array, types.Number, types.Boolean)) for t in items):
         return None
 
     def codegen(context, builder, signature, args):
-        src = context.make_array(signature.args[0])(context, builder, args[0])
-        out = context.make_array(signature.return_type)(context, builder)
-        for field in ("nitems", "itemsize", "data", "shape", "strides"):
-            setattr(out, field, getattr(src, field))
-        out.meminfo = out.meminfo.type(None)
-        out.parent = out.parent.type(None)
-        return out._getvalue()
+        typ = signature.args[0]
+        if not isinstance(typ, types.BaseTuple):
+            return _borrow(context, builder, typ, args[0])
+        vals = [_borrow(context, builder, t, builder.extract_value(args[0], i))
+                for i, t in enumerate(typ.types)]
+        return context.make_tuple(builder, typ, vals)
 
     return arr(arr), codegen
 

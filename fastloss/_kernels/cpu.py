@@ -25,7 +25,7 @@ from numba.extending import overload, register_jitable
 
 from . import rows as _rows_mod
 from . import scalar as _scalar_mod
-from .compile import KERNELS, memo, njit, source_hash, wide_vectors
+from .compile import KERNELS, borrowed, memo, njit, source_hash, wide_vectors
 
 CHUNK = 4096
 #: How many runs of consecutive chunks a parallel kernel splits its chunks into.
@@ -248,24 +248,27 @@ def _make_body(body, parallel, scratch):
     RPT = _rows_mod.ROWS_PER_TASK
     SCR = _rows_mod.SCRATCH
 
+    # the body gets borrowed arrays: no atomic reference counting per row (see borrowed)
     if scratch:
         def rows(*args):
             SRC  # noqa: B018
             PAR  # noqa: B018
+            a = borrowed(args)
             M = args[0].shape[0]
             for q in prange((M + RPT - 1) // RPT):
                 wide_vectors()
                 w = np.empty(SCR, np.float64)
                 for i in range(q * RPT, min((q + 1) * RPT, M)):
-                    f(np.int64(i), *args, w)
+                    f(np.int64(i), *a, borrowed(w))
     else:
         def rows(*args):
             SRC  # noqa: B018
             PAR  # noqa: B018
+            a = borrowed(args)
             for i in prange(args[0].shape[0]):
                 wide_vectors()
                 # (prange may index with uint64, and uint64 +- int64 types as float64)
-                f(np.int64(i), *args)
+                f(np.int64(i), *a)
 
     rows.__name__ = rows.__qualname__ = f"rows_{body.__name__}"
     return njit(rows, parallel=parallel)
