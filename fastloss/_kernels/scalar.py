@@ -204,14 +204,21 @@ def _log64(x):
     return res if x < math.inf else x
 
 
+@register_jitable(forceinline=True)
+def _ashr23(b):
+    """``b >> 23`` of an int32, as an int32 (Numba computes integer arithmetic in int64:
+    each step is cast back, so that LLVM keeps 32-bit lanes, 16 to a 512-bit vector)."""
+    return np.int32(b >> 23)
+
+
 @register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
 def _log32(x):
     sub = x < _TINY_F
     xs = x * _TWO25_F if sub else x
     kadj = _f32(-25.0) if sub else _ZERO_F
-    bits = np.int64(np.float32(xs).view(np.int32))
-    k = (bits - _LOG_OFF_F) >> 23
-    m = np.int32(bits - (k << 23)).view(np.float32)
+    bits = np.float32(xs).view(np.int32)
+    k = _ashr23(np.int32(bits - _LOG_OFF_F))
+    m = np.int32(bits - np.int32(k << 23)).view(np.float32)
     res = _log_kf32(np.float32(k) + kadj, m - _ONE_F, _ZERO_F)
     res = res if x > _ZERO_F else (-_INF_F if x == _ZERO_F else _NAN_F)
     return res if x < _INF_F else x
@@ -290,9 +297,9 @@ def _log1m_unit64(p):
 @register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
 def _log1m_unit32(p):
     u = _ONE_F - p
-    bits = np.int64(np.float32(u).view(np.int32))
-    kb = (bits - _LOG_OFF_F) >> 23
-    mb = np.int32(bits - (kb << 23)).view(np.float32)
+    bits = np.float32(u).view(np.int32)
+    kb = _ashr23(np.int32(bits - _LOG_OFF_F))
+    mb = np.int32(bits - np.int32(kb << 23)).view(np.float32)
     big = p > _HALF_F
     near = p <= _1MSQRTH_F
     f = (mb - _ONE_F) if big else (-p if near else _ONE_F - _TWO_F * p)
