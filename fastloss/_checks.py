@@ -88,3 +88,39 @@ def _count_bad_weights(w):
 
 #: ``count_bad_weights(w) -> int``: serial, for the small weight arrays of the fast path.
 count_bad_weights = njit(_count_bad_weights)
+
+
+def _count_signs(a):
+    """``(entries not in {-1, 0, 1} (NaN counted), entries equal to -1, entries equal to 0)``
+    in one vectorised pass."""
+    bad = 0
+    neg = 0
+    zero = 0
+    for i in range(a.shape[0]):
+        v = a[i]
+        bad += (v != 1) & (v != 0) & (v != -1)
+        neg += v == -1
+        zero += v == 0
+    return bad, neg, zero
+
+
+_count_signs_kernel = njit(_count_signs)
+
+
+def check_sign_labels(y, name: str) -> None:
+    """ValueError naming ``name`` (and the first bad position and value) unless ``y`` holds
+    labels in ``{-1, 1}`` or in ``{0, 1}``."""
+    flat = y.reshape(-1) if y.flags.c_contiguous else np.ravel(y)
+    if flat.dtype.kind in "fiub" and flat.dtype != np.float16:
+        bad, neg, zero = _count_signs_kernel(flat)
+    else:  # what Numba does not compile: NumPy's passes
+        bad = int(((flat != 1) & (flat != 0) & (flat != -1)).sum())
+        neg, zero = int((flat == -1).sum()), int((flat == 0).sum())
+    if bad:
+        i = int(np.argmax((flat != 1) & (flat != 0) & (flat != -1)))
+        raise ValueError(f"{name} must hold labels in {{-1, 1}} or {{0, 1}}; it holds "
+                         f"{flat[i]!r} at position "
+                         f"{tuple(int(j) for j in np.unravel_index(i, y.shape))}")
+    if neg and zero:
+        raise ValueError(f"{name} mixes the label conventions {{-1, 1}} and {{0, 1}} "
+                         "(it holds both -1 and 0)")

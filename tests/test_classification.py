@@ -240,6 +240,37 @@ def test_focal_gamma_two_is_folded_and_gives_the_general_bits(dtype):
     np.testing.assert_array_equal(fl.focal(y, x, reduction="none"), outs[0][0])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16, np.int8, np.int64,
+                                   np.bool_])
+@pytest.mark.parametrize("backend", ["serial", "parallel"])
+def test_sign_label_check_in_every_dtype_and_on_both_roads(dtype, backend):
+    """The one-pass label check (any dtype; float16 through NumPy) accepts {-1, 1} and
+    {0, 1}, and names the first bad label or the mixture, on the fast road (a plain call)
+    and the full one (axis=-1 on a strided view) alike."""
+    p = np.linspace(-1.0, 1.0, 12)
+    ok = [np.array([1, 0, 1, 1] * 3)]
+    if dtype != np.bool_:
+        ok.append(np.array([1, -1, -1, 1] * 3))
+    for y in ok:
+        y = y.astype(dtype)
+        t = np.where(y.astype(float) > 0, 1.0, -1.0)
+        want = np.mean(np.maximum(0.0, 1.0 - t * p))
+        _close(fl.hinge(y, p, backend=backend), want)
+        _close(fl.hinge(np.repeat(y, 2)[::2], p, axis=-1, backend=backend), want)
+    if dtype == np.bool_:
+        return
+    for y, msg in (([1, 0, -1, 1], "mixes the label conventions"),
+                   ([1, 1, 2, 1], "holds .*2.* at position \\(2,\\)")):
+        y = np.array(y * 3).astype(dtype)
+        for fn, yy in ((fl.hinge, y), (fl.squared_hinge.value_and_grad, y),
+                       (fl.hinge, np.repeat(y, 2)[::2])):
+            with pytest.raises(ValueError, match=msg):
+                fn(yy, p, backend=backend)
+    if np.dtype(dtype).kind == "f":
+        with pytest.raises(ValueError, match="y_true must hold labels .*nan"):
+            fl.hinge(np.array([1, np.nan, 1], dtype), p[:3], backend=backend)
+
+
 @pytest.mark.parametrize("labels", ["pm1", "01"])
 def test_hinge_matches_sklearn(labels):
     rng = np.random.default_rng(7)

@@ -236,7 +236,7 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
     dt = y_pred.dtype
     if (y_true.dtype != dt or dt not in _FAST_DTYPES or y_true.shape != y_pred.shape
             or not (y_pred.flags.c_contiguous and y_true.flags.c_contiguous)
-            or spec.check_inputs is not None or (params and not spec.params)):
+            or (params and not spec.params)):
         return None
     N = y_pred.size
     if N == 0:
@@ -272,6 +272,10 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
             return None
     else:
         prm = prm0
+    if spec.check_inputs is not None:
+        full = {p.name: params.get(p.name, p.default) for p in spec.params} if params \
+            else _default_params(spec)
+        _check_inputs(spec, y_true, y_pred, full, backend)
     denom = N
     if wmode:
         denom = float(np.add.reduce(w))
@@ -300,6 +304,15 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
 
 
 _fast_params: dict = {}
+_defaults: dict = {}
+
+
+def _default_params(spec):
+    """``{name: default}`` of the spec's parameters (memoised)."""
+    d = _defaults.get(spec.name)
+    if d is None:
+        d = _defaults[spec.name] = {p.name: p.default for p in spec.params}
+    return d
 
 
 def _scalar_prm(spec, dt, params):

@@ -22,7 +22,7 @@ import numpy as np
 from numba.extending import register_jitable
 
 from .. import _arrays as A
-from .._checks import check_range
+from .._checks import check_range, check_sign_labels
 from .._kernels.rows import (
     cols,
     lse_kept,
@@ -151,16 +151,7 @@ def _unit(name, what):
 
 
 def _check_signs(y_true, y_pred, params):
-    y = np.asarray(y_true)
-    bad = (y != 1) & (y != 0) & (y != -1)
-    if bad.any():
-        i = int(np.argmax(bad.reshape(-1)))
-        raise ValueError(f"y_true must hold labels in {{-1, 1}} or {{0, 1}}; it holds "
-                         f"{y.reshape(-1)[i]!r} at position "
-                         f"{tuple(int(j) for j in np.unravel_index(i, y.shape))}")
-    if (y == -1).any() and (y == 0).any():
-        raise ValueError("y_true mixes the label conventions {-1, 1} and {0, 1} "
-                         "(it holds both -1 and 0)")
+    check_sign_labels(np.asarray(y_true), "y_true")
 
 
 # ---------------------------------------------------------------------------------------
