@@ -36,7 +36,7 @@ def ce_bare():
     spec = fl.cross_entropy.spec
     k = rows.row_kernel(spec.row, parallel=False, write_g=False, write_h=False, has_t=False,
                         has_lab=True, has_sw=False)
-    prm, lout, zf = spec.fast_prm(10), np.empty(10), z.reshape(-1)
+    prm, lout, zf = spec.fast_prm(10, {}), np.empty(10), z.reshape(-1)
     return lambda: k(zf, d, lab, W0, W0, prm, 0.1, 10, lout, d, d, False)
 
 

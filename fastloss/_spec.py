@@ -194,8 +194,9 @@ class RowwiseSpec(LossSpec):
     # prepare(y_true, y_pred, params) -> Rows (validates, names the bad argument)
     prepare: Callable | None = None
     cost: float = 8.0  # relative cost per value (exp/log per element)
-    # fast_prm(C) -> prm: the row parameters of the commonest call (int64 labels in [0, C),
-    # float logits (N, C), default parameters), which then skips prepare; None: no such call
+    # fast_prm(C, params) -> prm: the row parameters of a common call (int64 labels in
+    # [0, C), float logits (N, C), no weights, the parameters ``params`` ({} for the
+    # defaults)), which then skips prepare; None where only prepare can tell (or checks)
     fast_prm: Callable | None = None
     # a 1-D y_pred is one row of C scores (a single sample), as PyTorch's cross_entropy
     single_row: bool = False

@@ -130,6 +130,10 @@ def test_rowwise_fast_paths_give_the_full_roads_bits(name, dtype, backend, C, rn
              (L.value_and_grad, {"reduction": "none"})]
     if L.spec.has_hess:
         calls.append((L.grad_hess, {}))
+    if name == "cross_entropy":  # the parameters its fast_prm takes
+        calls += [(L, {"label_smoothing": 0.1}), (L, {"ignore_index": -1}),
+                  (L.value_and_grad, {"label_smoothing": 0.25, "ignore_index": C + 5}),
+                  (L.grad, {"label_smoothing": 1.0, "reduction": "sum"})]
     for fn, kw in calls:
         _both(monkeypatch, no_planner, fn, (lab, z), (lab, zs), dict(kw, backend=backend))
 
@@ -156,6 +160,14 @@ def test_fast_paths_refuse_what_they_cannot_check(rng, monkeypatch, no_planner):
                      lambda: fl.mse(y, p, sample_weight=np.ones(50, np.float32)),
                      lambda: fl.mse(y, p, sample_weight=np.ones(49)),
                      lambda: fl.cross_entropy(np.full(5, 3), rng.standard_normal((5, 3))),
+                     lambda: fl.cross_entropy(np.full(5, 2), rng.standard_normal((5, 3)),
+                                              ignore_index=2),
+                     lambda: fl.cross_entropy(np.full(5, 2), rng.standard_normal((5, 3)),
+                                              label_smoothing=1.5),
+                     lambda: fl.cross_entropy(np.full(5, 2), rng.standard_normal((5, 3)),
+                                              label_smoothing=np.float32(0.1)),
+                     lambda: fl.cross_entropy(np.full(5, 2), rng.standard_normal((5, 3)),
+                                              class_weight=np.ones(3)),
                      lambda: fl.gan_discriminator(y, p.astype(np.float32)),
                      lambda: fl.gan_discriminator(y, p[:0]),
                      lambda: fl.gan_discriminator(y, p, kind="hinge"),

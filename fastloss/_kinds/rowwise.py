@@ -111,11 +111,11 @@ def _common(spec, y_true, y_pred) -> bool:
     return N > 0 and C > 0 and y_true.shape == (N,) and rows.labels_in_range(y_true, C)
 
 
-def fast_value(spec, y_true, y_pred, reduction, backend):
-    """The value of the commonest call (see :func:`_common`; default parameters, no
-    weights) without plan()'s generality: the same kernel and the same sums, with a few
-    hundred nanoseconds of Python before it. None when the call is not that one (the full
-    road then checks it)."""
+def fast_value(spec, y_true, y_pred, reduction, backend, params):
+    """The value of a common call (see :func:`_common`; parameters that ``spec.fast_prm``
+    accepts, no weights) without plan()'s generality: the same kernel and the same sums,
+    with a few hundred nanoseconds of Python before it. None when the call is not that one
+    (the full road then checks it)."""
     if (reduction != "mean" and reduction != "sum") or not _common(spec, y_true, y_pred):
         return None
     N, C = y_pred.shape
@@ -127,10 +127,14 @@ def fast_value(spec, y_true, y_pred, reduction, backend):
     if entry is None:
         kernel = rows.row_kernel(spec.row, parallel=ex.parallel, write_g=False,
                                  write_h=False, has_t=False, has_lab=True, has_sw=False)
-        entry = (kernel, spec.fast_prm(C), _dummy(y_pred.dtype))
+        entry = (kernel, spec.fast_prm(C, {}), _dummy(y_pred.dtype))
         if len(_fast_value) < 4096:
             _fast_value[key] = entry
     kernel, prm, d = entry
+    if params:
+        prm = spec.fast_prm(C, params)
+        if prm is None:
+            return None
     lout = np.empty(N, np.float64)
     # rows.RowArgs in order, positionally (keywords would cost ~1 us a call)
     args = (y_pred.reshape(-1), d, y_true, _D64, _D64, prm,
@@ -146,31 +150,37 @@ def fast_value(spec, y_true, y_pred, reduction, backend):
 _fast_prm: dict = {}
 
 
-def fast_plan(spec, y_true, y_pred, reduction):
-    """The :class:`Plan` of the commonest call (see :func:`_common`; default parameters,
-    no weights), the one :func:`plan` makes, without its checks; None for any other call."""
+def fast_plan(spec, y_true, y_pred, reduction, params):
+    """The :class:`Plan` of a common call (see :func:`fast_value`), the one :func:`plan`
+    makes, without its checks; None for any other call."""
     if (reduction != "mean" and reduction != "sum" and reduction != "none") \
             or not _common(spec, y_true, y_pred):
         return None
     N, C = y_pred.shape
-    prm = _fast_prm.get((spec.name, C))
-    if prm is None:
-        prm = spec.fast_prm(C)
-        if len(_fast_prm) < 4096:
-            _fast_prm[(spec.name, C)] = prm
+    if params:
+        prm = spec.fast_prm(C, params)
+        if prm is None:
+            return None
+    else:
+        prm = _fast_prm.get((spec.name, C))
+        if prm is None:
+            prm = spec.fast_prm(C, {})
+            if len(_fast_prm) < 4096:
+                _fast_prm[(spec.name, C)] = prm
     r = Rows(x=y_pred, lab=y_true, prm=prm, gshape=y_pred.shape, vshape=(N,))
     return Plan(r, y_pred.dtype, N, C, None, reduction, float(N))
 
 
 def fast(spec, op, args, kw):
     """The result of a common call on NumPy arrays, or None (then :func:`call`)."""
-    if kw["sample_weight"] is not None or kw["params"]:
+    if kw["sample_weight"] is not None:
         return None
     if op == "value":
-        return fast_value(spec, args[0], args[1], kw["reduction"], kw["backend"])
+        return fast_value(spec, args[0], args[1], kw["reduction"], kw["backend"],
+                          kw["params"])
     if op == "grad_hess" and not spec.has_hess:
         return None
-    pl = fast_plan(spec, args[0], args[1], kw["reduction"])
+    pl = fast_plan(spec, args[0], args[1], kw["reduction"], kw["params"])
     if pl is None:
         return None
     wv, wg, wh = WANTS[op]

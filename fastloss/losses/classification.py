@@ -573,9 +573,17 @@ def _prepare_log_loss(y_true, y_pred, params):
                 vshape=(N,))
 
 
-def _cross_entropy_fast_prm(C):
-    """``prepare``'s ``prm`` for int64 labels, none ignored, default parameters."""
-    return (-100.0, 0.0, 0.0, 0.0, float(C))
+def _cross_entropy_fast_prm(C, params):
+    """``prepare``'s ``prm`` for int64 labels in ``[0, C)``, no class weights: the default
+    parameters, or a valid ``label_smoothing`` and an ``ignore_index`` no label equals;
+    None for anything else (prepare checks it)."""
+    ii = params.get("ignore_index", -100)
+    eps = params.get("label_smoothing", 0.0)
+    if (len(params) > ("ignore_index" in params) + ("label_smoothing" in params)
+            or type(ii) is not int or 0 <= ii < C
+            or type(eps) is not float or not 0.0 <= eps <= 1.0):
+        return None
+    return (float(ii), eps, 0.0, 0.0, float(C))
 
 
 _LABEL_SMOOTHING = Param("label_smoothing", 0.0, "in [0, 1]", lo=0.0, hi=1.0, lo_open=False,
