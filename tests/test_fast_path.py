@@ -146,9 +146,10 @@ def test_terms_fast_path_gives_the_full_roads_bits(name, dtype, backend, rng, mo
     L = getattr(fl, name)
     monkeypatch.setattr(pointwise, "_fast_value", {})  # the terms' kernels made here
     arrays, _ = L.spec.sample(rng, (7, 40), dtype)
-    for kw in ({}, {"reduction": "sum"}, {"reduction": "mean"}):
-        _both(monkeypatch, no_planner, L, arrays, [_strided(a) for a in arrays],
-              dict(kw, backend=backend))
+    for fn in (L, L.grad, L.value_and_grad):
+        for kw in ({}, {"reduction": "sum"}, {"reduction": "mean"}):
+            _both(monkeypatch, no_planner, fn, arrays, [_strided(a) for a in arrays],
+                  dict(kw, backend=backend))
 
 
 def test_fast_paths_refuse_what_they_cannot_check(rng, monkeypatch, no_planner):

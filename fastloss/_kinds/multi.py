@@ -171,11 +171,14 @@ _default_terms: dict = {}
 
 
 def fast(spec, op, args, kw):
-    """The value of a common call of a "terms" loss (NumPy arrays of one float dtype,
-    C-contiguous and not empty, given by position; default parameters; ``mean`` or
-    ``sum``) through the pointwise fast path of each term, or None (then :func:`call`)."""
-    if op != "value" or len(kw) != 2 or len(args) != len(spec.inputs):
-        return None  # (kw: reduction and backend alone; a parameter or out= was given)
+    """The value, gradient or both of a common call of a "terms" loss (NumPy arrays of one
+    float dtype, C-contiguous and not empty, given by position; default parameters; ``mean``
+    or ``sum``; no ``out``) through the pointwise fast path of each term, or None (then
+    :func:`call`)."""
+    if op == "grad_hess" or len(args) != len(spec.inputs):
+        return None
+    if len(kw) != (2 if op == "value" else 3) or kw.get("out") is not None:
+        return None  # (kw: reduction, backend, out alone; a parameter or out= was given)
     reduction = kw["reduction"]
     if reduction is None:
         reduction = spec.default_reduction
@@ -184,15 +187,26 @@ def fast(spec, op, args, kw):
         terms = _default_terms[spec.name] = spec.terms_of(
             {p.name: p.check(p.default) for p in spec.params})
     dt = args[0].dtype if type(args[0]) is np.ndarray else None
-    total = 0
-    for a, (term, prm) in zip(args, terms, strict=True):
+    for a in args:
         if type(a) is not np.ndarray or a.dtype != dt:
             return None
-        v = fast_value(term, a, a, reduction, kw["backend"], prm=prm)
-        if v is None:
+    total = 0
+    grads = []
+    for a, (term, prm) in zip(args, terms, strict=True):
+        r = fast_value(term, a, a, reduction, kw["backend"], prm=prm, op=op)
+        if r is None:
             return None
-        total += v
-    return float(total)
+        if op == "value":
+            total += r
+        elif op == "grad":
+            grads.append(r)
+        else:
+            total += r[0]
+            grads.append(r[1])
+    if op == "value":
+        return float(total)
+    g = grads[0] if len(grads) == 1 else tuple(grads)
+    return g if op == "grad" else (float(total), g)
 
 
 def call(spec, op, args, kw):
