@@ -741,9 +741,9 @@ def _bind(fn, args, params):
 
 
 def _numba_threads() -> int:
-    import numba
+    from . import _backend
 
-    return int(numba.get_num_threads())
+    return _backend.num_threads()
 
 
 # ---------------------------------------------------------------------- calibration
