@@ -90,29 +90,49 @@ def _count_bad_weights(w):
 count_bad_weights = njit(_count_bad_weights)
 
 
-def _count_signs(a):
-    """``(entries not in {-1, 0, 1} (NaN counted), entries equal to -1, entries equal to 0)``
-    in one vectorised pass."""
-    bad = 0
-    neg = 0
-    zero = 0
-    for i in range(a.shape[0]):
-        v = a[i]
-        bad += (v != 1) & (v != 0) & (v != -1)
-        neg += v == -1
-        zero += v == 0
-    return bad, neg, zero
+def _make_signs(parallel):
+    PAR = parallel  # in the closure: Numba's cache key ignores the compile flags
+
+    def count_signs(a):
+        """``(entries not in {-1, 0, 1} (NaN counted), entries equal to -1, entries equal
+        to 0)`` in one vectorised pass, in fixed chunks (integer counts: any order)."""
+        PAR  # noqa: B018
+        n = a.shape[0]
+        nparts = (n + CHUNK - 1) // CHUNK
+        parts = np.zeros((nparts, 3), np.int64)
+        for q in prange(nparts):
+            v = a[q * CHUNK:min(n, (q + 1) * CHUNK)]
+            bad = 0
+            neg = 0
+            zero = 0
+            for i in range(v.shape[0]):
+                x = v[i]
+                bad += (x != 1) & (x != 0) & (x != -1)
+                neg += x == -1
+                zero += x == 0
+            parts[q, 0] = bad
+            parts[q, 1] = neg
+            parts[q, 2] = zero
+        return parts[:, 0].sum(), parts[:, 1].sum(), parts[:, 2].sum()
+
+    return njit(count_signs, parallel=parallel)
 
 
-_count_signs_kernel = njit(_count_signs)
+_signs_serial = _make_signs(False)
+_signs_parallel = _make_signs(True)
 
 
 def check_sign_labels(y, name: str) -> None:
     """ValueError naming ``name`` (and the first bad position and value) unless ``y`` holds
-    labels in ``{-1, 1}`` or in ``{0, 1}``."""
+    labels in ``{-1, 1}`` or in ``{0, 1}`` (parallel where the backend in force is, by
+    size)."""
     flat = y.reshape(-1) if y.flags.c_contiguous else np.ravel(y)
-    if flat.dtype.kind in "fiub" and flat.dtype != np.float16:
-        bad, neg, zero = _count_signs_kernel(flat)
+    if flat.dtype.kind in "fiub" and flat.dtype != np.float16 and flat.size:
+        if _backend.resolve(None, flat.size) == "parallel":
+            with _backend.parallel_launch():
+                bad, neg, zero = _signs_parallel(flat)
+        else:
+            bad, neg, zero = _signs_serial(flat)
     else:  # what Numba does not compile: NumPy's passes
         bad = int(((flat != 1) & (flat != 0) & (flat != -1)).sum())
         neg, zero = int((flat == -1).sum()), int((flat == 0).sum())
