@@ -403,3 +403,9 @@ def info() -> dict:
         "parallel_threshold": parallel_threshold(),
         "cache_dir": cache_dir(),
     }
+
+
+# TBB visible from import on: whatever starts Numba's thread pool first (a parallel kernel,
+# fastloss.info(), the user's own numba.set_num_threads) then finds it, rather than settling
+# the process on OpenMP, whose spinning threads slow the BLAS calls between our kernels.
+_load_tbb()

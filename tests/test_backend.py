@@ -297,11 +297,12 @@ def test_cli_info():
 
 
 def test_info_before_any_parallel_call_keeps_the_tbb_layer():
-    """``fastloss.info()`` (and the bench) ask Numba for its thread count, which starts its
-    thread pool: TBB (a test dependency) must be visible by then, as before a parallel
-    kernel, or the process settles on OpenMP, whose spinning threads slowed the fused
-    linear cross-entropy 15x beside OpenBLAS."""
-    for first in ("fastloss.info()", "fastloss.bench._numba_threads()"):
+    """``fastloss.info()``, the bench, or the user's own ``numba.set_num_threads`` start
+    Numba's thread pool: TBB (a test dependency) must be visible by then, as before a
+    parallel kernel, or the process settles on OpenMP, whose spinning threads slowed the
+    fused linear cross-entropy 15x beside OpenBLAS."""
+    for first in ("fastloss.info()", "fastloss.bench._numba_threads()",
+                  "numba.set_num_threads(2)"):
         r = run_python(f"import numpy as np, numba, fastloss, fastloss.bench\n{first}\n"
                        "fastloss.mse(np.ones(10**6), np.zeros(10**6), backend='parallel')\n"
                        "print(numba.threading_layer())")
