@@ -217,16 +217,6 @@ def _start_threads() -> None:
         pass
 
 
-def num_threads() -> int:
-    """Numba's thread count. Asking starts Numba's thread pool, which picks its threading
-    layer then: TBB is made visible first, as before a parallel kernel; otherwise asking
-    before any parallel kernel (the bench did) could settle the process on OpenMP."""
-    import numba
-
-    _load_tbb()
-    return int(numba.get_num_threads())
-
-
 def pool_started() -> bool:
     """Whether Numba's thread pool has started in this process, whoever started it (our
     kernels or the user's own ``parallel=True`` code)."""
@@ -393,7 +383,7 @@ def info() -> dict:
         "numba": numba.__version__,
         "numba_cuda": numba_cuda_version,
         "threading_layer": layer or numba.config.THREADING_LAYER + " (no parallel call yet)",
-        "num_threads": num_threads(),
+        "num_threads": numba.get_num_threads(),
         "backend": get_backend(),
         "backends": {
             "serial": "usable",

@@ -741,9 +741,9 @@ def _bind(fn, args, params):
 
 
 def _numba_threads() -> int:
-    from . import _backend
+    import numba
 
-    return _backend.num_threads()
+    return int(numba.get_num_threads())
 
 
 # ---------------------------------------------------------------------- calibration
