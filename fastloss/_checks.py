@@ -14,6 +14,7 @@ from . import _backend
 from ._kernels.compile import njit
 
 CHUNK = 65536
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _make(parallel):
@@ -49,10 +50,11 @@ def first_outside(a: np.ndarray, lo: float, hi: float, backend: str | None = Non
 
         return first_outside_device(a, lo, hi)
     flat = a.reshape(-1) if a.flags.c_contiguous else np.ravel(a)
-    if flat.size == 0:
+    n = flat.size
+    if n == 0:
         return -1
-    if flat.dtype in (np.float32, np.float64):  # (Numba has no float16)
-        if _backend.resolve(backend, flat.size) == "parallel":
+    if flat.dtype in _FLOATS:  # (Numba has no float16)
+        if n > CHUNK and _backend.resolve(backend, n) == "parallel":  # (one chunk: serial)
             with _backend.parallel_launch():
                 bad = _parallel(flat, lo, hi)
         else:

@@ -80,8 +80,16 @@ def unknown_loss(name) -> str:
     return f"unknown fastloss loss {name!r}{did_you_mean(name, REGISTRY)}"
 
 
+_DEFAULTS: dict = {}  # name -> (params, {name: default}) of check_params without keywords
+
+
 def check_params(name: str, params: tuple, given: dict) -> dict:
     """Fill defaults, reject unknown keywords (naming them, with the closest known one)."""
+    if not given:
+        d = _DEFAULTS.get(name)
+        if d is None or d[0] is not params:
+            d = _DEFAULTS[name] = (params, {p.name: p.default for p in params})
+        return dict(d[1])
     known = {p.name: p for p in params}
     unknown = [k for k in given if k not in known]
     if unknown:

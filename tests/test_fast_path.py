@@ -80,8 +80,8 @@ def _both(monkeypatch, no_planner, fn, fast_args, slow_args, kw):
     _same(got, want)
 
 
-# rmse has no fast path (the mse pass and a root); the parallel kernels of a few losses
-# (the fast paths launch them as they launch the serial ones)
+# rmse (mean only) has its own test below; the parallel kernels of a few losses (the fast
+# paths launch them as they launch the serial ones)
 CASES = [(n, "serial") for n in pointwise_names() if n != "rmse"] + [
     (n, "parallel") for n in ("mse", "huber", "binary_cross_entropy_with_logits", "hinge")]
 
@@ -113,6 +113,24 @@ def test_pointwise_fast_paths_give_the_full_roads_bits(name, dtype, backend, rng
                    (L, {"axis": -1, "sample_weight": w[:30]})]:
         _both(monkeypatch, no_planner, fn, (y2, p2), (_strided(y2), _strided(p2)),
               dict(kw, backend=backend))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rmse_fast_path_gives_the_full_roads_bits(dtype, backend, rng, monkeypatch, no_planner):
+    """The mse pass and a root: values, gradients (rescaled by 1 / (2 rmse)), weights, 2-D
+    inputs, and the subgradient 0 where every residual is 0."""
+    L = fl.rmse
+    y = rng.standard_normal(300).astype(dtype)
+    p = rng.standard_normal(300).astype(dtype)
+    w = rng.random(300) + 0.1
+    for args in ((y, p), (y.reshape(10, 30), p.reshape(10, 30)), (y, y.copy())):
+        slow = tuple(_strided(a) for a in args)
+        for fn in (L, L.grad, L.value_and_grad):
+            for kw in ({}, {"sample_weight": w} if args[0].ndim == 1 else {}):
+                _both(monkeypatch, no_planner, fn, args, slow, dict(kw, backend=backend))
+    with pytest.raises(ValueError, match="only reduction='mean'"):  # the full road's message
+        L(y, p, reduction="sum")
 
 
 @pytest.mark.parametrize("name", sorted(n for n, s in REGISTRY.items()

@@ -51,6 +51,8 @@ def finish_rows(losses: np.ndarray, reduction: str, dtype, denom: float | None =
         return total
     if denom is None:  # one per row (never zero rows: "mean" of nothing is refused)
         return total / losses.shape[0]
+    if denom != 0.0:
+        return total / denom
     with np.errstate(invalid="ignore", divide="ignore"):  # a zero weight sum: inf or nan
         return float(np.float64(total) / np.float64(denom))
 

@@ -167,7 +167,8 @@ def _term_pass(term, x, dtype, prm, reduction, backend, want_value, want_grad, o
     return v, g
 
 
-_default_terms: dict = {}
+_default_terms: dict = {}  # (name, dtype) -> the default ((term, prm in dtype), ...)
+_FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def fast(spec, op, args, kw):
@@ -182,14 +183,18 @@ def fast(spec, op, args, kw):
     reduction = kw["reduction"]
     if reduction is None:
         reduction = spec.default_reduction
-    terms = _default_terms.get(spec.name)
-    if terms is None:
-        terms = _default_terms[spec.name] = spec.terms_of(
-            {p.name: p.check(p.default) for p in spec.params})
     dt = args[0].dtype if type(args[0]) is np.ndarray else None
     for a in args:
         if type(a) is not np.ndarray or a.dtype != dt:
             return None
+    terms = _default_terms.get((spec.name, dt))
+    if terms is None:
+        if dt not in _FAST_DTYPES:
+            return None
+        typ = dt.type  # the kernels' parameters in the arrays' dtype, made once
+        terms = _default_terms[(spec.name, dt)] = tuple(
+            (term, tuple(typ(v) for v in prm)) for term, prm in spec.terms_of(
+                {p.name: p.check(p.default) for p in spec.params}))
     total = 0
     grads = []
     for a, (term, prm) in zip(args, terms, strict=True):

@@ -228,8 +228,8 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
     C-contiguous float arrays of one shape, scalar parameters, axis=None, no ``out``, no
     weights or a float64 weight per element of 1-D inputs) with none of plan()'s
     generality: a few hundred nanoseconds of Python before the kernel, the bits of the full
-    road. ``prm``: the kernel's parameters as they are (a term of a "terms" loss). None
-    when the call is not that one."""
+    road. ``prm``: the kernel's parameters as they are, in ``y_pred``'s dtype (a term of a
+    "terms" loss). None when the call is not that one."""
     if (type(y_pred) is not np.ndarray or type(y_true) is not np.ndarray
             or (reduction != "mean" and reduction != "sum")):
         return None
@@ -264,14 +264,10 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
                                       write_h=False, wmode=wmode, ybcast=False, has_cp=False)
         entry = _fast_value[key] = (kernel, default, _dummy(dt), want_value, want_grad)
     kernel, prm0, d, want_value, want_grad = entry  # d: the unused outputs
-    if prm is not None:
-        prm = tuple(dt.type(v) for v in prm)
-    elif params:
-        prm = _scalar_prm(spec, dt, params)
+    if prm is None:
+        prm = _scalar_prm(spec, dt, params) if params else prm0
         if prm is None:
             return None
-    else:
-        prm = prm0
     if spec.check_inputs is not None:
         full = {p.name: params.get(p.name, p.default) for p in spec.params} if params \
             else _default_params(spec)
@@ -431,9 +427,14 @@ def _execute(spec, pl, op, kw):
 def fast(spec, op, args, kw):
     """The result of a common call on NumPy arrays, or None (then :func:`call`)."""
     y_true, y_pred = args
-    if spec.rmse:
-        return None
     params = kw["params"]
+    if spec.rmse:
+        if op == "grad_hess" or kw["axis"] is not None or kw.get("out") is not None \
+                or kw["reduction"] != "mean":
+            return None
+        v = fast_value(spec, y_true, y_pred, "mean", kw["backend"], params,
+                       kw["sample_weight"], op=op if op == "value" else "value_and_grad")
+        return None if v is None else _rmse_finish(op, v, y_pred.dtype)
     if op != "grad_hess" and kw["axis"] is None and kw.get("out") is None:
         v = fast_value(spec, y_true, y_pred, kw["reduction"], kw["backend"], params,
                        kw["sample_weight"], op=op)
@@ -455,6 +456,16 @@ def call(spec, op, args, kw):
     pl = plan(spec, y_true, y_pred, reduction=kw["reduction"], sample_weight=kw["sample_weight"],
               axis=kw["axis"], params=kw["params"], backend=kw["backend"])
     return _execute(spec, pl, op, kw)
+
+
+def _rmse_finish(op, v, dtype):
+    """rmse from the mse pass of the fast road: the bits of :func:`_rmse`."""
+    if op == "value":
+        return math.sqrt(v)
+    msev, g = v
+    r = math.sqrt(msev)
+    g *= dtype.type(0.5 / r if r > 0 else 0.0)
+    return g if op == "grad" else (r, g)
 
 
 def _rmse(spec, pl, op, kw):

@@ -66,7 +66,7 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, params) -> Plan:
         denom = float(N) if r.roww is None else float(np.add.reduce(r.roww))
     else:
         denom = float(np.add.reduce(sw)) if r.roww is None else float(np.add.reduce(sw * r.roww))
-    pl = Plan(rows=r, dtype=r.x.dtype, N=N, C=C, sw=sw, reduction=reduction, denom=denom)
+    pl = Plan(r, r.x.dtype, N, C, sw, reduction, denom)  # (positionally: keywords cost)
     if on_device:
         pl.on_device = True
     return pl

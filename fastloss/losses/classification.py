@@ -25,6 +25,7 @@ from .. import _arrays as A
 from .._checks import check_range, check_sign_labels
 from .._kernels.rows import (
     cols,
+    labels_in_range,
     lse_kept,
     lse_row,
     owns,
@@ -46,6 +47,7 @@ from .._spec import Param, PointwiseSpec, Rows, RowwiseSpec, register
 # PyTorch's binary_cross_entropy backward divides by max(p (1 - p), EPSILON), EPSILON the
 # float 1e-12 (static const float in ATen/native/Loss.cpp).
 BCE_EPS = float(np.float32(1e-12))
+_I64 = np.dtype(np.int64)
 
 _ROW_JIT = dict(fastmath={"contract", "nsz"}, error_model="numpy", forceinline=True)
 
@@ -395,7 +397,7 @@ def cross_entropy_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w):
     return loss
 
 
-@register_jitable(fastmath={"contract", "nsz", "reassoc"}, error_model="numpy")
+@register_jitable(fastmath={"contract", "nsz", "reassoc"}, error_model="numpy", forceinline=True)
 def kl_divergence_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w):
     wide_vectors()
     C = x.shape[0]
@@ -476,7 +478,9 @@ def _labels(y, n_rows, C, name, ignore_index=None, shape=None):
             i = int(np.argmax((np.abs(y) >= 2.0**62).reshape(-1)))
             raise ValueError(f"{name} holds {y.reshape(-1)[i]!r} at position {i}, "
                              f"outside [0, {C})")
-    A.check_labels(y, C, name, ignore_index)
+    if not (y.dtype == _I64 and y.ndim == 1 and y.flags.c_contiguous
+            and labels_in_range(y, C)):  # one compiled pass for the common labels
+        A.check_labels(y, C, name, ignore_index)
     return np.ascontiguousarray(y, dtype=np.int64).reshape(n_rows)
 
 
