@@ -454,6 +454,19 @@ def _like_ov(x, v):
     return lambda x, v: np.float64(v)
 
 
+def single(x):
+    """True where ``x`` is a float32 (a constant of the compiled body: the other branch of
+    ``if single(x):`` is folded away)."""
+    return False
+
+
+@overload(single, jit_options={"forceinline": True})
+def _single_ov(x):
+    if _is_f32(x):
+        return lambda x: True
+    return lambda x: False
+
+
 # ---------------------------------------------------------------------------------------
 # Helpers built on them. Branch-free where it matters (selects, not jumps).
 

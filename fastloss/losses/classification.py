@@ -41,7 +41,7 @@ from .._kernels.rows import (
     wide_vectors,
     wsum_shift,
 )
-from .._kernels.scalar import fexp, flog, flog1m_unit, flog1p_unit, fold, fpow, like
+from .._kernels.scalar import fexp, flog, flog1m_unit, flog1p_unit, fold, fpow, like, single
 from .._spec import Param, PointwiseSpec, Rows, RowwiseSpec, register
 
 # PyTorch's binary_cross_entropy backward divides by max(p (1 - p), EPSILON), EPSILON the
@@ -73,18 +73,29 @@ def binary_cross_entropy_scalar(y, p, prm, c):
 
 @register_jitable(forceinline=True)
 def binary_cross_entropy_with_logits_scalar(y, x, prm, c):
-    # exp and log1p in the input's precision (a float32 x: twice the SIMD width), the rest
-    # in float64: PyTorch's formula cancels (y = 0, x < 0), and float32 would show it
-    pw = np.float64(c) if prm[0] != prm[0] else np.float64(prm[0])
-    e32 = fexp(-abs(x))
-    e = np.float64(e32)
-    r = 1.0 / (1.0 + e)
-    s = r if x >= 0.0 else e * r  # sigmoid(x)
-    log_sig = min(np.float64(x), 0.0) - np.float64(flog1p_unit(e32))
-    loss = (1.0 - y) * x - (1.0 + (pw - 1.0) * y) * log_sig
-    a = pw * y + 1.0 - y
-    g = a * s - pw * y
-    h = a * (e * r * r)  # s (1 - s), without cancellation
+    # In the input's precision (a float32 x: twice the SIMD width). float64 follows
+    # PyTorch's formulas, (1 - y) x - a log_sigmoid(x) and a sigmoid(x) - pw y, which
+    # cancel for y = 0, x << 0 (value) and y = 1, x >> 0 (gradient) as PyTorch's float64
+    # does. float32 would show those cancellations: there the value splits at x = 0 into
+    # two non-negative terms and 1 - sigmoid(x) comes as e / (1 + e), so nothing cancels
+    one = like(x, 1.0)
+    zero = like(x, 0.0)
+    pw = like(x, c) if prm[0] != prm[0] else like(x, prm[0])
+    e = fexp(-abs(x))
+    r = one / (one + e)
+    er = e * r
+    pos = x >= zero
+    s = r if pos else er  # sigmoid(x)
+    py = pw * y
+    a = one + (pw - one) * y
+    lg = flog1p_unit(e)
+    if single(x):
+        loss = ((one - y) * x if pos else -py * x) + a * lg
+        g = (one - y) * s - py * (er if pos else r)
+    else:
+        loss = (one - y) * x - a * (min(x, zero) - lg)
+        g = a * s - py
+    h = a * (er * r)  # s (1 - s)
     return loss, g, h
 
 
