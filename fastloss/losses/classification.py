@@ -111,22 +111,29 @@ def _focal_parts(at, ce, mg, gamma, p, y, s1, q, u):
 
 @register_jitable(forceinline=True)
 def focal_scalar(y, x, prm, c):
-    # exp and log1p in the input's precision (a float32 x: a float32 polynomial), the rest
-    # in float64: 1 - p_t cancels as in PyTorch's formula, and float32 would show it
-    alpha = np.float64(prm[0])
-    gamma = np.float64(fold(prm[1], 2.0))  # a constant 2 where the call has gamma = 2
-    e32 = fexp(-abs(x))
-    e = np.float64(e32)
-    r = 1.0 / (1.0 + e)
-    p = r if x >= 0.0 else e * r
-    s1 = e * r * r  # p (1 - p)
-    # bce with logits, PyTorch's formula
-    ce = (1.0 - y) * x - (min(np.float64(x), 0.0) - np.float64(flog1p_unit(e32)))
-    pt = p * y + (1.0 - p) * (1.0 - y)
-    m = 1.0 - pt
-    q = s1 / m if m > 0.0 else 0.0  # m^(gamma-1) m' = mg * q * (1 - 2y); 0 when m = 0
-    u = 1.0 - 2.0 * y
-    at = alpha * y + (1.0 - alpha) * (1.0 - y) if alpha >= 0.0 else 1.0
+    # In the input's precision, as binary_cross_entropy_with_logits: float64 follows
+    # torchvision's formulas (its bce and 1 - p_t cancel where the sigmoid saturates);
+    # float32 takes forms without cancellation (1 - p_t = y (1 - p) + (1 - y) p)
+    one = like(x, 1.0)
+    zero = like(x, 0.0)
+    alpha = like(x, prm[0])
+    gamma = like(x, fold(prm[1], 2.0))  # a constant 2 where the call has gamma = 2
+    e = fexp(-abs(x))
+    r = one / (one + e)
+    er = e * r
+    pos = x >= zero
+    p = r if pos else er
+    s1 = er * r  # p (1 - p)
+    lg = flog1p_unit(e)
+    if single(x):
+        ce = ((one - y) * x if pos else -y * x) + lg
+        m = y * (er if pos else r) + (one - y) * p
+    else:
+        ce = (one - y) * x - (min(x, zero) - lg)
+        m = one - (p * y + (one - p) * (one - y))
+    q = s1 / m if m > zero else zero  # m^(gamma-1) m' = mg * q * (1 - 2y); 0 when m = 0
+    u = one - like(x, 2.0) * y
+    at = alpha * y + (one - alpha) * (one - y) if alpha >= zero else one
     # gamma = 2 folds this branch away (its kernel pays for no power: an exp and a log);
     # otherwise the loop computes both sides and selects
     if gamma == 2.0:
