@@ -1,9 +1,10 @@
 """The pointwise kernels add in a fixed order, written out here independently.
 
 The reference below is the one-pass formula: in each chunk of ``CHUNK`` elements (per row
-with ``axis=-1``), element ``k`` of the chunk is added into lane ``k % 8``, the 8 lanes are
-added as ``((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))``, and the chunk partials are
-added left to right. The kernels must give exactly its bits: serial, parallel (any thread
+with ``axis=-1``), element ``k`` of the chunk is added into lane ``k % 32``, the 32 lanes are
+folded into 8 as ``v_j = (l_j + l_{j+8}) + (l_{j+16} + l_{j+24})`` and added as
+``((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7))``, and the chunk partials are added
+left to right. The kernels must give exactly its bits: serial, parallel (any thread
 count), in place (``out=y_pred``) or not.
 """
 
@@ -27,12 +28,13 @@ def _chunked_lane_sum(v, n, rows):
     for r in range(R):
         total = 0.0
         for s in range(0, L, CHUNK):
-            acc = np.zeros(8)
+            lane = np.zeros(32)
             for k in range(min(CHUNK, L - s)):
-                acc[k & 7] += v[r * L + s + k]
-            total += ((acc[0] + acc[1]) + (acc[2] + acc[3])) + (
-                (acc[4] + acc[5]) + (acc[6] + acc[7])
-            )
+                lane[k & 31] += v[r * L + s + k]
+            f = np.zeros(8)
+            for j in range(8):
+                f[j] = (lane[j] + lane[j + 8]) + (lane[j + 16] + lane[j + 24])
+            total += ((f[0] + f[1]) + (f[2] + f[3])) + ((f[4] + f[5]) + (f[6] + f[7]))
         res[r] = total
     return res
 

@@ -81,7 +81,7 @@ T_THR = "tests/test_threads.py"
 
 _TREE = ("    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + "
          "((acc[4] + acc[5]) + (acc[6] + acc[7]))\n")
-_PARTIAL = "                    partials[q] = lanes8(buf, end - start, acc)\n"
+_PARTIAL = "                    partials[q] = lanes_total(acc)\n"
 
 MUTANTS = [
     # --- scalars (one element's loss, gradient, Hessian)
@@ -210,8 +210,8 @@ MUTANTS = [
     M(
         "lane_accumulator_float32",
         CPU,
-        "buf = np.empty(min(CH, N) + 8, np.float64)",
-        "buf = np.empty(min(CH, N) + 8, yp.dtype)",
+        "buf = np.empty(min(SUB_, N) + LANES, np.float64)",
+        "buf = np.empty(min(SUB_, N) + LANES, yp.dtype)",
         [T_ACC, T_PW, "-k", "(float32 and mse) or accumulat"],
         "float32 chunk buffer (the terms summed) for float32 input",
         ci=True,
@@ -238,7 +238,7 @@ MUTANTS = [
         CPU,
         _PARTIAL,
         _PARTIAL + "                    if PAR:\n"
-        "                        partials[q] = ordered_sum(buf, 0, end - start)\n",
+        "                        partials[q] = ordered_sum(acc, 0, 32)\n",
         [T_THR, T_PW, "-k", "(serial_equals_parallel and (mse or huber)) or thread"],
         "another lane order in parallel kernels only",
     ),
