@@ -33,9 +33,12 @@ BACKENDS = ("auto", "serial", "parallel", "cuda")
 # cheap class moved from 32768 to 28672). The row kernels without per-row reference counting
 # run 2-4x faster on one thread: cross_entropy's crossover moved to 1.4e4-1.6e4 elements (two
 # runs, load 0.8-1.0; kl_divergence's 7e3-1e4), so the row-wise class moved from 16384 to
-# 114688 (1.43e4 x 8). On a loaded machine parallel gains nothing and every
-# crossover moves up. FASTLOSS_PARALLEL_THRESHOLD overrides all three.
-PARALLEL_THRESHOLDS = {"cheap": 28672, "exp-log": 49152, "row-wise": 114688}
+# 114688 (1.43e4 x 8). The chunk sums in 32 lanes made every serial pointwise kernel
+# faster (three runs, load 0.9-1.0): mse and huber cross at 3.4e4-4.5e4 elements (the cheap
+# class moved to 36864), binary_cross_entropy_with_logits at 1.2e4 (now cost 3.5),
+# poisson_nll at 2.3e4-3.0e4 (now cost 2.0). On a loaded machine parallel gains nothing
+# and every crossover moves up. FASTLOSS_PARALLEL_THRESHOLD overrides all three.
+PARALLEL_THRESHOLDS = {"cheap": 36864, "exp-log": 49152, "row-wise": 114688}
 #: The threshold of the cheap class (what the docs quote).
 DEFAULT_PARALLEL_THRESHOLD = PARALLEL_THRESHOLDS["cheap"]
 
