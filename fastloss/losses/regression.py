@@ -43,7 +43,8 @@ def smooth_l1_scalar(y, p, prm, c):
     d = p - y
     if beta > 0.0:
         k = min(max(d, -beta), beta)
-        return k * (d - 0.5 * k) / beta, k / beta, 1.0 / beta if abs(d) < beta else 0.0
+        ib = 1.0 / beta  # one division per call (beta is the same for every element)
+        return k * (d - 0.5 * k) * ib, k * ib, ib if abs(d) < beta else 0.0
     return abs(d), sign(d), 0.0 * d
 
 
