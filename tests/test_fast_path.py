@@ -115,6 +115,38 @@ def test_pointwise_fast_paths_give_the_full_roads_bits(name, dtype, backend, rng
               dict(kw, backend=backend))
 
 
+@pytest.mark.parametrize("name", ["mse", "huber", "binary_cross_entropy_with_logits", "focal"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_out_on_the_fast_path(name, dtype, backend, rng, no_planner):
+    """``out=`` (a new array, or ``y_pred`` itself) takes the fast path with the full road's
+    bits; an ``out`` that overlaps an input otherwise is left to the full road, which
+    refuses it."""
+    L = getattr(fl, name)
+    (y, p), _ = sample(name, rng, (300,), dtype)
+    ys, ps = _strided(y), _strided(p)
+    w = rng.random(300) + 0.1
+    for fn in (L.grad, L.value_and_grad):
+        for kw in ({}, {"sample_weight": w}, {"reduction": "sum"}):
+            kw = dict(kw, backend=backend)
+            g1, g2 = np.full_like(p, np.nan), np.full_like(p, np.nan)
+            with no_planner():
+                got = fn(y, p, out=g1, **kw)
+            want = fn(ys, ps, out=g2, **kw)
+            _same(got, want)
+            assert (got if fn.__name__ == "grad" else got[1]) is g1
+            q = p.copy()  # in place
+            with no_planner():
+                got = fn(y, q, out=q, **kw)
+            _same(got, want)
+            assert (got if fn.__name__ == "grad" else got[1]) is q
+    both = np.concatenate([y, p])  # out = y_pred's memory shifted by one element
+    with pytest.raises(ValueError, match="out overlaps y_pred"):
+        L.grad(both[:300], both[300:], out=both[299:599], backend=backend)
+    with pytest.raises(ValueError, match="out overlaps y_true"):
+        L.grad(both[:300], both[300:].copy(), out=both[1:301], backend=backend)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_rmse_fast_path_gives_the_full_roads_bits(dtype, backend, rng, monkeypatch, no_planner):

@@ -234,7 +234,8 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
                     start = q * CH
                     end = min(N, start + CH)
                 if REDUCE:
-                    acc[:] = 0.0
+                    for j in range(LANES):
+                        acc[j] = 0.0
                 sb = start
                 while sb < end:  # the chunk in parts of SUB elements
                     se = min(end, sb + SUB_)

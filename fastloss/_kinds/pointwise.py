@@ -223,10 +223,11 @@ _fast_value: dict = {}
 
 
 def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_weight=None,
-               prm=None, op="value"):
+               prm=None, op="value", out=None):
     """``op`` ("value", "grad" or "value_and_grad") of the commonest call (same-dtype
-    C-contiguous float arrays of one shape, scalar parameters, axis=None, no ``out``, no
-    weights or a float64 weight per element of 1-D inputs) with none of plan()'s
+    C-contiguous float arrays of one shape, scalar parameters, axis=None, no weights or a
+    float64 weight per element of 1-D inputs; ``out`` a C-contiguous array like ``y_pred``
+    that is ``y_pred`` itself or shares no memory with the inputs) with none of plan()'s
     generality: a few hundred nanoseconds of Python before the kernel, the bits of the full
     road. ``prm``: the kernel's parameters as they are, in ``y_pred``'s dtype (a term of a
     "terms" loss). None when the call is not that one."""
@@ -249,6 +250,13 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
                 or check_kernels.count_bad_weights(sample_weight)):
             return None
         w, wmode = sample_weight, 1
+    if out is not None and (
+            type(out) is not np.ndarray or out.dtype != dt or out.shape != y_pred.shape
+            or not (out.flags.c_contiguous and out.flags.writeable) or out is y_true
+            or (out is not y_pred and (np.may_share_memory(out, y_pred)
+                                       or np.may_share_memory(out, y_true)))
+            or (wmode and np.may_share_memory(out, w))):
+        return None  # plan() explains it or takes it (a partial overlap, a subclass)
     ex = executor_for(backend, N, spec.cost)
     if ex.device:
         return None
@@ -283,7 +291,8 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
         y_true, y_pred = y_true.reshape(-1), y_pred.reshape(-1)
     g, scale = d, 1.0
     if want_grad:  # the scale of the full road's pass (Plan.scale times grad_factor)
-        g = np.empty(shape, dt)
+        g = np.empty(shape, dt) if out is None else out  # (in place: each element is read
+        # before it is written)
         scale = (1.0 / denom if reduction == "mean" else 1.0) * spec.grad_factor
     # cpu.PointwiseArgs in order, positionally (keywords would cost ~1 us a call)
     if ex.parallel:
@@ -435,9 +444,9 @@ def fast(spec, op, args, kw):
         v = fast_value(spec, y_true, y_pred, "mean", kw["backend"], params,
                        kw["sample_weight"], op=op if op == "value" else "value_and_grad")
         return None if v is None else _rmse_finish(op, v, y_pred.dtype)
-    if op != "grad_hess" and kw["axis"] is None and kw.get("out") is None:
+    if op != "grad_hess" and kw["axis"] is None:
         v = fast_value(spec, y_true, y_pred, kw["reduction"], kw["backend"], params,
-                       kw["sample_weight"], op=op)
+                       kw["sample_weight"], op=op, out=kw.get("out"))
         if v is not None:
             return v
     pl = fast_plan(spec, y_true, y_pred, kw["reduction"], kw["sample_weight"], kw["axis"],
