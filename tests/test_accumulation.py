@@ -125,3 +125,22 @@ def test_sample_weight_checked_everywhere():
             w[i] = bad
             with pytest.raises(ValueError, match=f"sample_weight must be {msg}"):
                 fl.mse(y, y, sample_weight=w)
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 127, 128, 129, 300, 4097, 65541, 1_000_003])
+def test_weight_sums_in_numpys_pairwise_order(n):
+    """The weights' total that ``mean`` divides by: one compiled call that checks and adds
+    them (the fast path) and the full road's sum give numpy.add.reduce's bits; a negative,
+    NaN or infinite weight gives -1 (the fast path then leaves it to the full road)."""
+    from fastloss._checks import weight_sum, weight_total
+
+    rng = np.random.default_rng(n)
+    w = rng.random(n) * 10.0 ** rng.uniform(-8, 8, n)
+    want = float(np.add.reduce(w))
+    assert weight_sum(w) == want
+    assert weight_total(w) == want
+    if n:
+        for bad in (-1e-300, np.nan, np.inf):
+            v = w.copy()
+            v[n // 2] = bad
+            assert weight_total(v) == -1.0

@@ -151,11 +151,11 @@ def mean_denominator(rows: bool, w, wmode: int, R: int, n: int) -> float:
     """What ``mean`` divides by: per row with ``rows``, else over everything (a weight per
     column counts once per row, a weight per row once per column)."""
     if rows:
-        denom = float(n) if w is None else float(np.add.reduce(w))
+        denom = float(n) if w is None else check_kernels.weight_sum(w)
     elif w is None:
         denom = float(R * n)
     else:
-        denom = float(np.add.reduce(w)) * (R if wmode == 1 else n)
+        denom = check_kernels.weight_sum(w) * (R if wmode == 1 else n)
     return denom
 
 
@@ -242,12 +242,14 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
     N = y_pred.size
     if N == 0:
         return None
-    w, wmode = _W_DUMMY, 0
+    w, wmode, wsum = _W_DUMMY, 0, 0.0
     if sample_weight is not None:
         if (type(sample_weight) is not np.ndarray or sample_weight.dtype != np.float64
                 or y_pred.ndim != 1 or sample_weight.shape != y_pred.shape
-                or not sample_weight.flags.c_contiguous
-                or check_kernels.count_bad_weights(sample_weight)):
+                or not sample_weight.flags.c_contiguous):
+            return None
+        wsum = check_kernels.weight_total(sample_weight)  # -1.0: a bad weight
+        if wsum < 0.0:
             return None
         w, wmode = sample_weight, 1
     if out is not None and (
@@ -282,7 +284,7 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
         _check_inputs(spec, y_true, y_pred, full, backend)
     denom = N
     if wmode:
-        denom = float(np.add.reduce(w))
+        denom = wsum
         if denom == 0.0 and reduction == "mean":
             return None  # plan() raises the error
     res = np.zeros(1)
