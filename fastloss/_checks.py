@@ -167,16 +167,17 @@ def _weight_total(w):
 
 
 #: ``weight_total(w) -> float``: float64 weights checked and added in one call (the fast
-#: path's ``mean``); the sum has the bits of :func:`weight_sum`.
+#: path's ``mean``); the sum has the bits of :func:`pairwise_sum`.
 weight_total = njit(_weight_total)
 
 
-def weight_sum(w: np.ndarray) -> float:
-    """The sum of checked float64 weights, in the pairwise order of :func:`weight_total`
-    (which is ``numpy.add.reduce``'s: one order for every road, whatever NumPy does)."""
-    if w.dtype != np.float64 or w.ndim != 1 or not w.flags.c_contiguous:
-        w = np.ascontiguousarray(w, dtype=np.float64).reshape(-1)
-    return float(pairwise(w))
+def pairwise_sum(a: np.ndarray) -> float:
+    """The float64 sum of ``a`` (weights, per-row losses) in the pairwise order of
+    :func:`weight_total`, which is ``numpy.add.reduce``'s: one order for every road,
+    whatever NumPy does, and one compiled call (``add.reduce`` costs 0.5 us on 10 values)."""
+    if a.dtype != np.float64 or a.ndim != 1 or not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a, dtype=np.float64).reshape(-1)
+    return float(pairwise(a))
 
 
 def _make_signs(parallel):

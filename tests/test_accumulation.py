@@ -132,12 +132,12 @@ def test_weight_sums_in_numpys_pairwise_order(n):
     """The weights' total that ``mean`` divides by: one compiled call that checks and adds
     them (the fast path) and the full road's sum give numpy.add.reduce's bits; a negative,
     NaN or infinite weight gives -1 (the fast path then leaves it to the full road)."""
-    from fastloss._checks import weight_sum, weight_total
+    from fastloss._checks import pairwise_sum, weight_total
 
     rng = np.random.default_rng(n)
     w = rng.random(n) * 10.0 ** rng.uniform(-8, 8, n)
     want = float(np.add.reduce(w))
-    assert weight_sum(w) == want
+    assert pairwise_sum(w) == want
     assert weight_total(w) == want
     if n:
         for bad in (-1e-300, np.nan, np.inf):

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import _arrays as A
 from .. import _backend
+from .._checks import pairwise_sum
 from .._kernels import cpu, rows
 from .._kernels.compile import KERNELS
 
@@ -46,7 +47,7 @@ def finish_rows(losses: np.ndarray, reduction: str, dtype, denom: float | None =
     order: the same bits for any thread count), the rows in ``dtype`` for "none"."""
     if reduction == "none":
         return losses.astype(dtype)
-    total = float(np.add.reduce(losses))  # numpy.sum's own reduction, without its wrapper
+    total = pairwise_sum(losses)  # numpy.sum's order, in one compiled call
     if reduction == "sum":
         return total
     if denom is None:  # one per row (never zero rows: "mean" of nothing is refused)

@@ -151,11 +151,11 @@ def mean_denominator(rows: bool, w, wmode: int, R: int, n: int) -> float:
     """What ``mean`` divides by: per row with ``rows``, else over everything (a weight per
     column counts once per row, a weight per row once per column)."""
     if rows:
-        denom = float(n) if w is None else check_kernels.weight_sum(w)
+        denom = float(n) if w is None else check_kernels.pairwise_sum(w)
     elif w is None:
         denom = float(R * n)
     else:
-        denom = check_kernels.weight_sum(w) * (R if wmode == 1 else n)
+        denom = check_kernels.pairwise_sum(w) * (R if wmode == 1 else n)
     return denom
 
 

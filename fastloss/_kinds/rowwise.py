@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import _arrays as A
 from .. import _backend, _spec
+from .._checks import pairwise_sum
 from .._exec import executor_for
 from .._exec.cpu import _dummy
 from .._kernels import rows
@@ -143,8 +144,8 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params):
         ex.launch(kernel, *args)
     else:
         kernel(*args)
-    total = np.add.reduce(lout)  # numpy.sum's own reduction: the bits of run()
-    return float(total / np.float64(N)) if reduction == "mean" else float(total)
+    total = pairwise_sum(lout)  # the bits of run()
+    return total / N if reduction == "mean" else total
 
 
 _fast_prm: dict = {}
