@@ -196,15 +196,15 @@ def _make_signs(parallel):
         parts = np.zeros((nparts, 3), np.int64)
         for q in prange(nparts):
             v = a[q * CHUNK:min(n, (q + 1) * CHUNK)]
-            bad = 0
+            one = 0
             neg = 0
             zero = 0
             for i in range(v.shape[0]):
                 x = v[i]
-                bad += (x != 1) & (x != 0) & (x != -1)
+                one += x == 1
                 neg += x == -1
                 zero += x == 0
-            parts[q, 0] = bad
+            parts[q, 0] = v.shape[0] - one - neg - zero  # (NaN is none of them)
             parts[q, 1] = neg
             parts[q, 2] = zero
         return parts[:, 0].sum(), parts[:, 1].sum(), parts[:, 2].sum()
