@@ -188,6 +188,30 @@ def test_rowwise_fast_paths_give_the_full_roads_bits(name, dtype, backend, C, rn
         _both(monkeypatch, no_planner, fn, (lab, z), (lab, zs), dict(kw, backend=backend))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rowwise_out_on_the_fast_path(dtype, backend, rng, no_planner):
+    """cross_entropy's ``out=`` (a new array, or the logits themselves) on the fast path,
+    with the full road's bits."""
+    L = fl.cross_entropy
+    lab = rng.integers(0, 70, 40)
+    z = (3 * rng.standard_normal((40, 70))).astype(dtype)
+    zs = _strided(z)
+    for fn in (L.grad, L.value_and_grad):
+        for kw in ({}, {"reduction": "sum"}, {"label_smoothing": 0.2}):
+            kw = dict(kw, backend=backend)
+            g1, g2 = np.full_like(z, np.nan), np.full_like(z, np.nan)
+            with no_planner():
+                got = fn(lab, z, out=g1, **kw)
+            want = fn(lab, zs, out=g2, **kw)
+            _same(got, want)
+            assert (got if fn.__name__ == "grad" else got[1]) is g1
+            q = z.copy()  # in place
+            with no_planner():
+                got = fn(lab, q, out=q, **kw)
+            _same(got, want)
+
+
 @pytest.mark.parametrize("name", sorted(n for n, s in REGISTRY.items() if s.kind == "terms"))
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("backend", BACKENDS)

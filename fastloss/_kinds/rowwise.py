@@ -112,23 +112,33 @@ def _common(spec, y_true, y_pred) -> bool:
     return N > 0 and C > 0 and y_true.shape == (N,) and rows.labels_in_range(y_true, C)
 
 
-def fast_value(spec, y_true, y_pred, reduction, backend, params):
-    """The value of a common call (see :func:`_common`; parameters that ``spec.fast_prm``
-    accepts, no weights) without plan()'s generality: the same kernel and the same sums,
-    with a few hundred nanoseconds of Python before it. None when the call is not that one
-    (the full road then checks it)."""
+def fast_value(spec, y_true, y_pred, reduction, backend, params, op="value", out=None):
+    """``op`` ("value", "grad" or "value_and_grad") of a common call (see :func:`_common`;
+    parameters that ``spec.fast_prm`` accepts, no weights; ``out`` a C-contiguous array like
+    ``y_pred`` that is ``y_pred`` itself or shares no memory with the inputs) without
+    plan()'s generality: the same kernel and the same sums, with a few hundred nanoseconds
+    of Python before it. None when the call is not that one (the full road then checks
+    it)."""
     if (reduction != "mean" and reduction != "sum") or not _common(spec, y_true, y_pred):
         return None
+    dt = y_pred.dtype
+    if out is not None and (
+            type(out) is not np.ndarray or out.dtype != dt or out.shape != y_pred.shape
+            or not (out.flags.c_contiguous and out.flags.writeable)
+            or (out is not y_pred and (np.may_share_memory(out, y_pred)
+                                       or np.may_share_memory(out, y_true)))):
+        return None  # plan() explains it or takes it
     N, C = y_pred.shape
     ex = executor_for(backend, N * C, spec.cost)
     if ex.device:
         return None
-    key = (spec.name, C, y_pred.dtype, ex.parallel)
+    want_grad = op != "value"
+    key = (spec.name, C, dt, ex.parallel, want_grad)
     entry = _fast_value.get(key)
     if entry is None:
-        kernel = rows.row_kernel(spec.row, parallel=ex.parallel, write_g=False,
+        kernel = rows.row_kernel(spec.row, parallel=ex.parallel, write_g=want_grad,
                                  write_h=False, has_t=False, has_lab=True, has_sw=False)
-        entry = (kernel, spec.fast_prm(C, {}), _dummy(y_pred.dtype))
+        entry = (kernel, spec.fast_prm(C, {}), _dummy(dt))
         if len(_fast_value) < 4096:
             _fast_value[key] = entry
     kernel, prm, d = entry
@@ -137,15 +147,22 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params):
         if prm is None:
             return None
     lout = np.empty(N, np.float64)
+    g = d
+    if want_grad:
+        g = np.empty((N, C), dt) if out is None else out
     # rows.RowArgs in order, positionally (keywords would cost ~1 us a call)
     args = (y_pred.reshape(-1), d, y_true, _D64, _D64, prm,
-            1.0 / N if reduction == "mean" else 1.0, C, lout, d, d, False)
+            1.0 / N if reduction == "mean" else 1.0, C, lout,
+            g.reshape(-1) if want_grad else d, d, out is y_pred)
     if ex.parallel:
         ex.launch(kernel, *args)
     else:
         kernel(*args)
+    if op == "grad":
+        return g
     total = pairwise_sum(lout)  # the bits of run()
-    return total / N if reduction == "mean" else total
+    value = total / N if reduction == "mean" else total
+    return (value, g) if want_grad else value
 
 
 _fast_prm: dict = {}
@@ -176,10 +193,12 @@ def fast(spec, op, args, kw):
     """The result of a common call on NumPy arrays, or None (then :func:`call`)."""
     if kw["sample_weight"] is not None:
         return None
-    if op == "value":
-        return fast_value(spec, args[0], args[1], kw["reduction"], kw["backend"],
-                          kw["params"])
-    if op == "grad_hess" and not spec.has_hess:
+    if op != "grad_hess":
+        v = fast_value(spec, args[0], args[1], kw["reduction"], kw["backend"], kw["params"],
+                       op, kw.get("out"))
+        if v is not None:
+            return v
+    elif not spec.has_hess:
         return None
     pl = fast_plan(spec, args[0], args[1], kw["reduction"], kw["params"])
     if pl is None:
