@@ -175,6 +175,17 @@ def check_out(out, shape, dtype, name: str = "out", *, reads=(), own=None) -> np
     return out
 
 
+def plain_out(out, like: np.ndarray, *reads) -> bool:
+    """Whether ``out`` is a NumPy array (not a subclass) of ``like``'s shape and dtype,
+    C-contiguous and writable, that is ``like`` itself (in place) or shares no memory with
+    ``like`` nor with ``reads`` (what a fast path takes; :func:`check_out` explains the
+    rest)."""
+    return (type(out) is np.ndarray and out.dtype == like.dtype and out.shape == like.shape
+            and out.flags.c_contiguous and out.flags.writeable
+            and (out is like or not np.may_share_memory(out, like))
+            and not any(out is r or np.may_share_memory(out, r) for r in reads))
+
+
 def same_memory(a: np.ndarray, b: np.ndarray) -> bool:
     """``a`` and ``b`` are the same C-contiguous run of memory of one dtype (exact aliasing:
     element ``i`` of one is element ``i`` of the other)."""

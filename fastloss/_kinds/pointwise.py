@@ -252,12 +252,8 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
         if wsum < 0.0:
             return None
         w, wmode = sample_weight, 1
-    if out is not None and (
-            type(out) is not np.ndarray or out.dtype != dt or out.shape != y_pred.shape
-            or not (out.flags.c_contiguous and out.flags.writeable) or out is y_true
-            or (out is not y_pred and (np.may_share_memory(out, y_pred)
-                                       or np.may_share_memory(out, y_true)))
-            or (wmode and np.may_share_memory(out, w))):
+    if out is not None and not (A.plain_out(out, y_pred, y_true, w) if wmode
+                                else A.plain_out(out, y_pred, y_true)):
         return None  # plan() explains it or takes it (a partial overlap, a subclass)
     ex = executor_for(backend, N, spec.cost)
     if ex.device:

@@ -122,11 +122,7 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params, op="value", out
     if (reduction != "mean" and reduction != "sum") or not _common(spec, y_true, y_pred):
         return None
     dt = y_pred.dtype
-    if out is not None and (
-            type(out) is not np.ndarray or out.dtype != dt or out.shape != y_pred.shape
-            or not (out.flags.c_contiguous and out.flags.writeable)
-            or (out is not y_pred and (np.may_share_memory(out, y_pred)
-                                       or np.may_share_memory(out, y_true)))):
+    if out is not None and not A.plain_out(out, y_pred, y_true):
         return None  # plan() explains it or takes it
     N, C = y_pred.shape
     ex = executor_for(backend, N * C, spec.cost)
