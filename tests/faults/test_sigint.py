@@ -53,7 +53,9 @@ def sweep(cache, delays=DELAYS):
     for p in procs:
         out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err[-3000:]
-        reports.append(json.loads(out.strip().splitlines()[-1]))
+        r = json.loads(out.strip().splitlines()[-1])
+        r["stderr"] = err[-2000:]  # where an interrupt went, should one go missing
+        reports.append(r)
     return reports
 
 
