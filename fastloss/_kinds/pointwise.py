@@ -15,7 +15,7 @@ import numpy as np
 from .. import _arrays as A
 from .. import _backend
 from .. import _checks as check_kernels
-from .._exec import executor_for
+from .._exec import _HOST, executor_for
 from .._exec.cpu import _dummy
 from .._kernels import cpu
 from .._spec import check_params
@@ -217,6 +217,7 @@ def reads_of(spec, pl: Plan) -> list:
 
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_F32, _F64 = _FAST_DTYPES
 #: (loss name, dtype, parallel, wmode, op) -> (kernel, default prm, dummy output, want value,
 #: want grad) of fast_value
 _fast_value: dict = {}
@@ -235,7 +236,10 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
             or (reduction != "mean" and reduction != "sum")):
         return None
     dt = y_pred.dtype
-    if (y_true.dtype != dt or dt not in _FAST_DTYPES or y_true.shape != y_pred.shape
+    # identity: NumPy's float32/float64 descriptors are singletons (any other equal dtype
+    # takes plan(), with the same result)
+    if (y_true.dtype is not dt or (dt is not _F64 and dt is not _F32)
+            or y_true.shape != y_pred.shape
             or not (y_pred.flags.c_contiguous and y_true.flags.c_contiguous)
             or (params and not spec.params)):
         return None
@@ -255,9 +259,9 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
     if out is not None and not (A.plain_out(out, y_pred, y_true, w) if wmode
                                 else A.plain_out(out, y_pred, y_true)):
         return None  # plan() explains it or takes it (a partial overlap, a subclass)
-    ex = executor_for(backend, N, spec.cost)
-    if ex.device:
-        return None
+    ex = _HOST.get(_backend.resolve(backend, N, spec.cost))
+    if ex is None:
+        return None  # cuda: plan()
     key = (spec.name, dt, ex.parallel, wmode, op)
     entry = _fast_value.get(key)
     if entry is None:
@@ -301,7 +305,7 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
                g if len(shape) == 1 else g.reshape(-1), d, res)
     if not want_value:
         return g
-    total = float(res[0])
+    total = res.item()
     value = total / denom if reduction == "mean" else total
     return (value, g) if want_grad else value
 
@@ -323,10 +327,10 @@ def _scalar_prm(spec, dt, params):
     run once per distinct call), or None where only :func:`plan` can tell."""
     try:
         if len(params) == 1:  # the commonest call with a parameter: a flat key is cheaper
-            for name, v in params.items():
-                key = (spec.name, dt.char, name, v, type(v))
+            ((name, v),) = params.items()
+            key = (spec.name, dt, name, v, type(v))
         else:
-            key = (spec.name, dt.char, *params.items(), *map(type, params.values()))
+            key = (spec.name, dt, *params.items(), *map(type, params.values()))
         prm = _fast_params.get(key)
     except TypeError:  # an unhashable value (an array parameter)
         return None
@@ -359,7 +363,7 @@ def fast_plan(spec, y_true, y_pred, reduction, sample_weight, axis, params, back
         return None
     dt = y_pred.dtype
     shape = y_pred.shape
-    if (y_true.dtype != dt or dt not in _FAST_DTYPES or y_true.shape != shape
+    if (y_true.dtype is not dt or (dt is not _F64 and dt is not _F32) or y_true.shape != shape
             or not y_pred.ndim or not (y_pred.flags.c_contiguous and y_true.flags.c_contiguous)):
         return None
     N = y_pred.size
@@ -444,7 +448,7 @@ def fast(spec, op, args, kw):
         return None if v is None else _rmse_finish(op, v, y_pred.dtype)
     if op != "grad_hess" and kw["axis"] is None:
         v = fast_value(spec, y_true, y_pred, kw["reduction"], kw["backend"], params,
-                       kw["sample_weight"], op=op, out=kw.get("out"))
+                       kw["sample_weight"], None, op, kw.get("out"))  # (positional: cheaper)
         if v is not None:
             return v
     pl = fast_plan(spec, y_true, y_pred, kw["reduction"], kw["sample_weight"], kw["axis"],
