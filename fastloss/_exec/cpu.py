@@ -95,23 +95,10 @@ def host_grad_buffers(outs, shapes, dtype, names, inputs=None):
     return res
 
 
-_GEMM: dict = {}
-
-
-def _gemm(dtype):
-    """SciPy's BLAS ``sgemm``/``dgemm`` for ``dtype``, or None without SciPy."""
-    dtype = np.dtype(dtype)
-    if dtype not in _GEMM:
-        try:
-            from scipy.linalg import blas
-        except ImportError:
-            _GEMM[dtype] = None
-        else:
-            _GEMM[dtype] = blas.sgemm if dtype == np.float32 else blas.dgemm
-    return _GEMM[dtype]
-
-
-GW_BLOCK_BYTES = 4 << 20  # matmul_add without SciPy: ``out`` is updated through such blocks
+# matmul_add: ``out`` is updated through blocks of this size. NumPy's BLAS only: SciPy's
+# gemm would add in place, but SciPy ships its own OpenBLAS, and the two libraries' thread
+# pools, called in turn, fight over the cores (products 5-10x slower on 2 cores)
+GW_BLOCK_BYTES = 4 << 20
 
 
 class HostExecutor:
@@ -212,18 +199,11 @@ class HostExecutor:
         return tmp
 
     def matmul_add(self, a, b, out, first: bool, tmp, add_body=None):
-        """``out (+)= a.T @ b``: the first call writes ``out``; the next ones add in place
-        through BLAS ``gemm`` with ``beta = 1`` where SciPy is installed, else block by
+        """``out (+)= a.T @ b``: the first call writes ``out``; the next ones add block by
         block through ``tmp`` and ``add_body`` (a row body ``dst[i] += src[i]``). Returns
         the buffer."""
         if first:
             np.matmul(a.T, b, out=out)
-            return tmp
-        gemm = _gemm(out.dtype)
-        if gemm is not None:  # every operand is a Fortran-ordered view: no copy
-            r = gemm(1.0, b.T, a.T, beta=1.0, c=out.T, trans_b=1, overwrite_c=1)
-            if not np.shares_memory(r, out):
-                out[...] = r.T
             return tmp
         V, d = out.shape
         vb = max(1, min(V, GW_BLOCK_BYTES // max(1, d * out.itemsize)))

@@ -12,13 +12,12 @@ logits or their gradient. The rows are taken ``chunk_size`` at a time:
 3. ``grad_weight += Z.T @ hidden[rows]`` and ``grad_bias += sum(Z, axis=0)``, accumulated
    chunk after chunk in row order, then ``grad_hidden[rows] = Z @ weight``.
 
-Extra memory is the chunk buffer (``chunk x V``) and one float64 per row; with SciPy
-installed BLAS adds into ``grad_weight`` in place (``gemm`` with ``beta = 1``), without it
-the accumulation goes through a block of ``grad_weight``. Rows are independent and every
-sum runs in a fixed order (the chunks in row order, each product by the same BLAS call), so
-the serial and parallel backends give the same bits. On CUDA the same row bodies run one
-row per thread and the products are fastloss's tiled matrix-product kernel; the results
-stay on the device.
+Extra memory is the chunk buffer (``chunk x V``), one float64 per row and a block of
+``grad_weight`` (at most 4 MiB) through which each chunk's product is added. Rows are
+independent and every sum runs in a fixed order (the chunks in row order, each product by
+the same BLAS call), so the serial and parallel backends give the same bits. On CUDA the
+same row bodies run one row per thread and the products are fastloss's tiled
+matrix-product kernel; the results stay on the device.
 """
 
 from __future__ import annotations
@@ -429,8 +428,8 @@ linear_cross_entropy = register(
         "by the same weighted count of kept rows as the cross-entropy (without class or "
         "sample weights: the mean of :math:`\\lambda_z \\operatorname{lse}^2` over the "
         "kept rows, as in PaLM). Memory: a ``chunk_size x V`` buffer of the input's dtype "
-        "and, without SciPy, a block of ``grad_weight`` (with SciPy, BLAS accumulates it in "
-        "place); ``out=(grad_hidden, grad_weight[, grad_bias])`` "
+        "and a block of ``grad_weight`` of at most 4 MiB; "
+        "``out=(grad_hidden, grad_weight[, grad_bias])`` "
         "where ``grad_hidden`` may be ``hidden`` itself. On CUDA the products are a tiled "
         "kernel of fastloss's own (deterministic, not cuBLAS) and ``grad_weight`` is "
         "accumulated through one more ``V x d`` buffer.",
