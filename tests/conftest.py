@@ -28,12 +28,12 @@ def pytest_collection_modifyitems(session, config, items):
             config.add_cleanup(item.module.stop_sweep)
             break
     waiter = next((i for i in items if i.name == "test_background_files_pass"), None)
-    if waiter is not None and not waiter.module._child:
+    if waiter is not None and not waiter.module.CHILD.started:
         bg = waiter.module
         moved = [i for i in items if bg.moves(i.path)]
-        bg.start([i.nodeid for i in moved] or None)
+        runs = bg.start([i.nodeid for i in moved] or None)
         config.add_cleanup(bg.stop)
-        if moved and bg._child:  # (not started in a child run of its own)
+        if moved and runs:
             config.hook.pytest_deselected(items=moved)
             ids = {id(i) for i in moved}
             items[:] = [i for i in items if id(i) not in ids]

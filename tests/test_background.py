@@ -12,23 +12,19 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
-import tempfile
-import time
 import warnings
 
-import fastloss
+from .child_run import ChildRun
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 #: what the child runs, relative to tests/
 FILES = ("test_vectorised.py", "test_vectorised_rows.py", "test_cuda_ptx.py", "faults",
          "test_adding_a_loss.py")
 #: set in the child, so that it never starts a child of its own
 ENV = "FASTLOSS_TEST_CHILD"
 
-_child: dict = {}
+CHILD = ChildRun()
+_moved: list = []  # how many tests the session handed to the child (empty: whole files)
 
 
 def moves(path) -> bool:
@@ -37,31 +33,19 @@ def moves(path) -> bool:
     return rel.split(os.sep)[0] in FILES
 
 
-def start(nodeids=None) -> None:
-    """Start the child (once) on ``nodeids``, or on :data:`FILES` whole."""
-    if _child or os.environ.get(ENV):
-        return
-    env = dict(os.environ, **{ENV: "1"})
-    src = os.path.dirname(os.path.dirname(os.path.abspath(fastloss.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
-    args = list(nodeids) if nodeids else [os.path.join(HERE, f) for f in FILES]
-    log = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: no blocking on output
-    _child.update(t0=time.perf_counter(), log=log, n=len(nodeids) if nodeids else None)
-    _child["proc"] = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "--no-header",
-         *args],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
-    )
+def start(nodeids=None) -> bool:
+    """Start the child (once) on ``nodeids``, or on :data:`FILES` whole; whether it runs
+    (never in a child run itself)."""
+    if os.environ.get(ENV):
+        return False
+    if not CHILD.started:
+        _moved[:] = [len(nodeids)] if nodeids else []
+        CHILD.start(["-rs", *(nodeids or [os.path.join(HERE, f) for f in FILES])], **{ENV: "1"})
+    return True
 
 
 def stop() -> None:
-    """Kill the child if the session ends without waiting for it; close its log."""
-    proc = _child.get("proc")
-    if proc is not None and proc.poll() is None:
-        proc.kill()
-        proc.wait()
-    if _child.get("log") is not None:
-        _child["log"].close()
+    CHILD.stop()
 
 
 def _count(word: str, out: str) -> int:
@@ -70,25 +54,16 @@ def _count(word: str, out: str) -> int:
 
 
 def test_background_files_pass(capsys):
-    start()
-    proc, log, t0 = _child["proc"], _child["log"], _child["t0"]
-    try:
-        proc.wait(timeout=max(1.0, 1500 - (time.perf_counter() - t0)))
-    except subprocess.TimeoutExpired:
-        stop()
-        raise
-    log.seek(0)
-    out = log.read()
-    log.close()
+    assert start(), f"{ENV} is set: this is a child run, which starts no child of its own"
+    rc, out, took = CHILD.wait()
     summary = out.strip().splitlines()[-1] if out.strip() else ""
-    assert proc.returncode == 0, out[-8000:]
+    assert rc == 0, out[-8000:]
     passed, skipped = _count("passed", summary), _count("skipped", summary)
     assert passed > 0 and not re.search(r"\d+ (failed|errors?)\b", summary), out[-8000:]
-    if _child["n"] is not None:  # every moved test ran there
-        assert passed + skipped == _child["n"], (passed, skipped, _child["n"], out[-3000:])
+    if _moved:  # every moved test ran there
+        assert passed + skipped == _moved[0], (passed, skipped, _moved[0], out[-3000:])
     if skipped:
         reasons = [ln for ln in out.splitlines() if ln.startswith("SKIPPED")]
         warnings.warn(f"{skipped} tests skipped in the child run: {reasons}", stacklevel=1)
     with capsys.disabled():
-        print(f"\n[child run] {summary} ({', '.join(FILES)}; waited from the start of the "
-              f"session: {time.perf_counter() - t0:.0f} s)")
+        print(f"\n[child run] {summary} ({', '.join(FILES)}; {took:.0f} s from its start)")

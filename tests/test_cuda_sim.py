@@ -11,50 +11,30 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import subprocess
-import sys
-import tempfile
-import time
 
 import pytest
 
-import fastloss
 from fastloss._spec import REGISTRY
 
+from .child_run import ChildRun
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 
 
-_child: dict = {}
+CHILD = ChildRun()
 
 
 def start_sweep() -> None:
     """Start the simulator run in a child process (once). The conftest calls it as soon as
     this test is collected, so that the child runs beside the rest of the suite."""
-    if _child or importlib.util.find_spec("numba_cuda") is None or \
+    if importlib.util.find_spec("numba_cuda") is None or \
             os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
         return
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
-    src = os.path.dirname(os.path.dirname(os.path.abspath(fastloss.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
-    log = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: no blocking on output
-    _child["t0"] = time.perf_counter()
-    _child["log"] = log
-    _child["proc"] = subprocess.Popen(
-        [sys.executable, "-m", "pytest", os.path.join(HERE, "cuda_sim"), "-q",
-         "-p", "no:cacheprovider", "-W", "error", "--no-header"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
-    )
+    CHILD.start([os.path.join(HERE, "cuda_sim"), "-W", "error"], NUMBA_ENABLE_CUDASIM="1")
 
 
 def stop_sweep() -> None:
-    """Kill the child if the session ends without waiting for it; close its log."""
-    proc = _child.get("proc")
-    if proc is not None and proc.poll() is None:
-        proc.kill()
-        proc.wait()
-    if _child.get("log") is not None:
-        _child["log"].close()
+    CHILD.stop()
 
 
 def test_cuda_simulator_parity_sweep(capsys):
@@ -64,17 +44,8 @@ def test_cuda_simulator_parity_sweep(capsys):
     if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
         pytest.skip("NUMBA_ENABLE_CUDASIM=1 here: tests/cuda_sim is collected in this process")
     start_sweep()
-    proc, log, t0 = _child["proc"], _child["log"], _child["t0"]
-    try:
-        proc.wait(timeout=max(1.0, 1200 - (time.perf_counter() - t0)))
-    except subprocess.TimeoutExpired:
-        stop_sweep()
-        raise
-    log.seek(0)
-    out = log.read()
-    log.close()
-    took = time.perf_counter() - t0
-    assert proc.returncode == 0, out[-6000:]
+    rc, out, took = CHILD.wait()
+    assert rc == 0, out[-6000:]
     m = re.search(r"(\d+) passed", out)
     assert m, out[-3000:]
     passed = int(m.group(1))
