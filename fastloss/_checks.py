@@ -11,7 +11,8 @@ from numba import prange
 
 from . import _arrays as A
 from . import _backend
-from ._kernels.compile import njit
+from ._kernels.compile import njit, source_hash
+from ._kernels.scalar import SIGN_BAD, SIGN_NEG, SIGN_ZERO, outside, sign_flags
 
 CHUNK = 65536
 #: The relative cost of a check's pass against a cheap loss's (elements x cost against the
@@ -23,10 +24,12 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 def _make(parallel):
     PAR = parallel  # in the closure: Numba's cache key ignores the compile flags
+    SRC = source_hash(outside)  # noqa: F841 (an edit of it invalidates the disk cache)
 
     def count_outside(a, lo, hi):
         """How many elements are below ``lo`` or above ``hi`` (NaN is not counted)."""
         PAR  # noqa: B018
+        SRC  # noqa: B018
         n = a.shape[0]
         nparts = (n + CHUNK - 1) // CHUNK
         parts = np.zeros(nparts, np.int64)
@@ -34,7 +37,7 @@ def _make(parallel):
             v = a[q * CHUNK:min(n, (q + 1) * CHUNK)]
             c = 0
             for i in range(v.shape[0]):
-                c += (v[i] < lo) | (v[i] > hi)
+                c += outside(v[i], lo, hi)
             parts[q] = c
         return parts.sum()
 
@@ -186,30 +189,27 @@ def pairwise_sum(a: np.ndarray) -> float:
 
 def _make_signs(parallel):
     PAR = parallel  # in the closure: Numba's cache key ignores the compile flags
+    SRC = source_hash(sign_flags)  # noqa: F841
 
-    def count_signs(a):
-        """``(entries not in {-1, 0, 1} (NaN counted), entries equal to -1, entries equal
-        to 0)`` in one vectorised pass, in fixed chunks (integer counts: any order)."""
+    def signs_of(a):
+        """The OR of :func:`sign_flags` over ``a``, in fixed chunks (an OR: any order)."""
         PAR  # noqa: B018
+        SRC  # noqa: B018
         n = a.shape[0]
         nparts = (n + CHUNK - 1) // CHUNK
-        parts = np.zeros((nparts, 3), np.int64)
+        parts = np.zeros(nparts, np.int64)
         for q in prange(nparts):
             v = a[q * CHUNK:min(n, (q + 1) * CHUNK)]
-            one = 0
-            neg = 0
-            zero = 0
+            f = 0
             for i in range(v.shape[0]):
-                x = v[i]
-                one += x == 1
-                neg += x == -1
-                zero += x == 0
-            parts[q, 0] = v.shape[0] - one - neg - zero  # (NaN is none of them)
-            parts[q, 1] = neg
-            parts[q, 2] = zero
-        return parts[:, 0].sum(), parts[:, 1].sum(), parts[:, 2].sum()
+                f |= sign_flags(v[i])
+            parts[q] = f
+        f = 0
+        for q in range(nparts):
+            f |= parts[q]
+        return f
 
-    return njit(count_signs, parallel=parallel)
+    return njit(signs_of, parallel=parallel)
 
 
 _signs_serial = _make_signs(False)
@@ -224,17 +224,17 @@ def check_sign_labels(y, name: str) -> None:
     if flat.dtype.kind in "fiub" and flat.dtype != np.float16 and flat.size:
         if _backend.resolve(None, flat.size, CHECK_COST) == "parallel":
             with _backend.parallel_launch():
-                bad, neg, zero = _signs_parallel(flat)
+                flags = _signs_parallel(flat)
         else:
-            bad, neg, zero = _signs_serial(flat)
+            flags = _signs_serial(flat)
     else:  # what Numba does not compile: NumPy's passes
-        bad = int(((flat != 1) & (flat != 0) & (flat != -1)).sum())
-        neg, zero = int((flat == -1).sum()), int((flat == 0).sum())
-    if bad:
+        flags = (SIGN_BAD * bool(((flat != 1) & (flat != 0) & (flat != -1)).any())
+                 | SIGN_NEG * bool((flat == -1).any()) | SIGN_ZERO * bool((flat == 0).any()))
+    if flags & SIGN_BAD:
         i = int(np.argmax((flat != 1) & (flat != 0) & (flat != -1)))
         raise ValueError(f"{name} must hold labels in {{-1, 1}} or {{0, 1}}; it holds "
                          f"{flat[i]!r} at position "
                          f"{tuple(int(j) for j in np.unravel_index(i, y.shape))}")
-    if neg and zero:
+    if flags & SIGN_NEG and flags & SIGN_ZERO:
         raise ValueError(f"{name} mixes the label conventions {{-1, 1}} and {{0, 1}} "
                          "(it holds both -1 and 0)")

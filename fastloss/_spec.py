@@ -144,6 +144,12 @@ class PointwiseSpec(LossSpec):
     # check_inputs counts on the device where the inputs are CUDA arrays (a range check);
     # otherwise it is given a host copy of y_true
     checks_on_device: bool = False
+    # input_flags(y, p, prm) -> int, a register_jitable: per element, bits that the CPU
+    # kernel of the common call ORs over its inputs while it computes, in place of a pass
+    # of check_inputs before it; an OR outside flags_fine means check_inputs refuses the
+    # inputs (it then runs, for its message). Never fine where check_inputs refuses.
+    input_flags: Callable | None = None
+    flags_fine: tuple = (0,)
     rmse: bool = False
     boosting: str = "elementwise"
     extra: dict = field(default_factory=dict)

@@ -75,12 +75,16 @@ def _cases():
         ops = ["value", "grad", "value_and_grad"] + (["grad_hess"] if spec.has_hess else [])
         for op in ops:
             for dt in ("float64", "float32"):
-                cases.append((name, spec.scalar, _prm(spec, np.dtype(dt)), op, dt))
+                cases.append((name, spec.scalar, _prm(spec, np.dtype(dt)), op, dt, None))
+                if spec.input_flags is not None and op != "grad_hess":  # the common
+                    # call's kernel, which checks its inputs as it goes
+                    cases.append((f"{name}[checked]", spec.scalar, _prm(spec, np.dtype(dt)),
+                                  op, dt, spec.input_flags))
                 if any(p.fold is not None for p in spec.params):  # and the general kernel,
                     # with the folded parameter at another value
                     prm = tuple(np.dtype(dt).type(1.5 if p.fold is not None else
                                                    p.check(p.default)) for p in spec.params)
-                    cases.append((f"{name}[unfolded]", spec.scalar, prm, op, dt))
+                    cases.append((f"{name}[unfolded]", spec.scalar, prm, op, dt, None))
     terms = {}  # the pointwise terms of the "terms" losses (GAN, penalties), each once
     for spec in REGISTRY.values():
         for t in spec.term_specs() if spec.kind == "terms" else ():
@@ -88,7 +92,8 @@ def _cases():
     for name, (scalar, prm) in terms.items():
         for op in ("value", "grad", "value_and_grad"):
             for dt in ("float64", "float32"):
-                cases.append((name, scalar, tuple(np.dtype(dt).type(v) for v in prm), op, dt))
+                cases.append((name, scalar, tuple(np.dtype(dt).type(v) for v in prm), op, dt,
+                              None))
     return cases
 
 
@@ -102,12 +107,13 @@ def _fresh(dispatcher):
     return numba.njit(dispatcher.py_func, **opts)
 
 
-def _pointwise_asm(scalar, prm, op, dt):
-    key = (scalar, tuple(type(v) for v in prm), op, dt)
+def _pointwise_asm(scalar, prm, op, dt, flags=None):
+    key = (scalar, tuple(type(v) for v in prm), op, dt, flags)
     if key not in _compiled:
         reduce, wl, wg, wh = OPS[op]
         k = _fresh(
-            cpu._make_pointwise(scalar, False, reduce, False, wl, wg, wh, 0, False, False, False)
+            cpu._make_pointwise(scalar, False, reduce, False, wl, wg, wh, 0, False, False, False,
+                                flags)
         )
         d = np.dtype(dt)
         a = np.linspace(0.1, 0.9, 20).astype(d)
@@ -132,6 +138,15 @@ def _n_packed(asm):
     )
 
 
+def _widest(asm):
+    """The register width that holds most of the packed non-add float arithmetic."""
+    by = {}
+    for (op, w), c in packed_ops(asm).items():
+        if not op.lstrip("v").startswith("add") and op.endswith(("ps", "pd")):
+            by[w] = by.get(w, 0) + c
+    return max(by, key=by.get) if by else None
+
+
 def _assert_vectorised(label, asm, ir):
     n = _n_packed(asm)
     assert n > 0, (
@@ -143,10 +158,16 @@ def _assert_vectorised(label, asm, ir):
 
 
 @pytest.mark.parametrize(
-    ("name", "scalar", "prm", "op", "dt"), CASES, ids=[f"{c[0]}-{c[3]}-{c[4]}" for c in CASES]
+    ("name", "scalar", "prm", "op", "dt", "flags"), CASES,
+    ids=[f"{c[0]}-{c[3]}-{c[4]}" for c in CASES]
 )
-def test_pointwise_kernel_is_vectorised(name, scalar, prm, op, dt):
-    asm, ir = _pointwise_asm(scalar, prm, op, dt)
+def test_pointwise_kernel_is_vectorised(name, scalar, prm, op, dt, flags):
+    asm, ir = _pointwise_asm(scalar, prm, op, dt, flags)
+    if flags is not None:  # and on vectors as wide as the kernel that does not check
+        plain, _ = _pointwise_asm(scalar, prm, op, dt)
+        assert _widest(asm) == _widest(plain), (
+            f"{name} {op} {dt}: the checking kernel computes mostly on {_widest(asm)} "
+            f"registers, the plain one on {_widest(plain)}")
     if (name, op) in CONSTANT:
         # nothing to compute: the loop stores one value, which must be packed stores
         stores = re.findall(r"vmovup[sd]\s+%[yz]mm\d+, -?\w*\(", asm)

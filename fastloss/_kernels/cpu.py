@@ -158,8 +158,9 @@ def pointwise_kernel(
     ybcast: bool,
     has_cp: bool,
     partials: bool = False,
+    flags=None,
 ):
-    """A kernel ``k(yt, yp, w, cp, prm, scale, n, lout, gout, hout, res)``.
+    """A kernel ``k(yt, yp, w, cp, prm, scale, n, lout, gout, hout, res) -> int``.
 
     ``scalar(y, p, prm, c) -> (loss, dloss/dp, d2loss/dp2)``. ``wmode``: 0 no weights,
     1 one weight per column (``w[j]``), 2 one per row (``w[r]``). ``ybcast``: ``yt`` holds
@@ -168,21 +169,31 @@ def pointwise_kernel(
     sum of ``w*l`` (per row with ``rows``) goes to ``res``. With ``partials`` (and
     ``reduce``), ``res`` receives the per-chunk partial sums instead (:func:`n_partials` of
     them, row-major with ``rows``), for callers that add them up later with
-    :data:`combine_partials` (the Dask integration), giving the same bits.
+    :data:`combine_partials` (the Dask integration), giving the same bits. ``flags``: a
+    ``register_jitable`` ``flags(y, p, prm) -> int`` (a spec's ``input_flags``) whose OR
+    over the elements the kernel returns (0 without ``flags``).
     """
     key = (scalar, parallel, reduce, rows, write_l, write_g, write_h, wmode, ybcast, has_cp,
-           partials)
+           partials, flags)
     return KERNELS.get(("pointwise",) + key) or memo(("pointwise",) + key,
                                                      lambda: _make_pointwise(*key))
 
 
+@register_jitable(forceinline=True)
+def _no_flags(y, p, prm):
+    return np.int32(0)
+
+
 def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, wmode, ybcast,
-                    has_cp, partials):
+                    has_cp, partials, flags=None):
     f = scalar
+    FL = flags is not None
+    flagf = _no_flags if flags is None else flags
     CH = CHUNK
     SUB_ = SUB
     MAXBLK_ = MAXBLK
-    SRC = source_hash(scalar, _scalar_mod)  # noqa: F841 (edits invalidate the disk cache)
+    # (edits invalidate the disk cache)
+    SRC = source_hash(scalar, _scalar_mod, *(() if flags is None else (flags,)))  # noqa: F841
     # Numba's disk-cache key hashes the bytecode and closure cells, not the compile flags:
     # without PAR in the closure the serial and parallel kernels share one cache entry.
     PAR = parallel
@@ -207,6 +218,7 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
         # runs of consecutive chunks, one chunk buffer each (not one per chunk); not
         # numba.get_num_threads(): it would make the kernel uncacheable
         nblk = min(nparts, MAXBLK_) if PAR else 1
+        seen = np.zeros(nblk if FL else 1, np.int64)  # each run's OR of the flags
         # borrowed: the views of a chunk cost no atomic reference counting (the caller holds
         # these arrays for the whole call)
         yt = borrowed(yt)
@@ -225,6 +237,8 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
             else:
                 buf = np.empty(min(SUB_, N) + LANES, np.float64)
             acc = np.empty(LANES, np.float64)
+            fbuf = np.empty(min(SUB_, N) if FL else 1, np.int32)
+            fb = np.int32(0)
             for q in range(blk * nparts // nblk, (blk + 1) * nparts // nblk):
                 if ROWS:
                     rq = q // kpr
@@ -256,6 +270,7 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
                         lv_ = lout[pos:pos + m] if WL else lout[0:1]
                         gv_ = gout[pos:pos + m] if WG else gout[0:1]
                         hv_ = hout[pos:pos + m] if WH else hout[0:1]
+                        fv = borrowed(fbuf)[pos - sb:pos - sb + m] if FL else fbuf[0:1]
                         for t in range(m):
                             c = cpv[t] if HAS_CP else 0.0
                             lv, gv, hv = f(ytv[t], ypv[t], prm, c)
@@ -268,18 +283,31 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
                                 gv_[t] = (wi * scale) * gv
                             if WH:
                                 hv_[t] = (wi * scale) * hv
+                            if FL:
+                                fv[t] = flagf(ytv[t], ypv[t], prm)
                         pos += m
                     if REDUCE:
                         lanes_add(buf, se - sb, acc)
+                    if FL:  # (a reduction of its own: in the pass above, an OR reduction
+                        # made LLVM halve a float32 loop's vectors)
+                        for t in range(se - sb):
+                            fb |= fbuf[t]
                     sb = se
                 if REDUCE:
                     partials[q] = lanes_total(acc)
+            if FL:
+                seen[blk] = fb
         if REDUCE and not PARTIALS:
             if ROWS:
                 for r in range(R):
                     res[r] = ordered_sum(partials, r * kpr, (r + 1) * kpr)
             else:
                 res[0] = ordered_sum(partials, 0, nparts)
+        fl = 0
+        if FL:
+            for b in range(nblk):
+                fl |= seen[b]
+        return fl
 
     kernel.__name__ = kernel.__qualname__ = f"pointwise_{scalar.__name__}"
     return njit(kernel, parallel=parallel)

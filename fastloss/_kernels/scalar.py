@@ -604,3 +604,29 @@ HELPERS = {
     "fpow": fpow,
     "fold": fold,
 }
+
+
+# ---------------------------------------------------------------------------
+# input flags: what the check kernels (fastloss._checks) count, and what a loss kernel ORs
+# over its inputs while it computes (a PointwiseSpec's ``input_flags``)
+
+
+@register_jitable(forceinline=True)
+def outside(x, lo, hi):
+    """1 where ``x`` is below ``lo`` or above ``hi``, else 0 (NaN: 0). Flags are int32: a
+    float32 loop keeps its 16 lanes (int64 flags would halve them)."""
+    return np.int32((x < lo) | (x > hi))
+
+
+#: The bits of :func:`sign_flags`: 1, -1, 0, none of them.
+SIGN_ONE, SIGN_NEG, SIGN_ZERO, SIGN_BAD = 1, 2, 4, 8
+
+
+@register_jitable(forceinline=True)
+def sign_flags(x):
+    """Which label ``x`` is: :data:`SIGN_ONE`, :data:`SIGN_NEG` (-1), :data:`SIGN_ZERO`, or
+    :data:`SIGN_BAD` for anything else (NaN included). (One select chain: cheaper in a
+    vector loop than three flags shifted into place.)"""
+    one, z = like(x, 1.0), like(x, 0.0)
+    return np.int32(SIGN_ONE if x == one else (SIGN_NEG if x == -one else (
+        SIGN_ZERO if x == z else SIGN_BAD)))

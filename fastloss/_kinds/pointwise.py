@@ -262,7 +262,9 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
     ex = _HOST.get(_backend.resolve(backend, N, spec.cost))
     if ex is None:
         return None  # cuda: plan()
-    key = (spec.name, dt, ex.parallel, wmode, op)
+    # the kernel checks the inputs as it reads them (in place, y_pred is gone by then)
+    fuse = spec.input_flags is not None and out is not y_pred
+    key = (spec.name, dt, ex.parallel, wmode, op, fuse)
     entry = _fast_value.get(key)
     if entry is None:
         default = _scalar_prm(spec, dt, {}) if spec.params else (dt.type(0.0),)
@@ -271,17 +273,16 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
         want_value, want_grad = op != "grad", op != "value"
         kernel = cpu.pointwise_kernel(spec.scalar, parallel=ex.parallel, reduce=want_value,
                                       rows=False, write_l=False, write_g=want_grad,
-                                      write_h=False, wmode=wmode, ybcast=False, has_cp=False)
+                                      write_h=False, wmode=wmode, ybcast=False, has_cp=False,
+                                      flags=spec.input_flags if fuse else None)
         entry = _fast_value[key] = (kernel, default, _dummy(dt), want_value, want_grad)
     kernel, prm0, d, want_value, want_grad = entry  # d: the unused outputs
     if prm is None:
         prm = _scalar_prm(spec, dt, params) if params else prm0
         if prm is None:
             return None
-    if spec.check_inputs is not None:
-        full = {p.name: params.get(p.name, p.default) for p in spec.params} if params \
-            else _default_params(spec)
-        _check_inputs(spec, y_true, y_pred, full, backend)
+    if spec.check_inputs is not None and not fuse:
+        _check_inputs(spec, y_true, y_pred, _full_params(spec, params), backend)
     denom = N
     if wmode:
         denom = wsum
@@ -289,6 +290,7 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
             return None  # plan() raises the error
     res = np.zeros(1)
     shape = y_pred.shape
+    yt0, yp0 = y_true, y_pred
     if len(shape) != 1:
         y_true, y_pred = y_true.reshape(-1), y_pred.reshape(-1)
     g, scale = d, 1.0
@@ -298,11 +300,13 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
         scale = (1.0 / denom if reduction == "mean" else 1.0) * spec.grad_factor
     # cpu.PointwiseArgs in order, positionally (keywords would cost ~1 us a call)
     if ex.parallel:
-        ex.launch(kernel, y_true, y_pred, w, _W_DUMMY, prm, scale, N, d,
-                  g if len(shape) == 1 else g.reshape(-1), d, res)
+        flags = ex.launch(kernel, y_true, y_pred, w, _W_DUMMY, prm, scale, N, d,
+                          g if len(shape) == 1 else g.reshape(-1), d, res)
     else:
-        kernel(y_true, y_pred, w, _W_DUMMY, prm, scale, N, d,
-               g if len(shape) == 1 else g.reshape(-1), d, res)
+        flags = kernel(y_true, y_pred, w, _W_DUMMY, prm, scale, N, d,
+                       g if len(shape) == 1 else g.reshape(-1), d, res)
+    if flags and flags not in spec.flags_fine:  # the check's pass, for its message
+        _check_inputs(spec, yt0, yp0, _full_params(spec, params), backend)
     if not want_value:
         return g
     total = res.item()
@@ -314,8 +318,10 @@ _fast_params: dict = {}
 _defaults: dict = {}
 
 
-def _default_params(spec):
-    """``{name: default}`` of the spec's parameters (memoised)."""
+def _full_params(spec, params):
+    """``{name: value}`` of every parameter of the spec: ``params``, then the defaults."""
+    if params:
+        return {p.name: params.get(p.name, p.default) for p in spec.params}
     d = _defaults.get(spec.name)
     if d is None:
         d = _defaults[spec.name] = {p.name: p.default for p in spec.params}

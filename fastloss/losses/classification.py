@@ -41,7 +41,21 @@ from .._kernels.rows import (
     wide_vectors,
     wsum_shift,
 )
-from .._kernels.scalar import fexp, flog, flog1m_unit, flog1p_unit, fold, fpow, like, single
+from .._kernels.scalar import (
+    SIGN_NEG,
+    SIGN_ONE,
+    SIGN_ZERO,
+    fexp,
+    flog,
+    flog1m_unit,
+    flog1p_unit,
+    fold,
+    fpow,
+    like,
+    outside,
+    sign_flags,
+    single,
+)
 from .._spec import Param, PointwiseSpec, Rows, RowwiseSpec, register
 
 # PyTorch's binary_cross_entropy backward divides by max(p (1 - p), EPSILON), EPSILON the
@@ -174,6 +188,28 @@ def _check_signs(y_true, y_pred, params):
     check_sign_labels(np.asarray(y_true), "y_true")
 
 
+# what the kernels of common calls check while they compute (input_flags of the specs)
+
+
+@register_jitable(forceinline=True)
+def _unit_y_flags(y, p, prm):  # (bounds in y's precision: a float32 loop stays float32)
+    return outside(y, like(y, 0.0), like(y, 1.0))
+
+
+@register_jitable(forceinline=True)
+def _unit_both_flags(y, p, prm):
+    return outside(y, like(y, 0.0), like(y, 1.0)) | outside(p, like(p, 0.0), like(p, 1.0))
+
+
+@register_jitable(forceinline=True)
+def _sign_y_flags(y, p, prm):
+    return sign_flags(y)
+
+
+# one convention: 1s and -1s, or 1s and 0s (any of them alone)
+_SIGNS_FINE = (SIGN_ONE, SIGN_NEG, SIGN_ZERO, SIGN_ONE | SIGN_NEG, SIGN_ONE | SIGN_ZERO)
+
+
 # ---------------------------------------------------------------------------------------
 # samplers
 
@@ -238,7 +274,7 @@ binary_cross_entropy = register(PointwiseSpec(
     name="binary_cross_entropy", family="classification", scalar=binary_cross_entropy_scalar,
     target_domain="[0, 1] (labels 0/1 or target probabilities); ``y_pred`` in [0, 1] too",
     cost=4.0, sample=sample_probabilities, check_inputs=_unit("both", "probabilities"),
-    checks_on_device=True, boosting="",
+    input_flags=_unit_both_flags, checks_on_device=True, boosting="",
     boosting_hint="takes probabilities in [0, 1], but a booster's raw scores leave [0, 1] "
                   "after one round; use binary_cross_entropy_with_logits (the same loss on "
                   "raw scores, as the built-in logistic objectives)",
@@ -259,6 +295,7 @@ binary_cross_entropy_with_logits = register(PointwiseSpec(
     target_domain="[0, 1] (labels 0/1 or target probabilities)",
     scalar=binary_cross_entropy_with_logits_scalar, cost=3.5,  # (parallel from 1.2e4-1.8e4)
     sample=sample_binary_logits, check_inputs=_unit("y_true", ""), checks_on_device=True,
+    input_flags=_unit_y_flags,
     params=(Param("pos_weight", None, ">= 0", lo=0.0, lo_open=False, kind="float_or_array",
                   doc="Weight of the positive term: a scalar, or an array broadcasting "
                       "against the last axis (one per class). None means 1."),),
@@ -278,6 +315,7 @@ focal = register(PointwiseSpec(
     name="focal", family="classification", scalar=focal_scalar, cost=6.0,
     target_domain="[0, 1] (labels 0/1 or target probabilities)",
     sample=sample_binary_logits, check_inputs=_unit("y_true", ""), checks_on_device=True,
+    input_flags=_unit_y_flags,
     params=(
         Param("alpha", 0.25, "a real number (< 0 turns the class weighting off)",
               doc="Weight of the positive class; negative values disable it."),
@@ -301,7 +339,8 @@ focal = register(PointwiseSpec(
 hinge = register(PointwiseSpec(
     name="hinge", family="classification", scalar=hinge_scalar,
     target_domain="labels in {-1, 1} or in {0, 1}",
-    sample=sample_signs, check_inputs=_check_signs,
+    sample=sample_signs, check_inputs=_check_signs, input_flags=_sign_y_flags,
+    flags_fine=_SIGNS_FINE,
     summary="Hinge loss on raw scores; labels in {-1, 1} or {0, 1} (0 is the negative class).",
     formula=r"\ell_i = \max(0, 1 - t_i \hat y_i), \quad t_i = \pm 1",
     grad_formula=r"-t_i \,\mathbb{1}[t_i \hat y_i < 1]",
@@ -313,7 +352,8 @@ hinge = register(PointwiseSpec(
 squared_hinge = register(PointwiseSpec(
     name="squared_hinge", family="classification", scalar=squared_hinge_scalar,
     target_domain="labels in {-1, 1} or in {0, 1}",
-    sample=sample_signs, check_inputs=_check_signs,
+    sample=sample_signs, check_inputs=_check_signs, input_flags=_sign_y_flags,
+    flags_fine=_SIGNS_FINE,
     summary="Squared hinge loss on raw scores; labels in {-1, 1} or {0, 1}.",
     formula=r"\ell_i = \max(0, 1 - t_i \hat y_i)^2, \quad t_i = \pm 1",
     grad_formula=r"-2 t_i \max(0, 1 - t_i \hat y_i)",

@@ -9,7 +9,7 @@ import numpy as np
 from numba.extending import register_jitable
 
 from .._checks import check_range, first_outside
-from .._kernels.scalar import fexp, fexpm1, flog, flog1p_unit, like, sign
+from .._kernels.scalar import fexp, fexpm1, flog, flog1p_unit, like, outside, sign
 from .._spec import Param, PointwiseSpec, register, sample_counts
 
 LOG2 = math.log(2.0)
@@ -140,6 +140,12 @@ def _check_poisson(y_true, y_pred, params):
         check_range(y_pred, 0.0, math.inf, "y_pred", "a non-negative rate (log_input=False)")
 
 
+@register_jitable(forceinline=True)
+def _poisson_flags(y, p, prm):  # (prm[0]: log_input)
+    zero, inf = like(y, 0.0), like(y, math.inf)
+    return outside(y, zero, inf) | (outside(p, zero, inf) & np.int32(prm[0] == zero))
+
+
 
 
 class _TweediePower(Param):
@@ -245,7 +251,7 @@ poisson_nll = register(PointwiseSpec(
     target_domain=(">= 0 (counts or rates); with ``log_input=False`` ``y_pred`` (the "
                    "rate) must be >= 0 too"),
     sample=sample_counts,
-    check_inputs=_check_poisson, checks_on_device=True,
+    check_inputs=_check_poisson, input_flags=_poisson_flags, checks_on_device=True,
     params=(
         Param("log_input", True, "bool", kind="bool",
               doc="If True the prediction is log(rate), else the rate itself."),
@@ -268,6 +274,8 @@ tweedie = register(PointwiseSpec(
     target_domain=(">= 0 for 1 <= power < 2, > 0 for power >= 2, any real number for "
                    "power <= 0"),
     sample=sample_counts,
+    # (no input_flags: checking in its kernel made it slower, 2.3 -> 2.8 ns per element
+    # serial float64: its loop is unswitched per power, and the flags' code defeats it)
     check_inputs=_check_tweedie, checks_on_device=True,
     params=(_TweediePower("power", 1.5, "<= 0 or >= 1", doc="The Tweedie power rho."),),
     summary="Half Tweedie deviance with a log link, on raw predictions (log of the mean).",
