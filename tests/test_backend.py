@@ -87,14 +87,18 @@ def test_range_checks_follow_the_calls_backend(monkeypatch):
     with pytest.raises(ValueError, match="position"):
         checks.check_range(a, 0.0, 1.0, "y", "p", backend="serial")
     assert seen == ["serial", "parallel", "parallel", "serial"]
-    # through a loss: binary_cross_entropy's [0, 1] checks run on the call's backend
+    # through a loss: binary_cross_entropy's [0, 1] checks run on the call's backend (on
+    # the full road: reduction="none"; a common call checks inside its kernel, no pass)
     seen.clear()
     y = np.clip(a, 0.0, 1.0)
     fastloss.binary_cross_entropy(y, np.full_like(y, 0.5), backend="serial")
+    fastloss.binary_cross_entropy(y, np.full_like(y, 0.5), backend="parallel")
+    assert seen == [], seen
     fastloss.binary_cross_entropy(y, np.full_like(y, 0.5), reduction="none", backend="serial")
     assert seen and set(seen) == {"serial"}, seen
     seen.clear()
-    fastloss.binary_cross_entropy(y, np.full_like(y, 0.5), backend="parallel")
+    fastloss.binary_cross_entropy(y, np.full_like(y, 0.5), reduction="none",
+                                  backend="parallel")
     assert seen and set(seen) == {"parallel"}, seen
 
 
