@@ -23,3 +23,31 @@ elif SIM:
     os.environ.setdefault("FASTLOSS_CUDA_ITEMS", "32")
     os.environ.setdefault("FASTLOSS_CUDA_MAX_GRID", "3")
     sys.setswitchinterval(5e-4)
+
+    # The simulator finds a block's shared array by the line that asks for it, in a
+    # look-up-then-store that the block's threads run at once: a thread switched out between
+    # the two can store a second array, and the block's threads then stage tiles into two
+    # different (uninitialised) arrays. That happened once under load (the tiled matmul of
+    # info_nce's gradient returned 1e35s). The same look-up, under one lock:
+    import threading
+
+    import numpy as np
+    from numba.cuda.simulator import kernelapi as _kernelapi
+
+    _shared_array = _kernelapi.FakeCUDAShared.array
+    _shared_lock = threading.Lock()
+
+    def _locked_shared_array(self, shape, dtype, alignment=None):
+        if shape == 0 or alignment is not None:  # dynamic shared memory: nothing stored
+            return _shared_array(self, shape, dtype, alignment)
+        if isinstance(dtype, _kernelapi.types.Type):
+            dtype = _kernelapi.numpy_support.as_dtype(dtype)
+        caller = sys._getframe(1)
+        key = (caller.f_code.co_filename, caller.f_lineno)
+        with _shared_lock:
+            res = self._allocations.get(key)
+            if res is None:
+                res = self._allocations[key] = np.empty(shape, dtype)
+        return res
+
+    _kernelapi.FakeCUDAShared.array = _locked_shared_array
