@@ -1,15 +1,16 @@
 """The dispatcher's serial/parallel choice per cost class, measured.
 
-For representatives of each cost class (cheap: ``mse``, ``huber``; exp-log:
+For representatives of each cost class (cheap: ``mse``, ``huber``, ``l1_penalty``; exp-log:
 ``binary_cross_entropy_with_logits``, ``log_cosh``, ``poisson_nll``; row-wise:
-``cross_entropy``), ``value_and_grad`` in float64 at sizes from 1e3 to 3e6 elements: the
-serial, parallel and auto (``backend=None``) times, interleaved, and auto's loss against
+``cross_entropy``), one op (``value_and_grad``, or ``value`` with ``--op value``: a pass
+that only reduces has thresholds of its own) in float64 at sizes from 1e3 to 3e6 elements:
+the serial, parallel and auto (``backend=None``) times, interleaved, and auto's loss against
 the better of the two (goal: never more than 10% slower). The last table gives each loss's
 crossover (the smallest measured size from which parallel stays faster, as ``fastloss bench
 --calibrate`` finds it) beside the threshold ``fastloss._backend`` uses for its class.
 
-Usage: ``python benchmarks/threshold_must_show.py [--quick]`` (about 2 minutes; run on a
-quiet machine, the load average is printed).
+Usage: ``python benchmarks/threshold_must_show.py [--quick] [--op value]`` (about 2 minutes;
+run on a quiet machine, the load average is printed).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from fastloss import bench as B
 LOSSES = (
     "mse",
     "huber",
+    "l1_penalty",
     "binary_cross_entropy_with_logits",
     "log_cosh",
     "poisson_nll",
@@ -34,6 +36,7 @@ LOSSES = (
 def main():
     quick = "--quick" in sys.argv
     step = 2 if quick else 4
+    op = sys.argv[sys.argv.index("--op") + 1] if "--op" in sys.argv else "value_and_grad"
     sizes = [int(round(10 ** (3 + k / step))) for k in range(0, int(3.5 * step) + 1)]
     print(f"load average: {os.getloadavg()}")
     print(B.machine_info())
@@ -43,7 +46,8 @@ def main():
         loss = getattr(fastloss, name)
         print(
             f"\n## {name} (cost {spec.cost}, class {_backend.cost_class(spec.cost)},"
-            f" threshold {_backend.parallel_threshold(spec.cost)} elements x cost)\n"
+            f" threshold {_backend.parallel_threshold(spec.cost, op == 'value')} elements x"
+            " cost)\n"
         )
         print(
             f"{'n':>9s} {'serial us':>10s} {'parallel us':>12s} {'auto us':>9s} {'picks':>9s}"
@@ -54,12 +58,12 @@ def main():
             args, params = B.make_inputs(spec, n, "float64")
             size = int(args[-1].size)  # elements the dispatcher sees
             cands = {
-                b: B.call_op(loss, "value_and_grad", args, params, None if b == "auto" else b)
+                b: B.call_op(loss, op, args, params, None if b == "auto" else b)
                 for b in ("serial", "parallel", "auto")
             }
             t = B.time_interleaved(cands, 5, 0.003)
             best = min(t["serial"], t["parallel"])
-            picks = _backend.resolve(None, size, spec.cost)
+            picks = _backend.resolve(None, size, spec.cost, value_only=op == "value")
             ratio = t[picks] / best  # what auto runs, against the better (noise-free pick)
             worst = max(worst, ratio)
             pts.append(B.CalibrationPoint(name, size, t["serial"], t["parallel"]))
@@ -74,7 +78,7 @@ def main():
     )
     for name, (cross, worst, spec) in crossovers.items():
         c = "none" if cross is None else f"{cross:9.0f}"
-        th = _backend.parallel_threshold(spec.cost) / spec.cost
+        th = _backend.parallel_threshold(spec.cost, op == "value") / spec.cost
         print(f"{name:34s} crossover {c:>9s}  threshold {th:9.0f}  worst {worst:5.2f}")
     print(f"\nload average after: {os.getloadavg()}")
 

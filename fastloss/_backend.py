@@ -39,6 +39,14 @@ BACKENDS = ("auto", "serial", "parallel", "cuda")
 # poisson_nll at 2.3e4-3.0e4 (now cost 2.0). On a loaded machine parallel gains nothing
 # and every crossover moves up. FASTLOSS_PARALLEL_THRESHOLD overrides all three.
 PARALLEL_THRESHOLDS = {"cheap": 36864, "exp-log": 49152, "row-wise": 114688}
+# A pass that only reduces (the value with reduction "mean" or "sum") writes nothing per
+# element, so its serial loop is quicker and parallel pays off later: it has thresholds of
+# its own. Measured with threshold_must_show.py --op value (float64, load 0.3): parallel
+# faster from 8.0e4 elements for mse, 7.0e4 for huber, 1.7e5 for l1_penalty (cost 0.6: one
+# input array), 1.9e4 for binary_cross_entropy_with_logits (x 3.5), 1.3e4 for log_cosh
+# (x 4.5), 2.7e4 for poisson_nll (x 2), 1.9e4 for cross_entropy (x 8). With the
+# value_and_grad thresholds above, auto lost up to 1.66x (l1_penalty), 1.48x (mse).
+VALUE_THRESHOLDS = {"cheap": 98304, "exp-log": 61440, "row-wise": 147456}
 #: The threshold of the cheap class (what the docs quote).
 DEFAULT_PARALLEL_THRESHOLD = PARALLEL_THRESHOLDS["cheap"]
 
@@ -133,9 +141,10 @@ def _leave(token, new: tuple, entry) -> None:
     _stack.set(tuple(e for e in _stack.get() if e is not entry))
 
 
-def parallel_threshold(cost: float = 1.0) -> int:
+def parallel_threshold(cost: float = 1.0, value_only: bool = False) -> int:
     """Elements x cost from which "auto" runs a loss of relative cost ``cost`` in parallel
-    (its class's entry of :data:`PARALLEL_THRESHOLDS`, or FASTLOSS_PARALLEL_THRESHOLD)."""
+    (its class's entry of :data:`PARALLEL_THRESHOLDS`, or of :data:`VALUE_THRESHOLDS` for a
+    pass that only reduces; FASTLOSS_PARALLEL_THRESHOLD overrides both)."""
     env = _env("FASTLOSS_PARALLEL_THRESHOLD")
     if env:
         try:
@@ -144,14 +153,16 @@ def parallel_threshold(cost: float = 1.0) -> int:
             raise ValueError(
                 f"FASTLOSS_PARALLEL_THRESHOLD must be an integer, got {env!r}"
             ) from None
-    return PARALLEL_THRESHOLDS[cost_class(cost)]
+    return (VALUE_THRESHOLDS if value_only else PARALLEL_THRESHOLDS)[cost_class(cost)]
 
 
 _CONCRETE = frozenset(BACKENDS)
 
 
-def resolve(backend: str | None, size: int, cost: float = 1.0, on_device: bool = False) -> str:
-    """The concrete backend ("serial" | "parallel" | "cuda") for one call."""
+def resolve(backend: str | None, size: int, cost: float = 1.0, on_device: bool = False,
+            value_only: bool = False) -> str:
+    """The concrete backend ("serial" | "parallel" | "cuda") for one call; ``value_only``:
+    its pass only reduces (nothing written per element)."""
     global _parallel_began
     # get_backend() and parallel_threshold() inlined: this runs on every call
     if backend is None:
@@ -173,9 +184,10 @@ def resolve(backend: str | None, size: int, cost: float = 1.0, on_device: bool =
         if on_device:
             return "cuda"
         if _ENVIRON is None or b"FASTLOSS_PARALLEL_THRESHOLD" in _ENVIRON:
-            threshold = parallel_threshold(cost)
+            threshold = parallel_threshold(cost, value_only)
         else:
-            threshold = PARALLEL_THRESHOLDS["cheap" if cost <= 1.0 else cost_class(cost)]
+            threshold = (VALUE_THRESHOLDS if value_only else PARALLEL_THRESHOLDS)[
+                "cheap" if cost <= 1.0 else cost_class(cost)]
         name = "parallel" if size * cost >= threshold else "serial"
     if name == "parallel":
         if _forked_after_parallel:

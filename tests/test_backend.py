@@ -72,6 +72,52 @@ def test_thresholds_per_cost_class(monkeypatch):
     assert _backend.resolve("auto", 15, cost=4.0) == "serial"
 
 
+def test_a_pass_that_only_reduces_has_thresholds_of_its_own(monkeypatch):
+    """The value with reduction "mean"/"sum" writes nothing per element: its own thresholds
+    (VALUE_THRESHOLDS), on the fast paths and on the full road; a pass that writes (a
+    gradient, reduction="none") keeps PARALLEL_THRESHOLDS."""
+    monkeypatch.setattr(_backend, "PARALLEL_THRESHOLDS",
+                        {"cheap": 1000, "exp-log": 4000, "row-wise": 8000})
+    monkeypatch.setattr(_backend, "VALUE_THRESHOLDS",
+                        {"cheap": 3000, "exp-log": 6000, "row-wise": 20000})
+    assert _backend.resolve("auto", 2999, value_only=True) == "serial"
+    assert _backend.resolve("auto", 3000, value_only=True) == "parallel"
+    assert _backend.resolve("auto", 1000, value_only=False) == "parallel"
+    assert _backend.resolve("auto", 1499, cost=4.0, value_only=True) == "serial"
+    assert _backend.resolve("auto", 1500, cost=4.0, value_only=True) == "parallel"
+    assert _backend.parallel_threshold(8.0, value_only=True) == 20000
+    monkeypatch.setenv("FASTLOSS_PARALLEL_THRESHOLD", "64")
+    assert _backend.resolve("auto", 64, value_only=True) == "parallel"  # overrides both
+    monkeypatch.delenv("FASTLOSS_PARALLEL_THRESHOLD")
+
+    seen = []
+    real = _backend.resolve
+    monkeypatch.setattr(_backend, "resolve",
+                        lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    rng = np.random.default_rng(0)
+    y, p = rng.standard_normal(2000), rng.standard_normal(2000)  # 2000: between the two
+    labels, logits = rng.integers(0, 10, 200), rng.standard_normal((200, 10))
+    w = rng.random(2000)
+    cases = [
+        (lambda: fastloss.mse(y, p), "serial"),  # the fast path
+        (lambda: fastloss.mse(y, p, sample_weight=w), "serial"),
+        (lambda: fastloss.mse(y.reshape(20, 100), p.reshape(20, 100), axis=-1), "serial"),
+        (lambda: fastloss.mse(y, p, reduction="none"), "parallel"),  # writes each loss
+        (lambda: fastloss.mse.grad(y, p), "parallel"),
+        (lambda: fastloss.mse.value_and_grad(y, p), "parallel"),
+        (lambda: fastloss.l1_penalty(p), "serial"),  # 2000 x 0.6 against 3000 and 1000
+        (lambda: fastloss.l1_penalty.grad(p), "parallel"),
+        (lambda: fastloss.cross_entropy(labels, logits), "serial"),  # 2000 x 8
+        (lambda: fastloss.cross_entropy(labels, logits, label_smoothing=0.1,
+                                        sample_weight=rng.random(200)), "serial"),
+        (lambda: fastloss.cross_entropy.grad(labels, logits), "parallel"),
+    ]
+    for i, (f, want) in enumerate(cases):
+        seen.clear()
+        f()
+        assert seen and seen[-1] == want, (i, seen)
+
+
 def test_range_checks_follow_the_calls_backend(monkeypatch):
     """first_outside runs the parallel count only where the call's backend allows it."""
     from fastloss import _checks as checks

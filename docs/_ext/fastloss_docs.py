@@ -177,21 +177,23 @@ class TargetDomainsTable(SphinxDirective):
 
 
 class CostsTable(SphinxDirective):
-    """Each pointwise loss's relative cost and the size from which "auto" runs parallel."""
+    """Each pointwise and terms loss's relative cost and the sizes from which "auto" runs
+    parallel (with a gradient; for the value alone)."""
 
     def run(self):
         import fastloss
-        from fastloss._backend import PARALLEL_THRESHOLDS, cost_class
+        from fastloss._backend import parallel_threshold
 
         lines = [".. list-table::", "   :header-rows: 1", "",
-                 "   * - loss", "     - relative cost", "     - ``auto`` goes parallel from"]
+                 "   * - loss", "     - relative cost", "     - ``auto`` goes parallel from",
+                 "     - for the value alone"]
         for s in fastloss.REGISTRY.values():
             cost = getattr(s, "cost", None)
-            if s.kind != "pointwise" or cost is None:
+            if s.kind not in ("pointwise", "terms") or cost is None:
                 continue
-            n = math.ceil(PARALLEL_THRESHOLDS[cost_class(cost)] / cost)
+            n, nv = (math.ceil(parallel_threshold(cost, v) / cost) for v in (False, True))
             lines += [f"   * - :ref:`{s.name} <loss-{s.name}>`", f"     - {cost:g}",
-                      f"     - {n:,} elements"]
+                      f"     - {n:,} elements", f"     - {nv:,} elements"]
         return list(_rst_to_nodes(self, lines))
 
 

@@ -28,10 +28,11 @@ def executor(name: str):
     return CUDA
 
 
-def executor_for(backend, work: int, cost: float = 1.0, device: bool = False):
+def executor_for(backend, work: int, cost: float = 1.0, device: bool = False,
+                 value_only: bool = False):
     """The executor of one call: ``backend`` as given (or the current one), "auto" choosing
-    by the work (elements times the loss's relative cost) or sending CUDA inputs to
-    "cuda"."""
-    name = _backend.resolve(backend, work, cost, device)
+    by the work (elements times the loss's relative cost, and whether the pass only
+    reduces) or sending CUDA inputs to "cuda"."""
+    name = _backend.resolve(backend, work, cost, device, value_only)
     ex = _HOST.get(name)
     return ex if ex is not None else executor(name)

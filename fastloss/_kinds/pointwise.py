@@ -196,7 +196,8 @@ def run(spec, pl: Plan, backend, *, want_value: bool, want_grad: bool, want_hess
     The value is the reduced float (or per-row / elementwise array); grad and hess are
     shaped like ``y_pred``.
     """
-    ex = executor_for(backend, pl.size, spec.cost, pl.on_device)
+    ex = executor_for(backend, pl.size, spec.cost, pl.on_device,
+                      not (want_grad or want_hess) and pl.reduction != "none")
     if pl.on_device and not ex.device:  # CUDA inputs on a CPU backend asked for by name
         pl = dataclasses.replace(pl, yt=A.on_host(pl.yt), yp=A.on_host(pl.yp),
                                  on_device=False)
@@ -259,7 +260,7 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
     if out is not None and not (A.plain_out(out, y_pred, y_true, w) if wmode
                                 else A.plain_out(out, y_pred, y_true)):
         return None  # plan() explains it or takes it (a partial overlap, a subclass)
-    ex = _HOST.get(_backend.resolve(backend, N, spec.cost))
+    ex = _HOST.get(_backend.resolve(backend, N, spec.cost, False, op == "value"))
     if ex is None:
         return None  # cuda: plan()
     # the kernel checks the inputs as it reads them (in place, y_pred is gone by then)

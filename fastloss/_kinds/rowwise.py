@@ -76,7 +76,8 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, params) -> Plan:
 def run(spec, pl: Plan, backend, *, want_value: bool, want_grad: bool, want_hess: bool = False,
         out=None):
     """One pass over the rows; returns (value or None, grad or None, hess or None)."""
-    ex = executor_for(backend, pl.N * pl.C, spec.cost, pl.on_device)
+    ex = executor_for(backend, pl.N * pl.C, spec.cost, pl.on_device,
+                      not (want_grad or want_hess) and pl.reduction != "none")
     if pl.on_device and not ex.device:  # CUDA inputs on a CPU backend asked for by name
         pl = dataclasses.replace(pl, rows=dataclasses.replace(
             pl.rows, x=A.on_host(pl.rows.x), t=A.on_host(pl.rows.t)), on_device=False)
@@ -125,10 +126,10 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params, op="value", out
     if out is not None and not A.plain_out(out, y_pred, y_true):
         return None  # plan() explains it or takes it
     N, C = y_pred.shape
-    ex = executor_for(backend, N * C, spec.cost)
+    want_grad = op != "value"
+    ex = executor_for(backend, N * C, spec.cost, False, not want_grad)
     if ex.device:
         return None
-    want_grad = op != "value"
     key = (spec.name, C, dt, ex.parallel, want_grad)
     entry = _fast_value.get(key)
     if entry is None:

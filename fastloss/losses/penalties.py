@@ -42,8 +42,11 @@ def penalty_term(y, p, prm, c):
     return v, g, b
 
 
+# relative cost 0.6: one input array to read where mse reads two (parallel pays off from
+# 1.7e5 elements for the value, 6e4 with the gradient, against mse's 8e4 and 3.7e4)
+_COST = 0.6
 _TERM = PointwiseSpec(name="penalty_term", family="penalties", summary="", formula="",
-                      matches="", scalar=penalty_term, cost=1.0)
+                      matches="", scalar=penalty_term, cost=_COST)
 
 
 def sample_weights(rng, shape, dtype):
@@ -66,7 +69,7 @@ _SOURCES = (
 
 l1_penalty = register(MultiSpec(
     name="l1_penalty", family="penalties", kind="terms", sample=sample_weights,
-    term=_TERM, term_params=2, terms_of=lambda params: ((_TERM, (1.0, 0.0)),),
+    cost=_COST, term=_TERM, term_params=2, terms_of=lambda params: ((_TERM, (1.0, 0.0)),),
     inputs=("w",), diff_inputs=("w",), input_docs=_W_DOC, default_reduction="sum",
     summary="L1 (lasso) penalty: the sum of absolute values of the weights.",
     formula=r"\Omega(w) = \sum_i |w_i|",
@@ -82,7 +85,7 @@ l1_penalty = register(MultiSpec(
 
 l2_penalty = register(MultiSpec(
     name="l2_penalty", family="penalties", kind="terms", sample=sample_weights,
-    term=_TERM, term_params=2, terms_of=lambda params: ((_TERM, (0.0, 1.0)),),
+    cost=_COST, term=_TERM, term_params=2, terms_of=lambda params: ((_TERM, (0.0, 1.0)),),
     inputs=("w",), diff_inputs=("w",), input_docs=_W_DOC, default_reduction="sum",
     summary="L2 (ridge, weight decay) penalty: half the sum of squared weights.",
     formula=r"\Omega(w) = \tfrac12 \sum_i w_i^2",
@@ -96,7 +99,7 @@ l2_penalty = register(MultiSpec(
 
 elastic_net = register(MultiSpec(
     name="elastic_net", family="penalties", kind="terms", sample=sample_weights,
-    term=_TERM, term_params=2,
+    cost=_COST, term=_TERM, term_params=2,
     terms_of=lambda params: ((_TERM, (params["l1_ratio"], 1.0 - params["l1_ratio"])),),
     inputs=("w",), diff_inputs=("w",), input_docs=_W_DOC, default_reduction="sum",
     params=(Param("l1_ratio", 0.5, "in [0, 1]", lo=0.0, hi=1.0, lo_open=False, hi_open=False,
