@@ -95,20 +95,22 @@ def _count_bad_weights(w):
     return c
 
 
-#: ``count_bad_weights(w) -> int``: serial, for the small weight arrays of the fast path.
+#: ``count_bad_weights(w) -> int``: serial, for the weight arrays of the fast path.
 count_bad_weights = njit(_count_bad_weights)
 
 
 def _pairwise_block(a, lo, n):
     """The sum of ``a[lo:lo + n]``, ``n <= 128``, as NumPy adds a block: in order below 8
-    values, else 8 accumulators, their tree, then the rest in order."""
+    values, else 8 accumulators, their tree, then the rest in order; in float64 (float32
+    values give the bits of their float64 copy)."""
     if n < 8:
         res = 0.0
         for i in range(lo, lo + n):
             res += a[i]
         return res
-    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
-    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    f = np.float64
+    r0, r1, r2, r3 = f(a[lo]), f(a[lo + 1]), f(a[lo + 2]), f(a[lo + 3])
+    r4, r5, r6, r7 = f(a[lo + 4]), f(a[lo + 5]), f(a[lo + 6]), f(a[lo + 7])
     m = lo + n - n % 8
     i = lo + 8
     while i < m:
@@ -167,14 +169,11 @@ pairwise = njit(_pairwise)
 
 def _weight_total(w):
     """-1.0 where an entry of ``w`` is not finite and non-negative, else its sum (pairwise)."""
-    for i in range(w.shape[0]):
-        if not (w[i] >= 0.0 and w[i] <= 1.7976931348623157e308):
-            return -1.0
-    return pairwise(w)
+    return -1.0 if count_bad_weights(w) else pairwise(w)  # (the count vectorises)
 
 
-#: ``weight_total(w) -> float``: float64 weights checked and added in one call (the fast
-#: path's ``mean``); the sum has the bits of :func:`pairwise_sum`.
+#: ``weight_total(w) -> float``: float64 or float32 weights checked and added in one call
+#: (the fast path's ``mean``); the sum has the bits of :func:`pairwise_sum`.
 weight_total = njit(_weight_total)
 
 
@@ -182,7 +181,8 @@ def pairwise_sum(a: np.ndarray) -> float:
     """The float64 sum of ``a`` (weights, per-row losses) in the pairwise order of
     :func:`weight_total`, which is ``numpy.add.reduce``'s: one order for every road,
     whatever NumPy does, and one compiled call (``add.reduce`` costs 0.5 us on 10 values)."""
-    if a.dtype != np.float64 or a.ndim != 1 or not a.flags.c_contiguous:
+    if (a.dtype != np.float64 and a.dtype != np.float32) or a.ndim != 1 \
+            or not a.flags.c_contiguous:
         a = np.ascontiguousarray(a, dtype=np.float64).reshape(-1)
     return float(pairwise(a))
 

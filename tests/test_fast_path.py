@@ -226,13 +226,37 @@ def test_terms_fast_path_gives_the_full_roads_bits(name, dtype, backend, rng, mo
                   dict(kw, backend=backend))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("backend", ["serial", "parallel"])
+def test_float32_weights_take_the_fast_path_with_their_float64_copys_bits(
+        dtype, backend, no_planner):
+    """float32 weights are read as they are (no float64 copy of them per call), and every
+    op and reduction gives the bits that their float64 copy gives on the full road."""
+    rng = np.random.default_rng(7)
+    n = 70_001  # several chunks
+    y, p = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
+    w32 = rng.uniform(0.0, 3.0, n).astype(np.float32)
+    w64 = [float(v) for v in w32[:3]] + list(w32[3:].astype(np.float64))  # a list: full road
+    for fn in (fl.mse, fl.poisson_nll):  # (each op below compiles a kernel for float32 w)
+        yy = np.abs(y) if fn is fl.poisson_nll else y
+        for red in ("mean", "sum"):
+            for op in ("__call__", "grad_hess"):
+                with no_planner():
+                    fast = getattr(fn, op)(yy, p, sample_weight=w32, reduction=red,
+                                           backend=backend)
+                full = getattr(fn, op)(yy, p, sample_weight=w64, reduction=red,
+                                       backend=backend)
+                _same(fast, full)
+
+
 def test_fast_paths_refuse_what_they_cannot_check(rng, monkeypatch, no_planner):
     """Calls the fast paths must hand to the full road (which explains what is wrong)."""
     y, p = rng.standard_normal(50), rng.standard_normal(50)
     with no_planner():
         for call in (lambda: fl.mse(y, p, sample_weight=-np.ones(50)),
                      lambda: fl.mse(y, p, sample_weight=np.zeros(50)),
-                     lambda: fl.mse(y, p, sample_weight=np.ones(50, np.float32)),
+                     lambda: fl.mse(y, p, sample_weight=np.ones(50, np.float16)),
+                     lambda: fl.mse(y, p, sample_weight=np.full(50, np.nan, np.float32)),
                      lambda: fl.mse(y, p, sample_weight=np.ones(49)),
                      lambda: fl.cross_entropy(np.full(5, 3), rng.standard_normal((5, 3))),
                      lambda: fl.cross_entropy(np.full(5, 2), rng.standard_normal((5, 3)),

@@ -283,8 +283,8 @@ MUTANTS = [
     M(
         "row_weight_index",
         CPU,
-        "wr = w[r]",
-        "wr = w[0]",
+        "wr = np.float64(w[r])",
+        "wr = np.float64(w[0])",
         [T_PW, "-k", "per_row and mse"],
         "one weight for every row (2-D targets)",
     ),

@@ -260,7 +260,7 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
                         m = min(n - c0, se - pos)
                         wr = 1.0
                         if WMODE == 2:
-                            wr = w[r]
+                            wr = np.float64(w[r])
                         # views starting at 0: LLVM vectorises these loops, not range(pos, end)
                         ypv = yp[pos:pos + m]
                         ytv = yt[c0:c0 + m] if YB else yt[pos:pos + m]
@@ -274,7 +274,8 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
                         for t in range(m):
                             c = cpv[t] if HAS_CP else 0.0
                             lv, gv, hv = f(ytv[t], ypv[t], prm, c)
-                            wi = wv[t] if WMODE == 1 else wr
+                            # float64: float32 weights give their float64 copy's bits
+                            wi = np.float64(wv[t]) if WMODE == 1 else wr
                             if REDUCE:
                                 bv[t] = lv if WMODE == 0 else wi * lv
                             if WL:

@@ -228,8 +228,9 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
                prm=None, op="value", out=None):
     """``op`` ("value", "grad" or "value_and_grad") of the commonest call (same-dtype
     C-contiguous float arrays of one shape, scalar parameters, axis=None, no weights or a
-    float64 weight per element of 1-D inputs; ``out`` a C-contiguous array like ``y_pred``
-    that is ``y_pred`` itself or shares no memory with the inputs) with none of plan()'s
+    float64 or float32 weight per element of 1-D inputs; ``out`` a C-contiguous array like
+    ``y_pred`` that is ``y_pred`` itself or shares no memory with the inputs) with none of
+    plan()'s
     generality: a few hundred nanoseconds of Python before the kernel, the bits of the full
     road. ``prm``: the kernel's parameters as they are, in ``y_pred``'s dtype (a term of a
     "terms" loss). None when the call is not that one."""
@@ -249,12 +250,16 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
         return None
     w, wmode, wsum = _W_DUMMY, 0, 0.0
     if sample_weight is not None:
-        if (type(sample_weight) is not np.ndarray or sample_weight.dtype != np.float64
+        if (type(sample_weight) is not np.ndarray
+                or (sample_weight.dtype is not _F64 and sample_weight.dtype is not _F32)
                 or y_pred.ndim != 1 or sample_weight.shape != y_pred.shape
                 or not sample_weight.flags.c_contiguous):
             return None
-        wsum = check_kernels.weight_total(sample_weight)  # -1.0: a bad weight
-        if wsum < 0.0:
+        if reduction == "mean":
+            wsum = check_kernels.weight_total(sample_weight)  # -1.0: a bad weight
+            if wsum < 0.0:
+                return None
+        elif check_kernels.count_bad_weights(sample_weight):
             return None
         w, wmode = sample_weight, 1
     if out is not None and not (A.plain_out(out, y_pred, y_true, w) if wmode
@@ -361,8 +366,9 @@ def _scalar_prm(spec, dt, params):
 
 def fast_plan(spec, y_true, y_pred, reduction, sample_weight, axis, params, backend=None):
     """The :class:`Plan` of a common call (same-dtype C-contiguous float arrays of one
-    shape, scalar parameters, a float64 weight per element of the last axis, ``axis`` None
-    or -1, ``reduction`` mean or sum) in about a microsecond; None for any other call,
+    shape, scalar parameters, a float64 or float32 weight per element of the last axis,
+    ``axis`` None or -1, ``reduction`` mean or sum) in about a microsecond; None for any
+    other call,
     which :func:`plan` then handles (and explains, when it is wrong)."""
     if (type(y_pred) is not np.ndarray or type(y_true) is not np.ndarray
             or (reduction != "mean" and reduction != "sum")
@@ -380,7 +386,8 @@ def fast_plan(spec, y_true, y_pred, reduction, sample_weight, axis, params, back
     rows = axis == -1
     w, wmode = None, 0
     if sample_weight is not None:
-        if (type(sample_weight) is not np.ndarray or sample_weight.dtype != np.float64
+        if (type(sample_weight) is not np.ndarray
+                or (sample_weight.dtype is not _F64 and sample_weight.dtype is not _F32)
                 or sample_weight.shape != (n,) or not (rows or y_pred.ndim == 1)
                 or not sample_weight.flags.c_contiguous
                 or check_kernels.count_bad_weights(sample_weight)):
@@ -394,7 +401,7 @@ def fast_plan(spec, y_true, y_pred, reduction, sample_weight, axis, params, back
     if spec.check_inputs is not None:
         _check_inputs(spec, y_true, y_pred, full, backend)
     R = N // n
-    denom = mean_denominator(rows, w, wmode, R, n)
+    denom = mean_denominator(rows, w, wmode, R, n) if reduction == "mean" else 1.0
     if reduction == "mean" and w is not None and denom == 0.0:
         return None  # plan() raises the error
     if y_pred.ndim != 1:
