@@ -230,9 +230,8 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
     C-contiguous float arrays of one shape, scalar parameters, axis=None, no weights or a
     float64 or float32 weight per element of 1-D inputs; ``out`` a C-contiguous array like
     ``y_pred`` that is ``y_pred`` itself or shares no memory with the inputs) with none of
-    plan()'s
-    generality: a few hundred nanoseconds of Python before the kernel, the bits of the full
-    road. ``prm``: the kernel's parameters as they are, in ``y_pred``'s dtype (a term of a
+    plan()'s generality: a few hundred nanoseconds of Python before the kernel, the bits of
+    the full road. ``prm``: the kernel's parameters as they are, in ``y_pred``'s dtype (a term of a
     "terms" loss). None when the call is not that one."""
     if (type(y_pred) is not np.ndarray or type(y_true) is not np.ndarray
             or (reduction != "mean" and reduction != "sum")):
@@ -368,8 +367,7 @@ def fast_plan(spec, y_true, y_pred, reduction, sample_weight, axis, params, back
     """The :class:`Plan` of a common call (same-dtype C-contiguous float arrays of one
     shape, scalar parameters, a float64 or float32 weight per element of the last axis,
     ``axis`` None or -1, ``reduction`` mean or sum) in about a microsecond; None for any
-    other call,
-    which :func:`plan` then handles (and explains, when it is wrong)."""
+    other call, which :func:`plan` then handles (and explains, when it is wrong)."""
     if (type(y_pred) is not np.ndarray or type(y_true) is not np.ndarray
             or (reduction != "mean" and reduction != "sum")
             or (axis is not None and (type(axis) is not int or axis != -1))):
