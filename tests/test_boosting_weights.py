@@ -1,7 +1,5 @@
-"""Sample weights in the XGBoost/LightGBM objectives: applied by the loss's own weighted
-kernel (exact and constant Hessians, one score per sample) or in one checked pass over the
-gradients and Hessians (``_boosting._weigh``: secant, scaled or floored Hessians), against
-the loss's weighted kernels and NumPy formulas."""
+"""Sample weights in the XGBoost/LightGBM objectives: applied in one checked pass over the
+gradients and Hessians (``_boosting._weigh``), against the loss's own weighted kernels."""
 
 from __future__ import annotations
 
@@ -43,26 +41,6 @@ def test_exact_hessian_matches_the_weighted_kernel(dtype, wdtype):
     np.testing.assert_allclose(h, rh, rtol=rtol)
     assert g.dtype == dtype and h.dtype == dtype
     np.testing.assert_array_equal(np.asarray(w), w0)  # the weights are not touched
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_exact_and_constant_hessians_weighed_in_the_loss_kernel(dtype, monkeypatch):
-    """No second pass for them: _weigh is never called, and the result is the NumPy formula
-    (float32 weights are read as they are, as exactly as their float64 copies)."""
-    y, p, w = _data(dtype)
-    monkeypatch.setattr(_boosting, "_weigh", lambda *a, **k: pytest.fail("a second pass"))
-    for ww in (w, w.astype(np.float32), w.astype(np.float64)):
-        w64 = ww.astype(np.float64)
-        g, h = objective("poisson_nll")(np.abs(y), p, ww)
-        e = np.exp(p.astype(np.float64))
-        eps = np.finfo(dtype).eps  # e - y cancels: the error bound scales with e + y
-        assert np.all(np.abs(g - (e - np.abs(y)) * w64) <= 8 * eps * (e + np.abs(y)) * w64)
-        np.testing.assert_allclose(h, e * w64, rtol=8 * eps)
-        g, h = objective("huber")(y, p, ww)
-        np.testing.assert_array_equal(h, w64.astype(dtype))
-        assert h.dtype == dtype
-    with pytest.raises(ValueError, match="sample_weight must be non-negative"):
-        objective("mse")(y, p, -w)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -131,11 +109,9 @@ def test_weights_changed_between_rounds_are_used():
 
 def test_serial_equals_parallel_bit_for_bit():
     y, p, w = _data(np.float64, n=200_000, seed=3)
-    # poisson_nll: weighed inside the loss's kernel; log_cosh (secant): by _weigh's pass
-    for name, yy in (("poisson_nll", np.abs(y)), ("log_cosh", y)):
-        out = [objective(name, backend=b)(yy, p, w) for b in ("serial", "parallel")]
-        np.testing.assert_array_equal(out[0][0], out[1][0])
-        np.testing.assert_array_equal(out[0][1], out[1][1])
+    out = [objective("poisson_nll", backend=b)(np.abs(y), p, w) for b in ("serial", "parallel")]
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    np.testing.assert_array_equal(out[0][1], out[1][1])
     assert {k[0] for k in _boosting._weigh_kernels} == {False, True}
 
 

@@ -195,15 +195,6 @@ class BoostingObjective:
         kw = dict(reduction="sum", backend=self.backend, **self.params)
         if w is not None:
             w = _as_weights(w, p.shape[0])
-            if (self.mode in ("exact", "constant") and self.factor == 1.0
-                    and self.floor == 0.0 and p.ndim == 1 and w.shape == p.shape
-                    and w.dtype in (np.float32, np.float64)):
-                # one pass: the loss's kernel checks the weights and weighs g (and h) as it
-                # writes them
-                if self.mode == "exact":
-                    return self.loss.grad_hess(y, p, sample_weight=w, **kw)
-                g = self.loss.grad(y, p, sample_weight=w, **kw)
-                return g, w.astype(g.dtype)
         if self.mode == "constant":
             g = self.loss.grad(y, p, **kw)
             h = np.ones_like(g) if w is None else np.empty_like(g)
