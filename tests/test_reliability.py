@@ -253,9 +253,9 @@ def test_backend_really_follows_the_task(monkeypatch):
     calls = []
     real = _backend.resolve
 
-    def spy(backend, size, cost=1.0, on_device=False):
+    def spy(*args, **kw):
         calls.append(_backend.get_backend())
-        return real(backend, size, cost, on_device)
+        return real(*args, **kw)
 
     monkeypatch.setattr(_backend, "resolve", spy)
     y, p = np.zeros(8), np.ones(8)
