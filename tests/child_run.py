@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import fastloss
@@ -23,7 +24,7 @@ class ChildRun:
 
     def __init__(self):
         self.proc = self.log = None
-        self.t0 = 0.0
+        self.t0 = self.t1 = 0.0
 
     @property
     def started(self) -> bool:
@@ -42,6 +43,11 @@ class ChildRun:
              *args],
             cwd=ROOT, env=e, stdout=self.log, stderr=subprocess.STDOUT, text=True,
         )
+        threading.Thread(target=self._note_end, daemon=True).start()
+
+    def _note_end(self) -> None:
+        self.proc.wait()
+        self.t1 = time.perf_counter()
 
     def stop(self) -> None:
         """Kill the child if the session ends without waiting for it; close its log."""
@@ -52,7 +58,8 @@ class ChildRun:
             self.log.close()
 
     def wait(self) -> tuple[int, str, float]:
-        """``(exit status, output, seconds since the start)`` once the child is done."""
+        """``(exit status, output, seconds from its start to its end)`` once the child is
+        done."""
         try:
             self.proc.wait(timeout=max(1.0, TIMEOUT - (time.perf_counter() - self.t0)))
         except subprocess.TimeoutExpired:
@@ -61,4 +68,4 @@ class ChildRun:
         self.log.seek(0)
         out = self.log.read()
         self.log.close()
-        return self.proc.returncode, out, time.perf_counter() - self.t0
+        return self.proc.returncode, out, (self.t1 or time.perf_counter()) - self.t0

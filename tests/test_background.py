@@ -1,7 +1,9 @@
 """The suite's long, self-contained files run in a child ``python -m pytest`` beside the
 rest, on the machine's other core: the machine-code checks (``test_vectorised*.py``,
-``test_cuda_ptx.py``), the fault scenarios (``faults/``) and the adding-a-loss page
-(``test_adding_a_loss.py``). ``tests/conftest.py`` moves their collected tests into the
+``test_cuda_ptx.py``), the fault scenarios (``faults/``), the adding-a-loss page
+(``test_adding_a_loss.py``) and three files that mostly compile kernels (the fast paths,
+accumulation, input flags: a third of the session's compiling, so that both halves end
+together). ``tests/conftest.py`` moves their collected tests into the
 child as soon as this test is collected, and puts this test last; it waits for the child
 and fails with the child's report when any moved test failed. Run alone, it runs those
 files whole. Their tests run in this process as usual when they are named without this
@@ -19,7 +21,8 @@ from .child_run import ChildRun
 HERE = os.path.dirname(os.path.abspath(__file__))
 #: what the child runs, relative to tests/
 FILES = ("test_vectorised.py", "test_vectorised_rows.py", "test_cuda_ptx.py", "faults",
-         "test_adding_a_loss.py")
+         "test_adding_a_loss.py", "test_fast_path.py", "test_accumulation.py",
+         "test_input_flags.py")
 #: set in the child, so that it never starts a child of its own
 ENV = "FASTLOSS_TEST_CHILD"
 

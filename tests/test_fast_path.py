@@ -230,13 +230,14 @@ def test_terms_fast_path_gives_the_full_roads_bits(name, dtype, backend, rng, mo
 @pytest.mark.parametrize("backend", ["serial", "parallel"])
 def test_float32_weights_take_the_fast_path_with_their_float64_copys_bits(
         dtype, backend, no_planner):
-    """float32 weights are read as they are (no float64 copy of them per call), and every
-    op and reduction gives the bits that their float64 copy gives on the full road."""
+    """float32 weights are read as they are (no float64 copy of them per call): the value
+    and grad_hess, with reduction "mean" and "sum", give the bits that the weights' float64
+    copy gives on the full road."""
     rng = np.random.default_rng(7)
     n = 70_001  # several chunks
     y, p = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
     w32 = rng.uniform(0.0, 3.0, n).astype(np.float32)
-    w64 = [float(v) for v in w32[:3]] + list(w32[3:].astype(np.float64))  # a list: full road
+    w64 = w32.astype(np.float64).tolist()  # a list, which only the full road takes
     for fn in (fl.mse, fl.poisson_nll):  # (each op below compiles a kernel for float32 w)
         yy = np.abs(y) if fn is fl.poisson_nll else y
         for red in ("mean", "sum"):
