@@ -20,15 +20,15 @@ def _reset_backend():
 
 def pytest_collection_modifyitems(session, config, items):
     """Start the child runs now, beside the suite: the CUDA simulator's (test_cuda_sim.py)
-    and that of the long, self-contained files (test_background.py), whose tests leave this
-    process; the tests that wait for them go last."""
+    and the two of the long, self-contained files (test_background.py), whose tests leave
+    this process; the tests that wait for them go last."""
     for item in items:
         if item.name == "test_cuda_simulator_parity_sweep":
             item.module.start_sweep()
             config.add_cleanup(item.module.stop_sweep)
             break
     waiter = next((i for i in items if i.name == "test_background_files_pass"), None)
-    if waiter is not None and not waiter.module.CHILD.started:
+    if waiter is not None and not waiter.module.started():
         bg = waiter.module
         moved = [i for i in items if bg.moves(i.path)]
         runs = bg.start([i.nodeid for i in moved] or None)

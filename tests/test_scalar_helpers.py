@@ -42,7 +42,7 @@ LOOPS = {name: _vectorised(getattr(S, name))
                       "flogcosh",
                       "log1pexp",
                       "log_sigmoid", "sigmoid", "sign")}
-LOOPS2 = {name: _vectorised2(getattr(S, name)) for name in ("xlogy", "fpow")}
+LOOPS2 = {name: _vectorised2(getattr(S, name)) for name in ("xlogy", "fpow", "flog1p_frac")}
 
 def _logcosh_ref(x):
     """log(cosh x) in long double without cancellation: log1p(2 sinh^2(x/2)), and
@@ -170,6 +170,39 @@ def test_log1p_unit_over_its_domain(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_log1p_frac_over_its_domain(dtype):
+    """``flog1p_frac(n, d)`` (``log(1 + n/d)`` with one division, for ``n/d`` in ``[0, 1]``)
+    within two ulp of ``log1p`` of the exact quotient in long double: random fractions with
+    denominators across the exponent range, every exponent of ``n/d`` down to the
+    subnormals, a dense grid around sqrt(2) - 1 (where its reduction switches), the end
+    points, NaN."""
+    fi = np.finfo(dtype)
+    rng = np.random.default_rng(11)
+    m = 200_000
+    q = np.concatenate([rng.uniform(0, 1, m),
+                        np.exp(rng.uniform(np.log(np.float64(fi.smallest_normal)), 0, m)),
+                        np.linspace(0.40, 0.43, m), [0.0, 1.0, fi.eps, np.sqrt(2) - 1]])
+    d = np.exp(rng.uniform(-20, 20, q.size)).astype(dtype)
+    n = (q * d).astype(dtype)
+    keep = (n <= d) & np.isfinite(n)
+    n, d = n[keep], d[keep]
+    got = np.empty_like(n)
+    LOOPS2["flog1p_frac"](n, d, got)
+    assert got.dtype == dtype
+    with np.errstate(all="ignore"):
+        r = np.log1p(n.astype(np.longdouble) / d.astype(np.longdouble))
+        err = np.abs(got.astype(np.longdouble) - r) / np.spacing(np.abs(r.astype(dtype)))
+    err[got == r.astype(dtype)] = 0
+    worst = int(np.argmax(err))
+    assert err[worst] <= 2.0, (n[worst], d[worst], got[worst], float(err[worst]))
+    assert got[n == 0].tolist() == [0.0] * int((n == 0).sum())
+    nan = np.array([np.nan, 1.0], dtype)
+    o = np.empty_like(nan)
+    LOOPS2["flog1p_frac"](nan, nan[::-1], o)
+    assert np.isnan(o).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_log1m_unit_over_its_domain(dtype):
     """``flog1m_unit`` (``log(1 - p)`` for ``p`` in ``[0, 1]``) within one ulp of NumPy's
     ``log1p(-p)`` in long double: random values, tiny ``p`` down to the subnormals, ``p``
@@ -283,14 +316,20 @@ def test_fpow_over_every_float(dtype):
 
 
 @pytest.mark.parametrize("name", ["fexp", "flog", "flog1p", "flog1p_unit", "flog1m_unit",
-                                  "fexpm1", "ftanh", "flogcosh", "log1pexp", "sigmoid"])
+                                  "fexpm1", "ftanh", "flogcosh", "log1pexp", "sigmoid",
+                                  "flog1p_frac"])
 def test_loops_over_them_vectorise(name):
     """The point of these helpers: LLVM turns the loop into SIMD code (no libm calls)."""
     helper = getattr(S, name)
 
-    def loop(x, o):
-        for i in range(x.shape[0]):
-            o[i] = helper(x[i])
+    if name == "flog1p_frac":  # two arguments
+        def loop(x, o):
+            for i in range(x.shape[0]):
+                o[i] = helper(x[i], o[i])
+    else:
+        def loop(x, o):
+            for i in range(x.shape[0]):
+                o[i] = helper(x[i])
 
     fresh = numba.njit(cache=False, fastmath=FASTMATH, error_model="numpy")(loop)
     fresh(np.zeros(3), np.zeros(3))  # inspect_llvm says nothing useful about cached code
@@ -307,6 +346,7 @@ def test_python_fallbacks():
     assert S.flog1p(-1.0) == -np.inf and S.flog1p(1e-30) == 1e-30
     assert S.fexpm1(1e4) == np.inf and S.fexpm1(1e-30) == 1e-30
     assert S.flog1p_unit(0.5) == np.log1p(0.5)
+    assert S.flog1p_frac(1.0, 4.0) == np.log1p(0.25)
     assert S.flog1m_unit(0.25) == np.log1p(-0.25) and S.flog1m_unit(1.0) == -np.inf
     assert np.isnan(S.flog1m_unit(2.0))
     assert S.fold(None, 2.0) == 2.0 and S.fold(3.0, 2.0) == 3.0

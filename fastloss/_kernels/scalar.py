@@ -407,6 +407,50 @@ def _flog1p_unit_ov(x):
     return None
 
 
+@register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
+def _log1p_frac64(n, d):
+    big = n >= _SQRT2M1 * d  # 1 + n/d >= sqrt 2: log 2 + log(1 + f), f = (n - d) / (2d)
+    s = ((n - d) if big else n) / ((3.0 * d + n) if big else (2.0 * d + n))  # f / (2 + f)
+    z = s * s
+    R = _L7 * z + _L6
+    R = R * z + _L5
+    R = R * z + _L4
+    R = R * z + _L3
+    R = R * z + _L2
+    R = R * z + _L1
+    k = 1.0 if big else 0.0
+    return k * _LN2HI + (2.0 * s + (s * (R * z) + k * _LN2LO))
+
+
+@register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
+def _log1p_frac32(n, d):
+    big = n >= _SQRT2M1_F * d
+    s = ((n - d) if big else n) / ((_f32(3.0) * d + n) if big else (_TWO_F * d + n))
+    z = s * s
+    R = _L4_F * z + _L3_F
+    R = R * z + _L2_F
+    R = R * z + _L1_F
+    k = _ONE_F if big else _ZERO_F
+    return k * _LN2HI_FL + (_TWO_F * s + (s * (R * z) + k * _LN2LO_FL))
+
+
+def flog1p_frac(n, d):
+    """``log(1 + n/d)`` for ``n/d`` in ``[0, 1]`` (``d > 0``; NaN stays NaN), vectorisable,
+    about two ulp, with one division: ``2 atanh(s)``, ``s = n / (2d + n)``, reduced by
+    ``log 2`` above ``n/d = sqrt 2 - 1``. For a quotient that would cost a division of its
+    own before :func:`flog1p_unit`."""
+    return math.log1p(n / d)
+
+
+@overload(flog1p_frac, jit_options=_JIT)
+def _flog1p_frac_ov(n, d):
+    if _is_f32(n) and _is_f32(d):
+        return lambda n, d: _log1p_frac32(n, d)
+    if isinstance(n, (types.Float, types.Integer)) and isinstance(d, (types.Float, types.Integer)):
+        return lambda n, d: _log1p_frac64(np.float64(n), np.float64(d))
+    return None
+
+
 def flog1m_unit(p):
     """``log(1 - p)`` for ``p`` in ``[0, 1]`` (``-inf`` at 1, NaN above or for NaN),
     vectorisable, about one ulp: cheaper than :func:`flog1p` of ``-p``."""
@@ -537,8 +581,8 @@ def flogcosh(x):
     one = like(x, 1.0)
     em = fexpm1(-a)
     ex = one + em
-    small = a < one  # one log1p, of the selected argument
-    lp = flog1p(em * em / ((one + one) * ex) if small else ex * ex)
+    small = a < one  # one log1p, of the selected fraction (in [0, 0.55])
+    lp = flog1p_frac(em * em if small else ex * ex, (one + one) * ex if small else one)
     return lp if small else (a - like(x, _LN2)) + lp
 
 
@@ -564,6 +608,10 @@ def _log1p_math(x):
     return math.log1p(x)
 
 
+def _log1p_frac_math(n, d):
+    return math.log1p(n / d)
+
+
 def _log1m_math(x):
     return math.log1p(-x)
 
@@ -581,6 +629,7 @@ PORTABLE = {
     "flog": _log_math,
     "flog1p": _log1p_math,
     "flog1p_unit": _log1p_math,
+    "flog1p_frac": _log1p_frac_math,
     "flog1m_unit": _log1m_math,
     "fexpm1": _expm1_math,
     "like": _like_math,
@@ -591,6 +640,7 @@ HELPERS = {
     "flog": flog,
     "flog1p": flog1p,
     "flog1p_unit": flog1p_unit,
+    "flog1p_frac": flog1p_frac,
     "flog1m_unit": flog1m_unit,
     "fexpm1": fexpm1,
     "like": like,

@@ -9,7 +9,7 @@ import numpy as np
 from numba.extending import register_jitable
 
 from .._checks import check_range, first_outside
-from .._kernels.scalar import fexp, fexpm1, flog, flog1p_unit, like, outside, sign
+from .._kernels.scalar import fexp, fexpm1, flog, flog1p_frac, like, outside, sign
 from .._spec import Param, PointwiseSpec, register, sample_counts
 
 LOG2 = math.log(2.0)
@@ -58,11 +58,11 @@ def log_cosh_scalar(y, p, prm, c):
     two = one + one
     em = fexpm1(-a)
     ex = one + em
-    # log1p(cosh a - 1) below a = 1 (no cancellation near 0), a - log 2 + log1p(e^-2a)
-    # above: one log1p of the selected argument
+    # log1p(cosh a - 1) = log1p(em^2 / (2 ex)) below a = 1 (no cancellation near 0),
+    # a - log 2 + log1p(e^-2a) above: one log1p of the selected fraction (in [0, 0.55])
     u = ex * ex
     small = a < one
-    lp = flog1p_unit(em * em / (two * ex) if small else u)  # both in [0, 0.55]
+    lp = flog1p_frac(em * em if small else u, two * ex if small else one)
     e2 = em * (two + em)
     return (lp if small else (a - like(d, LOG2)) + lp), math.copysign(-e2 / (two + e2), d), \
         (two + two) * u / ((one + u) * (one + u))

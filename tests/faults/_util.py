@@ -2,6 +2,7 @@
 script whose every result is compared with NumPy formulas and whose inputs must come back
 untouched."""
 
+import contextlib
 import json
 import os
 import subprocess
@@ -91,6 +92,19 @@ def popen(body: str, cache_dir, **env):
         text=True,
         cwd=ROOT,
     )
+
+
+@contextlib.contextmanager
+def reaped(procs):
+    """``with reaped(procs):`` kills and waits for each process still running at the end, so
+    that a failed check leaves no process (nor its pipes) behind."""
+    try:
+        yield procs
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.communicate()
 
 
 def kernel_files(cache_dir, stem="pointwise_mse_scalar", ext=".nbc"):

@@ -4,7 +4,7 @@ results, and so does every later process, which loads every kernel from the cach
 import json
 import time
 
-from ._util import popen, run
+from ._util import popen, reaped, run
 
 RACERS = 4
 
@@ -36,13 +36,14 @@ def test_concurrent_first_compiles_into_one_fresh_cache(tmp_path):
     cache = tmp_path / "cache"
     go = tmp_path / "go"
     procs = [popen(RACER, cache, RACE_ORDER=i, RACE_GO=go) for i in range(RACERS)]
-    time.sleep(1.0)  # let them import numba and fastloss, then start together
-    go.write_text("")
     results = []
-    for p in procs:
-        out, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err[-3000:]
-        results.append(json.loads(out.strip().splitlines()[-1]))
+    with reaped(procs):
+        time.sleep(1.0)  # let them import numba and fastloss, then start together
+        go.write_text("")
+        for p in procs:
+            out, err = p.communicate(timeout=300)
+            assert p.returncode == 0, err[-3000:]
+            results.append(json.loads(out.strip().splitlines()[-1]))
     for r in results:
         assert r["bad"] == [], r
         assert r["hits"] + r["misses"] == 4  # 2 kernels x 2 dtypes each

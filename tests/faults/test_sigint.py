@@ -7,7 +7,7 @@ import signal
 import threading
 import time
 
-from ._util import popen, run
+from ._util import popen, reaped, run
 
 DELAYS = (0.0, 0.3, 0.8, 1.6)  # seconds after the process is ready to call
 
@@ -56,15 +56,16 @@ def sweep(cache, delays=DELAYS):
         proc.send_signal(signal.SIGINT)
 
     ts = [threading.Thread(target=interrupt, args=a) for a in zip(procs, delays, strict=True)]
-    [t.start() for t in ts]
-    [t.join() for t in ts]
     reports = []
-    for p, delay in zip(procs, delays, strict=True):
-        out, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err[-3000:]
-        r = json.loads(out.strip().splitlines()[-1])
-        r["stderr"], r["delay"] = err[-2000:], delay  # for a report that lacks an interrupt
-        reports.append(r)
+    with reaped(procs):
+        [t.start() for t in ts]
+        [t.join() for t in ts]
+        for p, delay in zip(procs, delays, strict=True):
+            out, err = p.communicate(timeout=300)
+            assert p.returncode == 0, err[-3000:]
+            r = json.loads(out.strip().splitlines()[-1])
+            r["stderr"], r["delay"] = err[-2000:], delay  # for a report without an interrupt
+            reports.append(r)
     return reports
 
 
