@@ -1,9 +1,9 @@
 """The suite's long, self-contained files run in two child ``python -m pytest`` runs beside
 the rest, so that both cores stay busy to the end: one runs the machine-code checks
 (``test_vectorised*.py``, ``test_cuda_ptx.py``), the fault scenarios (``faults/``) and the
-adding-a-loss page (``test_adding_a_loss.py``); the other three files that mostly compile
-kernels (the fast paths, accumulation, input flags: about a third of the session's
-compiling). ``tests/conftest.py`` moves their collected tests into the children as soon as
+adding-a-loss page (``test_adding_a_loss.py``); the other four files that mostly compile
+kernels (the fast paths, accumulation, input flags, the GAN losses: about 40% of the
+session's compiling). ``tests/conftest.py`` moves their collected tests into the children as soon as
 this test is collected, and puts this test last; it waits for both and fails with a child's
 report when any moved test failed. Run alone, it runs those files whole. Their tests run in
 this process as usual when they are named without this file (``pytest tests/faults``).
@@ -22,7 +22,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 GROUPS = {
     "long files": ("test_vectorised.py", "test_vectorised_rows.py", "test_cuda_ptx.py",
                    "faults", "test_adding_a_loss.py"),
-    "compiling files": ("test_fast_path.py", "test_accumulation.py", "test_input_flags.py"),
+    "compiling files": ("test_fast_path.py", "test_accumulation.py", "test_input_flags.py",
+                        "test_adversarial.py"),
 }
 FILES = tuple(f for files in GROUPS.values() for f in files)
 #: set in the children, so that they never start children of their own
