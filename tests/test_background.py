@@ -3,9 +3,9 @@ the rest, so that both cores stay busy to the end: one runs the machine-code che
 (``test_vectorised*.py``, ``test_cuda_ptx.py``), the fault scenarios (``faults/``) and the
 adding-a-loss page (``test_adding_a_loss.py``); the other four files that mostly compile
 kernels (the fast paths, accumulation, input flags, the GAN losses: about 40% of the
-session's compiling). ``tests/conftest.py`` moves their collected tests into the children as soon as
-this test is collected, and puts this test last; it waits for both and fails with a child's
-report when any moved test failed. Run alone, it runs those files whole. Their tests run in
+session's compiling). ``tests/conftest.py`` moves their collected tests into the children
+as soon as this test is collected, and puts this test last; it waits for both and fails
+with a child's report when any moved test failed. Run alone, it runs those files whole. Their tests run in
 this process as usual when they are named without this file (``pytest tests/faults``).
 """
 
