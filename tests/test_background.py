@@ -5,8 +5,9 @@ adding-a-loss page (``test_adding_a_loss.py``); the other four files that mostly
 kernels (the fast paths, accumulation, input flags, the GAN losses: about 40% of the
 session's compiling). ``tests/conftest.py`` moves their collected tests into the children
 as soon as this test is collected, and puts this test last; it waits for both and fails
-with a child's report when any moved test failed. Run alone, it runs those files whole. Their tests run in
-this process as usual when they are named without this file (``pytest tests/faults``).
+with a child's report when any moved test failed. Run alone, it runs those files whole.
+Their tests run in this process as usual when they are named without this file
+(``pytest tests/faults``).
 """
 
 from __future__ import annotations

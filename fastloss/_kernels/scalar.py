@@ -161,19 +161,32 @@ _NAN_F = _f32(np.nan)
 
 
 @register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
+def _log_q64(z):
+    """``Q(z)`` of ``2 atanh(s) = 2s + s z Q(z)``, ``z = s^2``, ``|s| <= 3 - 2 sqrt 2``."""
+    R = _L7 * z + _L6
+    R = R * z + _L5
+    R = R * z + _L4
+    R = R * z + _L3
+    R = R * z + _L2
+    return R * z + _L1
+
+
+@register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
+def _log_q32(z):
+    """:func:`_log_q64` in float32 (degree 3)."""
+    R = _L4_F * z + _L3_F
+    R = R * z + _L2_F
+    return R * z + _L1_F
+
+
+@register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
 def _log_kf64(k, f, lo):
     """``k log 2 + log(1 + f)`` for ``f`` in ``[sqrt(1/2) - 1, sqrt(2) - 1]`` (fdlibm's
     kernel), ``lo`` a correction of the order of ``f``'s last bit (added with ``k``'s low
     part of log 2)."""
     s = f / (2.0 + f)
     z = s * s
-    R = _L7 * z + _L6
-    R = R * z + _L5
-    R = R * z + _L4
-    R = R * z + _L3
-    R = R * z + _L2
-    R = R * z + _L1
-    R = R * z
+    R = _log_q64(z) * z
     hfsq = 0.5 * f * f
     return k * _LN2HI - ((hfsq - (s * (hfsq + R) + (k * _LN2LO + lo))) - f)
 
@@ -183,10 +196,7 @@ def _log_kf32(k, f, lo):
     """:func:`_log_kf64` in float32."""
     s = f / (_TWO_F + f)
     z = s * s
-    R = _L4_F * z + _L3_F
-    R = R * z + _L2_F
-    R = R * z + _L1_F
-    R = R * z
+    R = _log_q32(z) * z
     hfsq = _HALF_F * f * f
     return k * _LN2HI_FL - ((hfsq - (s * (hfsq + R) + (k * _LN2LO_FL + lo))) - f)
 
@@ -412,14 +422,8 @@ def _log1p_frac64(n, d):
     big = n >= _SQRT2M1 * d  # 1 + n/d >= sqrt 2: log 2 + log(1 + f), f = (n - d) / (2d)
     s = ((n - d) if big else n) / ((3.0 * d + n) if big else (2.0 * d + n))  # f / (2 + f)
     z = s * s
-    R = _L7 * z + _L6
-    R = R * z + _L5
-    R = R * z + _L4
-    R = R * z + _L3
-    R = R * z + _L2
-    R = R * z + _L1
     k = 1.0 if big else 0.0
-    return k * _LN2HI + (2.0 * s + (s * (R * z) + k * _LN2LO))
+    return k * _LN2HI + (2.0 * s + (s * (_log_q64(z) * z) + k * _LN2LO))
 
 
 @register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
@@ -427,11 +431,8 @@ def _log1p_frac32(n, d):
     big = n >= _SQRT2M1_F * d
     s = ((n - d) if big else n) / ((_f32(3.0) * d + n) if big else (_TWO_F * d + n))
     z = s * s
-    R = _L4_F * z + _L3_F
-    R = R * z + _L2_F
-    R = R * z + _L1_F
     k = _ONE_F if big else _ZERO_F
-    return k * _LN2HI_FL + (_TWO_F * s + (s * (R * z) + k * _LN2LO_FL))
+    return k * _LN2HI_FL + (_TWO_F * s + (s * (_log_q32(z) * z) + k * _LN2LO_FL))
 
 
 def flog1p_frac(n, d):
