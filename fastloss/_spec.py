@@ -94,6 +94,9 @@ def check_params(name: str, params: tuple, given: dict) -> dict:
     unknown = [k for k in given if k not in known]
     if unknown:
         allowed = ", ".join(known) or "none"
+        if unknown[0] == "out":  # an option of the gradient methods, not of the value call
+            raise TypeError(f"{name}: out= is taken by {name}.grad and "
+                            f"{name}.value_and_grad only (the gradient's array)")
         hint = did_you_mean(unknown[0], (*known, *OPTIONS))
         raise TypeError(f"{name}() got unknown parameter(s) {unknown}{hint}; "
                         f"its parameters: {allowed}")

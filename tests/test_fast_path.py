@@ -115,6 +115,36 @@ def test_pointwise_fast_paths_give_the_full_roads_bits(name, dtype, backend, rng
               dict(kw, backend=backend))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_axis_minus_one_takes_the_kernel_fast_path(dtype, backend, rng, monkeypatch,
+                                                   no_planner):
+    """``axis=-1`` (one value per row; weights, float32 ones too, per element of the last
+    axis; inputs of rank 1 to 3; a parameter) goes from the fast path straight to the
+    kernel, with the full road's bits, values in ``y_pred``'s dtype and shape
+    ``y_pred.shape[:-1]``."""
+    w = rng.random(30) + 0.1
+    for name, params in (("mse", {}), ("huber", {"delta": 0.5}),
+                         ("binary_cross_entropy_with_logits", {})):
+        L = getattr(fl, name)
+        for shape in ((30,), (4, 30), (2, 3, 30)):
+            (y, p), _ = sample(name, rng, shape, dtype)
+            for fn, kw in [(L, {}), (L, {"reduction": "sum"}), (L.value_and_grad, {}),
+                           (L.grad, {"reduction": "sum"}), (L, {"sample_weight": w}),
+                           (L.value_and_grad, {"sample_weight": w.astype(np.float32),
+                                               "reduction": "sum"})]:
+                kw = dict(kw, axis=-1, backend=backend, **params)
+                with no_planner(), monkeypatch.context() as m:
+                    m.setattr(pointwise, "fast_plan", _fail)  # nor the fast one
+                    got = fn(y, p, **kw)
+                want = fn(_strided(y), _strided(p), **kw)
+                _same(got, want)
+                op = fn.__name__.rsplit(".", 1)[-1]
+                v = got[0] if op == "value_and_grad" else got
+                if op != "grad":
+                    assert v.shape == shape[:-1] and v.dtype == dtype
+
+
 @pytest.mark.parametrize("name", ["mse", "huber", "binary_cross_entropy_with_logits", "focal"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -180,8 +210,13 @@ def test_rowwise_fast_paths_give_the_full_roads_bits(name, dtype, backend, C, rn
              (L.value_and_grad, {"reduction": "none"})]
     if L.spec.has_hess:
         calls.append((L.grad_hess, {}))
+    w = rng.random(40) + 0.1  # a weight per row, float64 and float32
+    calls += [(L, {"sample_weight": w}), (L, {"sample_weight": w, "reduction": "sum"}),
+              (L.value_and_grad, {"sample_weight": w.astype(np.float32)}),
+              (L.grad, {"sample_weight": w})]
     if name == "cross_entropy":  # the parameters its fast_prm takes
         calls += [(L, {"label_smoothing": 0.1}), (L, {"ignore_index": -1}),
+                  (L.value_and_grad, {"label_smoothing": 0.1, "sample_weight": w}),
                   (L.value_and_grad, {"label_smoothing": 0.25, "ignore_index": C + 5}),
                   (L.grad, {"label_smoothing": 1.0, "reduction": "sum"})]
     for fn, kw in calls:
@@ -268,6 +303,17 @@ def test_fast_paths_refuse_what_they_cannot_check(rng, monkeypatch, no_planner):
                                               label_smoothing=np.float32(0.1)),
                      lambda: fl.cross_entropy(np.full(5, 2), rng.standard_normal((5, 3)),
                                               class_weight=np.ones(3)),
+                     lambda: fl.cross_entropy(np.full(5, 2), rng.standard_normal((5, 3)),
+                                              sample_weight=-np.ones(5)),
+                     lambda: fl.cross_entropy(np.full(5, 2), rng.standard_normal((5, 3)),
+                                              sample_weight=np.zeros(5)),
+                     lambda: fl.cross_entropy(np.full(5, 2), rng.standard_normal((5, 3)),
+                                              sample_weight=np.ones(4)),
+                     lambda: fl.cross_entropy(np.full(5, 2), rng.standard_normal((5, 3)),
+                                              sample_weight=np.full(5, np.inf),
+                                              reduction="sum"),
+                     lambda: fl.mse(y.reshape(5, 10), p.reshape(5, 10), axis=-1,
+                                    sample_weight=np.ones(5)),
                      lambda: fl.gan_discriminator(y, p.astype(np.float32)),
                      lambda: fl.gan_discriminator(y, p[:0]),
                      lambda: fl.gan_discriminator(y, p, kind="hinge"),

@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import fastloss
@@ -157,6 +158,21 @@ def test_did_you_mean(call, hint):
     with pytest.raises((TypeError, AttributeError)) as e:
         call()
     assert hint in str(e.value)
+
+
+@pytest.mark.parametrize("call", [
+    lambda o: fastloss.mse([1.0], [2.0], out=o),
+    lambda o: fastloss.cross_entropy([0], [[1.0, 2.0]], out=o),
+    lambda o: fastloss.huber.grad_hess([1.0], [2.0], out=o),
+])
+def test_out_on_a_method_without_it_says_where_it_goes(call):
+    """``out=`` given to the value call (or grad_hess) is not "did you mean 'out'?": the
+    message says which methods take it."""
+    with pytest.raises(TypeError) as e:
+        call(np.empty(1))
+    msg = str(e.value)
+    assert "out= is taken by" in msg and ".value_and_grad" in msg, msg
+    assert "did you mean" not in msg
 
 
 def test_did_you_mean_for_loss_names_in_the_integrations():

@@ -225,14 +225,16 @@ _fast_value: dict = {}
 
 
 def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_weight=None,
-               prm=None, op="value", out=None):
+               prm=None, op="value", out=None, rows=False):
     """``op`` ("value", "grad" or "value_and_grad") of the commonest call (same-dtype
-    C-contiguous float arrays of one shape, scalar parameters, axis=None, no weights or a
-    float64 or float32 weight per element of 1-D inputs; ``out`` a C-contiguous array like
-    ``y_pred`` that is ``y_pred`` itself or shares no memory with the inputs) with none of
-    plan()'s generality: a few hundred nanoseconds of Python before the kernel, the bits of
-    the full road. ``prm``: the kernel's parameters as they are, in ``y_pred``'s dtype (a term of a
-    "terms" loss). None when the call is not that one."""
+    C-contiguous float arrays of one shape, scalar parameters, no weights or a float64 or
+    float32 weight per element of 1-D inputs; ``out`` a C-contiguous array like ``y_pred``
+    that is ``y_pred`` itself or shares no memory with the inputs) with none of plan()'s
+    generality: a few hundred nanoseconds of Python before the kernel, the bits of the full
+    road. ``rows``: ``axis=-1`` (one value per row of the last axis; weights then one per
+    element of that axis, for inputs of any rank). ``prm``: the kernel's parameters as they
+    are, in ``y_pred``'s dtype (a term of a "terms" loss). None when the call is not that
+    one."""
     if (type(y_pred) is not np.ndarray or type(y_true) is not np.ndarray
             or (reduction != "mean" and reduction != "sum")):
         return None
@@ -247,11 +249,13 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
     N = y_pred.size
     if N == 0:
         return None
+    shape = y_pred.shape
+    n = shape[-1] if rows else N
     w, wmode, wsum = _W_DUMMY, 0, 0.0
     if sample_weight is not None:
         if (type(sample_weight) is not np.ndarray
                 or (sample_weight.dtype is not _F64 and sample_weight.dtype is not _F32)
-                or y_pred.ndim != 1 or sample_weight.shape != y_pred.shape
+                or not (rows or len(shape) == 1) or sample_weight.shape != (n,)
                 or not sample_weight.flags.c_contiguous):
             return None
         if reduction == "mean":
@@ -269,7 +273,7 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
         return None  # cuda: plan()
     # the kernel checks the inputs as it reads them (in place, y_pred is gone by then)
     fuse = spec.input_flags is not None and out is not y_pred
-    key = (spec.name, dt, ex.parallel, wmode, op, fuse)
+    key = (spec.name, dt, ex.parallel, wmode, op, fuse, rows)
     entry = _fast_value.get(key)
     if entry is None:
         default = _scalar_prm(spec, dt, {}) if spec.params else (dt.type(0.0),)
@@ -277,7 +281,7 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
             return None
         want_value, want_grad = op != "grad", op != "value"
         kernel = cpu.pointwise_kernel(spec.scalar, parallel=ex.parallel, reduce=want_value,
-                                      rows=False, write_l=False, write_g=want_grad,
+                                      rows=rows, write_l=False, write_g=want_grad,
                                       write_h=False, wmode=wmode, ybcast=False, has_cp=False,
                                       flags=spec.input_flags if fuse else None)
         entry = _fast_value[key] = (kernel, default, _dummy(dt), want_value, want_grad)
@@ -288,13 +292,12 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
             return None
     if spec.check_inputs is not None and not fuse:
         _check_inputs(spec, y_true, y_pred, _full_params(spec, params), backend)
-    denom = N
+    denom = float(n)  # (an int divisor costs a NumPy division 0.15 us more)
     if wmode:
         denom = wsum
         if denom == 0.0 and reduction == "mean":
             return None  # plan() raises the error
-    res = np.zeros(1)
-    shape = y_pred.shape
+    res = np.zeros(N // n if rows else 1)
     yt0, yp0 = y_true, y_pred
     if len(shape) != 1:
         y_true, y_pred = y_true.reshape(-1), y_pred.reshape(-1)
@@ -305,17 +308,22 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
         scale = (1.0 / denom if reduction == "mean" else 1.0) * spec.grad_factor
     # cpu.PointwiseArgs in order, positionally (keywords would cost ~1 us a call)
     if ex.parallel:
-        flags = ex.launch(kernel, y_true, y_pred, w, _W_DUMMY, prm, scale, N, d,
+        flags = ex.launch(kernel, y_true, y_pred, w, _W_DUMMY, prm, scale, n, d,
                           g if len(shape) == 1 else g.reshape(-1), d, res)
     else:
-        flags = kernel(y_true, y_pred, w, _W_DUMMY, prm, scale, N, d,
+        flags = kernel(y_true, y_pred, w, _W_DUMMY, prm, scale, n, d,
                        g if len(shape) == 1 else g.reshape(-1), d, res)
     if flags and flags not in spec.flags_fine:  # the check's pass, for its message
         _check_inputs(spec, yt0, yp0, _full_params(spec, params), backend)
     if not want_value:
         return g
-    total = res.item()
-    value = total / denom if reduction == "mean" else total
+    if rows:  # finish_value's steps (the rows' float64 sums, divided, in y_pred's dtype)
+        if reduction == "mean":
+            res = res / denom
+        value = (res if dt is _F64 else res.astype(dt)).reshape(shape[:-1])
+    else:
+        total = res.item()
+        value = total / denom if reduction == "mean" else total
     return (value, g) if want_grad else value
 
 
@@ -458,10 +466,11 @@ def fast(spec, op, args, kw):
         v = fast_value(spec, y_true, y_pred, "mean", kw["backend"], params,
                        kw["sample_weight"], op=op if op == "value" else "value_and_grad")
         return None if v is None else _rmse_finish(op, v, y_pred.dtype)
-    if op != "grad_hess" and kw["axis"] is None:
+    axis = kw["axis"]
+    if op != "grad_hess" and (axis is None or (type(axis) is int and axis == -1)):
         v = fast_value(spec, y_true, y_pred, kw["reduction"], kw["backend"], params,
-                       kw["sample_weight"], None, op, kw.get("out"))  # (positional: cheaper)
-        if v is not None:
+                       kw["sample_weight"], None, op, kw.get("out"), axis is not None)
+        if v is not None:  # (positional: cheaper)
             return v
     pl = fast_plan(spec, y_true, y_pred, kw["reduction"], kw["sample_weight"], kw["axis"],
                    params, kw["backend"])

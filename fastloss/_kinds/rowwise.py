@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import _arrays as A
 from .. import _backend, _spec
+from .. import _checks as check_kernels
 from .._checks import pairwise_sum
 from .._exec import executor_for
 from .._exec.cpu import _dummy
@@ -95,6 +96,7 @@ def run_rows(spec, pl: Plan, backend, *, want_grad: bool, want_hess: bool = Fals
 
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_F32, _F64 = _FAST_DTYPES
 _I64 = np.dtype(np.int64)
 #: (loss name, C, dtype, parallel) -> (value kernel, prm, dummy output) of fast_value
 _fast_value: dict = {}
@@ -113,28 +115,46 @@ def _common(spec, y_true, y_pred) -> bool:
     return N > 0 and C > 0 and y_true.shape == (N,) and rows.labels_in_range(y_true, C)
 
 
-def fast_value(spec, y_true, y_pred, reduction, backend, params, op="value", out=None):
+def fast_value(spec, y_true, y_pred, reduction, backend, params, op="value", out=None,
+               sample_weight=None):
     """``op`` ("value", "grad" or "value_and_grad") of a common call (see :func:`_common`;
-    parameters that ``spec.fast_prm`` accepts, no weights; ``out`` a C-contiguous array like
-    ``y_pred`` that is ``y_pred`` itself or shares no memory with the inputs) without
-    plan()'s generality: the same kernel and the same sums, with a few hundred nanoseconds
-    of Python before it. None when the call is not that one (the full road then checks
-    it)."""
+    parameters that ``spec.fast_prm`` accepts; no weights, or a float64 or float32 weight
+    per row; ``out`` a C-contiguous array like ``y_pred`` that is ``y_pred`` itself or
+    shares no memory with the inputs) without plan()'s generality: the same kernel and the
+    same sums, with a few hundred nanoseconds of Python before it. None when the call is
+    not that one (the full road then checks it)."""
     if (reduction != "mean" and reduction != "sum") or not _common(spec, y_true, y_pred):
         return None
     dt = y_pred.dtype
-    if out is not None and not A.plain_out(out, y_pred, y_true):
-        return None  # plan() explains it or takes it
     N, C = y_pred.shape
+    sw, denom = _D64, float(N)
+    if sample_weight is not None:
+        sw = sample_weight
+        if (type(sw) is not np.ndarray or sw.shape != (N,) or not sw.flags.c_contiguous
+                or (sw.dtype is not _F64 and sw.dtype is not _F32)):
+            return None
+        if sw.dtype is _F32:  # (the full road's float64 copy: the same bits)
+            sw = sw.astype(np.float64)
+        if reduction == "mean":
+            denom = check_kernels.weight_total(sw)  # -1.0: a bad weight
+            if not denom > 0.0:
+                return None  # plan() names the bad weight, or the zero sum
+        elif check_kernels.count_bad_weights(sw):
+            return None
+    if out is not None and not (A.plain_out(out, y_pred, y_true, sample_weight)
+                                if sample_weight is not None
+                                else A.plain_out(out, y_pred, y_true)):
+        return None  # plan() explains it or takes it
     want_grad = op != "value"
     ex = executor_for(backend, N * C, spec.cost, False, not want_grad)
     if ex.device:
         return None
-    key = (spec.name, C, dt, ex.parallel, want_grad)
+    has_sw = sample_weight is not None
+    key = (spec.name, C, dt, ex.parallel, want_grad, has_sw)
     entry = _fast_value.get(key)
     if entry is None:
         kernel = rows.row_kernel(spec.row, parallel=ex.parallel, write_g=want_grad,
-                                 write_h=False, has_t=False, has_lab=True, has_sw=False)
+                                 write_h=False, has_t=False, has_lab=True, has_sw=has_sw)
         entry = (kernel, spec.fast_prm(C, {}), _dummy(dt))
         if len(_fast_value) < 4096:
             _fast_value[key] = entry
@@ -148,8 +168,8 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params, op="value", out
     if want_grad:
         g = np.empty((N, C), dt) if out is None else out
     # rows.RowArgs in order, positionally (keywords would cost ~1 us a call)
-    args = (y_pred.reshape(-1), d, y_true, _D64, _D64, prm,
-            1.0 / N if reduction == "mean" else 1.0, C, lout,
+    args = (y_pred.reshape(-1), d, y_true, _D64, sw, prm,
+            1.0 / denom if reduction == "mean" else 1.0, C, lout,
             g.reshape(-1) if want_grad else d, d, out is y_pred)
     if ex.parallel:
         ex.launch(kernel, *args)
@@ -158,7 +178,7 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params, op="value", out
     if op == "grad":
         return g
     total = pairwise_sum(lout)  # the bits of run()
-    value = total / N if reduction == "mean" else total
+    value = total / denom if reduction == "mean" else total
     return (value, g) if want_grad else value
 
 
@@ -188,14 +208,14 @@ def fast_plan(spec, y_true, y_pred, reduction, params):
 
 def fast(spec, op, args, kw):
     """The result of a common call on NumPy arrays, or None (then :func:`call`)."""
-    if kw["sample_weight"] is not None:
-        return None
     if op != "grad_hess":
         v = fast_value(spec, args[0], args[1], kw["reduction"], kw["backend"], kw["params"],
-                       op, kw.get("out"))
+                       op, kw.get("out"), kw["sample_weight"])
         if v is not None:
             return v
-    elif not spec.has_hess:
+    if kw["sample_weight"] is not None:
+        return None
+    if op == "grad_hess" and not spec.has_hess:
         return None
     pl = fast_plan(spec, args[0], args[1], kw["reduction"], kw["params"])
     if pl is None:
