@@ -7,8 +7,10 @@ the NumPy objective a user would write (the same gradients and Hessian conventio
 before timing). With ``--before PATH`` another tree's fastloss (for example a checkout of
 the main branch) is timed too, in its own subprocess, its NumPy column beside it.
 
-Usage: ``python benchmarks/boosting_must_show.py [--before PATH] [--repeats 15]`` (about a
-minute; run on a quiet machine, the load average is printed).
+Usage: ``python benchmarks/boosting_must_show.py [--before PATH] [--repeats 15] [--cold]``
+(about a minute; run on a quiet machine, the load average is printed). ``--cold``: each
+call after 64 MB of memory traffic, as a boosting round's call comes after the tree's build
+(without it, each objective runs on the caches the other one left).
 """
 
 from __future__ import annotations
@@ -61,11 +63,19 @@ def numpy_objectives():
     }
 
 
-def worker(repeats):
+def worker(repeats, cold):
     import numpy as np
     import xgboost as xgb
 
     from fastloss.integrations.xgboost import objective
+
+    # glibc's allocator, as a long-running process has it: until a large block is freed,
+    # every array over 128 KB is fresh mmap pages (or the heap is trimmed back after each
+    # call), and the NumPy objective at 1e5 rows takes 10x its steady time (0.78 against
+    # 0.078 ms): whichever column happens to free a large block first looks faster
+    del_me = np.ones(1 << 21)
+    del del_me
+    flush = np.empty(1 << 23) if cold else None  # 64 MB, more than the last-level cache
 
     out = []
     for n in SIZES:
@@ -88,6 +98,8 @@ def worker(repeats):
             t_np, t_fl = [], []
             for _ in range(repeats):  # interleaved
                 for obj, ts in ((np_obj, t_np), (fl_obj, t_fl)):
+                    if cold:  # as a boosting round's call starts: after the tree's build
+                        flush.fill(1.0)  # has gone through memory
                     t0 = time.perf_counter()
                     obj(predt, d)
                     ts.append(time.perf_counter() - t0)
@@ -95,10 +107,10 @@ def worker(repeats):
     print(json.dumps(out))
 
 
-def _run(tree, repeats):
+def _run(tree, repeats, cold):
     env = dict(os.environ, PYTHONPATH=tree)
     r = subprocess.run(
-        [sys.executable, __file__, "--worker", str(repeats)],
+        [sys.executable, __file__, "--worker", str(repeats), str(int(cold))],
         env=env,
         cwd=tree,
         capture_output=True,
@@ -112,15 +124,17 @@ def _run(tree, repeats):
 def main():
     argv = sys.argv[1:]
     if argv and argv[0] == "--worker":
-        worker(int(argv[1]))
+        worker(int(argv[1]), argv[2] == "1")
         return
     before = argv[argv.index("--before") + 1] if "--before" in argv else None
     repeats = int(argv[argv.index("--repeats") + 1]) if "--repeats" in argv else 15
+    cold = "--cold" in argv
     print(f"load average: {os.getloadavg()}")
-    after = _run(HERE, repeats)
-    old = _run(before, repeats) if before else None
+    after = _run(HERE, repeats, cold)
+    old = _run(before, repeats, cold) if before else None
     print(
-        "\nobj(predt, dtrain), float32, weighted: ms per call (median); speed-up = NumPy / "
+        "\nobj(predt, dtrain), float32, weighted: ms per call (median"
+        f"{', each after 64 MB of memory traffic' if cold else ''}); speed-up = NumPy / "
         "fastloss\n"
     )
     head = f"{'loss':34s} {'rows':>8s} {'NumPy':>8s} {'fastloss':>9s} {'speed-up':>9s}"

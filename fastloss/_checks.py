@@ -216,20 +216,26 @@ _signs_serial = _make_signs(False)
 _signs_parallel = _make_signs(True)
 
 
+def sign_label_flags(flat) -> int:
+    """The OR of ``SIGN_BAD`` (a value not in ``{-1, 0, 1}``, NaN too), ``SIGN_NEG`` (a -1)
+    and ``SIGN_ZERO`` (a 0) over the 1-D array ``flat``: one compiled pass (parallel where
+    the backend in force is, by size)."""
+    if flat.dtype.kind in "fiub" and flat.dtype != np.float16 and flat.size:
+        if _backend.resolve(None, flat.size, CHECK_COST) == "parallel":
+            with _backend.parallel_launch():
+                return _signs_parallel(flat)
+        return _signs_serial(flat)
+    # what Numba does not compile: NumPy's passes
+    return (SIGN_BAD * bool(((flat != 1) & (flat != 0) & (flat != -1)).any())
+            | SIGN_NEG * bool((flat == -1).any()) | SIGN_ZERO * bool((flat == 0).any()))
+
+
 def check_sign_labels(y, name: str) -> None:
     """ValueError naming ``name`` (and the first bad position and value) unless ``y`` holds
     labels in ``{-1, 1}`` or in ``{0, 1}`` (parallel where the backend in force is, by
     size)."""
     flat = y.reshape(-1) if y.flags.c_contiguous else np.ravel(y)
-    if flat.dtype.kind in "fiub" and flat.dtype != np.float16 and flat.size:
-        if _backend.resolve(None, flat.size, CHECK_COST) == "parallel":
-            with _backend.parallel_launch():
-                flags = _signs_parallel(flat)
-        else:
-            flags = _signs_serial(flat)
-    else:  # what Numba does not compile: NumPy's passes
-        flags = (SIGN_BAD * bool(((flat != 1) & (flat != 0) & (flat != -1)).any())
-                 | SIGN_NEG * bool((flat == -1).any()) | SIGN_ZERO * bool((flat == 0).any()))
+    flags = sign_label_flags(flat)
     if flags & SIGN_BAD:
         i = int(np.argmax((flat != 1) & (flat != 0) & (flat != -1)))
         raise ValueError(f"{name} must hold labels in {{-1, 1}} or {{0, 1}}; it holds "

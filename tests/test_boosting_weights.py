@@ -107,12 +107,40 @@ def test_weights_changed_between_rounds_are_used():
         obj(y, p, w)
 
 
-def test_serial_equals_parallel_bit_for_bit():
+@pytest.mark.parametrize("opts", [{}, {"min_hessian": 1e-3}])
+def test_serial_equals_parallel_bit_for_bit(opts, monkeypatch):
+    """Both roads of the weights: into the loss's own pass (exact Hessian, no floor), and
+    the weighing pass after it (a floor)."""
+    monkeypatch.setattr(_boosting, "_weigh_kernels", {})
     y, p, w = _data(np.float64, n=200_000, seed=3)
-    out = [objective("poisson_nll", backend=b)(np.abs(y), p, w) for b in ("serial", "parallel")]
+    out = [objective("poisson_nll", backend=b, **opts)(np.abs(y), p, w)
+           for b in ("serial", "parallel")]
     np.testing.assert_array_equal(out[0][0], out[1][0])
     np.testing.assert_array_equal(out[0][1], out[1][1])
-    assert {k[0] for k in _boosting._weigh_kernels} == {False, True}
+    weighed = {k[0] for k in _boosting._weigh_kernels}
+    assert weighed == ({False, True} if opts else set())
+
+
+@pytest.mark.parametrize("name", ["mse", "poisson_nll", "huber", "quantile"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weights_go_into_the_losss_own_pass(name, dtype, monkeypatch):
+    """One score per sample, exact or constant Hessian, no floor: the loss's weighted
+    kernel gives (g, h), with no weighing pass after it; h is the weights themselves for
+    a constant Hessian (a copy, in the scores' dtype)."""
+    monkeypatch.setattr(_boosting, "_weigh", None)  # a weighing pass would fail
+    y, p, w = _data(dtype)
+    y = np.abs(y) if name == "poisson_nll" else y
+    L = getattr(fastloss, name)
+    g, h = objective(name)(y, p, w)
+    if name in ("mse", "poisson_nll"):
+        rg, rh = L.grad_hess(y, p, reduction="sum", sample_weight=w)
+        np.testing.assert_array_equal(h, rh)
+    else:
+        rg = L.grad(y, p, reduction="sum", sample_weight=w)
+        np.testing.assert_array_equal(h, w.astype(dtype))
+        assert h is not w
+    np.testing.assert_array_equal(g, rg)
+    assert g.dtype == h.dtype == dtype
 
 
 def test_empty_training_set():

@@ -212,6 +212,43 @@ def test_native_call_reads_labels_and_weights_from_the_dmatrix():
     np.testing.assert_array_equal(g, fastloss.huber.grad(Y, p, reduction="sum", delta=0.5))
 
 
+def test_labels_and_weights_are_read_without_a_copy():
+    """The objective reads a DMatrix's labels and weights as read-only views of XGBoost's
+    buffers: the values of get_label()/get_weight() (1-D and multi-output labels, weights
+    absent, an empty DMatrix, weights set again between rounds), and the gradients of the
+    copies; what has no C handle gives XGBoost's copies."""
+    from fastloss.integrations import xgboost as fx
+
+    two = np.c_[Y, 2 * Y]
+    for d in (xgb.DMatrix(X, label=Y, weight=W), xgb.DMatrix(X, label=two),
+              xgb.DMatrix(X[:0], label=Y[:0])):
+        for field, copy in (("label", d.get_label()), ("weight", d.get_weight())):
+            view = fx._info(d, field)
+            np.testing.assert_array_equal(view, copy)
+            assert view.shape == copy.shape and view.dtype == copy.dtype == np.float32
+            if view.size:
+                assert not view.flags.writeable and not view.flags.owndata
+    d = xgb.DMatrix(X, label=Y, weight=W)
+    d.set_weight(2 * W)
+    np.testing.assert_array_equal(fx._info(d, "weight"), 2 * W)
+    p = RNG.standard_normal(N).astype(np.float32)
+    for name in ("mse", "poisson_nll", "log_cosh", "binary_cross_entropy_with_logits"):
+        label = COUNTS if name == "poisson_nll" else (Y > 0).astype(np.float32) \
+            if name.startswith("binary") else Y
+        d = xgb.DMatrix(X, label=label, weight=W)
+        g, h = objective(name)(p, d)
+        g_ref, h_ref = objective(name)(label, p, sample_weight=W)
+        np.testing.assert_array_equal(g, g_ref)
+        np.testing.assert_array_equal(h, h_ref)
+
+
+    class NoHandle:  # what has no C handle to read: XGBoost's own reader
+        def get_float_info(self, field):
+            return np.full(3, 7.0 if field == "weight" else 1.0, np.float32)
+
+    np.testing.assert_array_equal(fx._info(NoHandle(), "weight"), np.full(3, 7.0))
+
+
 def test_errors():
     with pytest.raises(ValueError, match="unknown fastloss loss"):
         objective("nope")

@@ -165,7 +165,8 @@ class HostExecutor:
 
     def place(self, arrs, dtype):
         """The inputs, C-contiguous in ``dtype`` (device inputs copied to the host)."""
-        return [np.ascontiguousarray(A.on_host(a), dtype=dtype) for a in arrs]
+        return [a if type(a) is np.ndarray and a.dtype is dtype and a.flags.c_contiguous
+                else np.ascontiguousarray(A.on_host(a), dtype=dtype) for a in arrs]
 
     def grads(self, outs, shapes, dtype, names, *, device: bool = False, inputs=None):
         """Where the gradients go (:class:`Grads`)."""

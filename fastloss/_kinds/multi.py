@@ -25,11 +25,19 @@ from .._exec import executor_for
 from .._spec import check_params
 from .pointwise import Plan, fast_value, run
 
+_DEFAULTS: dict = {}  # name -> (spec.params, their checked defaults)
+
 
 def bind(spec, args, kw):
     """The arrays in the order of ``spec.inputs`` (by position, then by name; the optional
     ones None where not given) and the checked parameters."""
     names = spec.inputs
+    if not kw and len(args) == len(names):  # every array by position, default parameters
+        d = _DEFAULTS.get(spec.name)
+        if d is None or d[0] is not spec.params:
+            d = _DEFAULTS[spec.name] = (spec.params,
+                                        {p.name: p.check(p.default) for p in spec.params})
+        return list(args), dict(d[1])
     if len(args) > len(names):
         raise TypeError(f"{spec.name}() takes {len(names)} array(s) ({', '.join(names)}), "
                         f"got {len(args)}")
@@ -74,9 +82,19 @@ def outs_of(spec, out):
     return list(out)
 
 
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
 def float_arrays(arrays, names):
     """``as_array`` each (CUDA arrays as device views) and the common float dtype (NumPy
     promotion)."""
+    dt = arrays[0].dtype if type(arrays[0]) is np.ndarray else None
+    if dt is _F64 or dt is _F32:  # NumPy arrays of one float dtype: themselves
+        for a in arrays:
+            if type(a) is not np.ndarray or a.dtype is not dt:
+                break
+        else:
+            return list(arrays), dt
     if any(A.is_device_array(a) for a in arrays):
         _backend.require_cuda()
     arrs = [A.as_input(a, nm) for a, nm in zip(arrays, names, strict=True)]

@@ -132,13 +132,17 @@ class BoostingObjective:
     def __call__(self, a, b, sample_weight=None):
         if hasattr(b, "get_label"):  # the native API: (preds, training data)
             preds, data = a, b
-            labels = data.get_label()
-            weights = data.get_weight()
+            labels, weights = self._labels_and_weights(data)
             if weights is not None and np.size(weights) == 0:
                 weights = None
         else:  # the scikit-learn wrappers: (y_true, y_pred, sample_weight)
             labels, preds, weights = a, b, sample_weight
         return self.gradient_hessian(labels, preds, weights)
+
+    def _labels_and_weights(self, data):
+        """The labels and weights of the library's training data (read for this call only:
+        they may be views of the library's own buffers)."""
+        return data.get_label(), data.get_weight()
 
     def gradient_hessian(self, y_true, y_pred, sample_weight=None):
         """Per-sample ``(grad, hess)`` of the loss at the raw scores ``y_pred``, each
@@ -190,11 +194,19 @@ class BoostingObjective:
         return preds.reshape(n, c), _flat
 
     def _compute(self, y, p, w):
-        # computed unweighted in the scores' precision; the weights then go in, checked,
-        # in one pass over (g, h) that reads each weight once (no converted copy)
+        # one score per sample, a plain convention: the weights go into the loss's own pass
+        # (checked there, read as they are). Otherwise computed unweighted in the scores'
+        # precision; the weights then go in, checked, in one pass over (g, h) that reads
+        # each weight once (no converted copy)
         kw = dict(reduction="sum", backend=self.backend, **self.params)
         if w is not None:
             w = _as_weights(w, p.shape[0])
+            if (p.ndim == 1 and not self.multiclass and self.floor == 0.0
+                    and self.factor == 1.0 and self.mode in ("exact", "constant")):
+                if self.mode == "exact":
+                    return self.loss.grad_hess(y, p, sample_weight=w, **kw)
+                g = self.loss.grad(y, p, sample_weight=w, **kw)
+                return g, w.astype(g.dtype)  # (a copy: the caller may write it)
         if self.mode == "constant":
             g = self.loss.grad(y, p, **kw)
             h = np.ones_like(g) if w is None else np.empty_like(g)

@@ -35,7 +35,8 @@ from numba import prange
 from numba.extending import register_jitable
 
 from .. import _arrays as A_
-from .._kernels.scalar import fexp
+from .._checks import sign_label_flags
+from .._kernels.scalar import SIGN_BAD, SIGN_ZERO, fexp
 from .._spec import MultiSpec, Param, register
 
 NORM_EPS = 1e-12  # as torch.nn.functional.normalize: x / max(||x||, eps)
@@ -525,7 +526,7 @@ def _cosine(call, arrays):
         raise ValueError(f"y has shape {y.shape}, expected {tuple(x1.shape[:-1])} (one label "
                          f"per row of x1)")
     yf = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
-    if not np.all((yf == 1.0) | (yf == -1.0)):
+    if sign_label_flags(yf) & (SIGN_BAD | SIGN_ZERO):  # (one pass; NumPy's four: 2 us)
         bad = yf[(yf != 1.0) & (yf != -1.0)][0]
         raise ValueError(f"y must hold 1 (similar) or -1 (dissimilar), got {bad}")
     shape = x1.shape
