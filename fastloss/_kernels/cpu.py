@@ -27,6 +27,7 @@ from numba import prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload, register_jitable
 
+from . import lanes as _lanes_mod
 from . import rows as _rows_mod
 from . import scalar as _scalar_mod
 from .compile import KERNELS, borrowed, memo, njit, source_hash, wide_vectors
@@ -346,7 +347,7 @@ def body_kernel(body, parallel: bool, scratch: bool = False):
 def _make_body(body, parallel, scratch):
     f = body
     # the body's whole module: an edited helper of the body invalidates the cached kernel
-    SRC = source_hash(inspect.getmodule(body), _scalar_mod, _rows_mod)  # noqa: F841
+    SRC = source_hash(inspect.getmodule(body), _scalar_mod, _rows_mod, _lanes_mod)  # noqa: F841
     PAR = parallel  # noqa: F841
     RPT = _rows_mod.ROWS_PER_TASK
     SCR = _rows_mod.SCRATCH

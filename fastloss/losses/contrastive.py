@@ -36,6 +36,7 @@ from numba.extending import register_jitable
 
 from .. import _arrays as A_
 from .._checks import sign_label_flags
+from .._kernels.lanes import dot8, pdist8, sum8
 from .._kernels.scalar import SIGN_BAD, SIGN_ZERO, fexp
 from .._spec import MultiSpec, Param, register
 
@@ -48,31 +49,7 @@ TILE = 64
 # row bodies (the executors run each over the rows of its first array). The house compiles
 # without fast-math flags: with `reassoc` LLVM ordered a sum differently in a parallel build
 # loaded from the disk cache than in the fresh or the serial one (1 ulp); every sum here has
-# its order written out (sequential, or `sum8`).
-
-
-@register_jitable
-def sum8(x, n):
-    """``x[0] + ... + x[n-1]`` in float64 in a fixed order: eight interleaved partial sums,
-    added as a fixed tree, then the tail. Without ``reassoc`` (the house compiles strict) it
-    still vectorises (the eight chains are independent), and every build (serial, parallel,
-    fresh or from the disk cache) gives the same bits."""
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
-    nb = n // 8
-    for b in range(nb):
-        j = 8 * b
-        a0 += x[j]
-        a1 += x[j + 1]
-        a2 += x[j + 2]
-        a3 += x[j + 3]
-        a4 += x[j + 4]
-        a5 += x[j + 5]
-        a6 += x[j + 6]
-        a7 += x[j + 7]
-    s = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
-    for j in range(8 * nb, n):
-        s += x[j]
-    return s
+# its order written out (`sum8`, `dot8`, `pdist8`: eight lanes, vector code on the CPU).
 
 
 # Row bodies: the maths of every kernel below, one row ``i`` at a time. The CPU kernels run
@@ -84,11 +61,7 @@ def sum8(x, n):
 def normalize_row(i, x, eps, xn, norm):
     """``xn[i] = x[i] / max(||x[i]||, eps)`` (the norm in float64, kept in ``norm[i]``)."""
     d = x.shape[1]
-    s = 0.0
-    for k in range(d):
-        v = 1.0 * x[i, k]
-        s += v * v
-    nrm = math.sqrt(s)
+    nrm = math.sqrt(dot8(x[i], x[i]))
     norm[i] = nrm
     den = max(nrm, eps)
     for k in range(d):
@@ -102,9 +75,7 @@ def normalize_back_row(i, gy, y, norm, eps, coef, g):
     d = gy.shape[1]
     nrm = norm[i]
     if nrm >= eps:
-        dot = 0.0
-        for k in range(d):
-            dot += (1.0 * gy[i, k]) * y[i, k]
+        dot = dot8(gy[i], y[i])
         c = coef / nrm
         for k in range(d):
             g[i, k] = c * (gy[i, k] - dot * y[i, k])
@@ -275,25 +246,9 @@ def _triplet_grad2(ar, pr, nr, eps, cap, can, cpn, ga, gp, gn):
 def triplet_row(i, a, p, n, margin, P, eps, swap, coef, write, loss, ga, gp, gn):
     """Triplet ``i``: the three distances, the loss and (``write``) every gradient."""
     d = a.shape[1]
-    sap = 0.0
-    san = 0.0
-    spn = 0.0
-    for k in range(d):
-        u = (1.0 * a[i, k] - p[i, k]) + eps
-        v = (1.0 * a[i, k] - n[i, k]) + eps
-        w = (1.0 * p[i, k] - n[i, k]) + eps
-        if P == 2.0:
-            sap += u * u
-            san += v * v
-            spn += w * w
-        elif P == 1.0:
-            sap += abs(u)
-            san += abs(v)
-            spn += abs(w)
-        else:
-            sap += abs(u) ** P
-            san += abs(v) ** P
-            spn += abs(w) ** P
+    sap = pdist8(a[i], p[i], eps, P)
+    san = pdist8(a[i], n[i], eps, P)
+    spn = pdist8(p[i], n[i], eps, P) if swap else 0.0  # (without swap, never used)
     if P == 2.0:
         dap = math.sqrt(sap)
         dan = math.sqrt(san)
@@ -367,15 +322,9 @@ def triplet_row(i, a, p, n, margin, P, eps, swap, coef, write, loss, ga, gp, gn)
 def cosine_row(i, x1, x2, y, margin, eps, coef, write, loss, g1, g2):
     """Pair ``i``: the cosine, the loss and (``write``) both gradients."""
     d = x1.shape[1]
-    dot = 0.0
-    m1 = 0.0
-    m2 = 0.0
-    for k in range(d):
-        a = 1.0 * x1[i, k]
-        b = 1.0 * x2[i, k]
-        dot += a * b
-        m1 += a * a
-        m2 += b * b
+    dot = dot8(x1[i], x2[i])
+    m1 = dot8(x1[i], x1[i])
+    m2 = dot8(x2[i], x2[i])
     m1 += eps
     m2 += eps
     den = math.sqrt(m1 * m2)
