@@ -147,3 +147,28 @@ def test_empty_training_set():
     e = np.zeros(0)
     g, h = objective("mse")(e, e, e)
     assert g.shape == h.shape == (0,)
+
+
+def test_auto_runs_serially_between_the_boosters_regions(monkeypatch):
+    """With no backend given and "auto" in force, the objective's host kernels run serially;
+    a backend in force (or given) is kept, and both give the same bits."""
+    seen = []
+    real = fastloss.mse.grad_hess
+
+    class Spy:  # records the backend each call asks for
+        spec = fastloss.mse.spec
+
+        def grad_hess(self, *a, **k):
+            seen.append(k["backend"])
+            return real(*a, **k)
+
+    y, p, w = _data(np.float64, n=50_000)
+    obj = objective("mse")
+    monkeypatch.setattr(obj, "loss", Spy())
+    g0, h0 = obj(y, p, w)
+    with fastloss.use_backend("parallel"):
+        g1, h1 = obj(y, p, w)
+    g2, h2 = objective("mse", backend="parallel")(y, p, w)
+    assert seen == ["serial", None]
+    for a, b in ((g0, g1), (h0, h1), (g0, g2), (h0, h2)):
+        np.testing.assert_array_equal(a, b)

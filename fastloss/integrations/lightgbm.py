@@ -58,7 +58,8 @@ starts from 0 (or ``init_score``). With a custom objective ``LGBMClassifier.pred
 returns raw scores, not probabilities: apply the softmax (or logistic) function yourself.
 
 ``min_hessian=m`` floors every Hessian at ``m`` times the sample weight. ``backend=``
-selects fastloss's backend per call (``None``: the current setting).
+selects fastloss's backend per call (``None``: the one in force, except that "auto" runs
+serially: LightGBM calls the objective between its own OpenMP regions, as XGBoost does).
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ def objective(loss, *, hessian="auto", min_hessian=None, backend=None, **params)
         Floor every Hessian at ``min_hessian`` times the sample weight.
     backend : {None, 'auto', 'serial', 'parallel', 'cuda'}
         fastloss backend of each call (LightGBM's arrays are on the host; results too).
+        None: the one in force, "auto" as "serial" (between LightGBM's OpenMP regions).
     **params
         The loss's parameters (``delta``, ``quantile``, ``class_weight``, ...).
 

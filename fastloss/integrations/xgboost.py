@@ -67,7 +67,10 @@ probability (``0.5`` is a raw score of 0; ``0.0`` would start every sample at 1e
 
 ``min_hessian=m`` floors every Hessian at ``m`` times the sample weight (useful for
 ``poisson_nll`` with large negative scores). ``backend=`` selects fastloss's backend per
-call (``None``: the current setting).
+call. ``None``: the backend in force (``fastloss.set_backend``), except that "auto" runs the
+host kernels serially: XGBoost calls the objective between its own OpenMP regions, whose
+threads still spin on the cores, and a parallel kernel there was no faster at 1e6 rows and
+slower at 1e5. CUDA arrays still go to the GPU.
 
 CUDA: when XGBoost hands the objective CUDA arrays (on ``device="cuda"`` the labels of a
 ``DMatrix`` built from device data come as CuPy arrays), the gradients are computed by
@@ -164,7 +167,8 @@ def objective(loss, *, hessian="auto", min_hessian=None, backend=None, **params)
     min_hessian : float, optional
         Floor every Hessian at ``min_hessian`` times the sample weight.
     backend : {None, 'auto', 'serial', 'parallel', 'cuda'}
-        fastloss backend of each call.
+        fastloss backend of each call (None: the one in force, "auto" as "serial" on the
+        host).
     **params
         The loss's parameters (``delta``, ``quantile``, ``class_weight``, ...).
 
