@@ -10,8 +10,9 @@
 The objective returns, for every sample, the gradient and the Hessian of the loss with
 respect to the raw score (the margin), multiplied by the sample's weight: XGBoost does not
 weight the gradients of a custom objective itself, so the objective reads the weights from
-the ``DMatrix`` (native API) or takes ``sample_weight`` (scikit-learn API) and applies them
-inside the fastloss kernel, in the same pass.
+the ``DMatrix`` (native API; read in place, without XGBoost's copies) or takes
+``sample_weight`` (scikit-learn API) and applies them inside the fastloss kernel, in the same
+pass (or, for a floored or secant Hessian, in one pass over the derivatives after it).
 
 * Pointwise losses (``mse``, ``mae``, ``huber``, ``smooth_l1``, ``log_cosh``, ``quantile``,
   ``poisson_nll``, ``tweedie``, ``binary_cross_entropy_with_logits``, ``focal``, ``hinge``,
