@@ -225,6 +225,33 @@ def test_rowwise_fast_paths_give_the_full_roads_bits(name, dtype, backend, C, rn
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_prepared_rowwise_calls_skip_the_planner_with_its_bits(dtype, backend, rng,
+                                                               monkeypatch, no_planner):
+    """Row-wise calls that only ``prepare`` can check (probability targets, labels with
+    ``ignore_index``, log_loss's labels) go from prepare straight to the kernel: the values
+    and gradients of the full road (``rowwise.call``), its denominators included."""
+    N, C = 37, 9
+    p = rng.random((N, C)).astype(dtype)
+    p /= p.sum(1, keepdims=True)
+    q = rng.random((N, C)).astype(dtype)
+    q /= q.sum(1, keepdims=True)
+    lab = rng.integers(0, C, N)
+    lab[::4] = -100  # ignored rows: the mean divides by the kept ones
+    cases = [(fl.kl_divergence, (p, q)), (fl.cross_entropy, (p, np.log(q))),
+             (fl.cross_entropy, (lab, np.log(q))),
+             (fl.log_loss, (rng.integers(0, 2, N), q[:, 0].copy()))]
+    for L, args in cases:
+        for op in ("value", "grad", "value_and_grad"):
+            for reduction in ("mean", "sum"):
+                kw = {"reduction": reduction, "sample_weight": None, "backend": backend,
+                      "params": {}, "out": None}
+                with no_planner():
+                    got = rowwise.fast(L.spec, op, args, kw)
+                _same(got, rowwise.call(L.spec, op, args, kw))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_rowwise_out_on_the_fast_path(dtype, backend, rng, no_planner):
     """cross_entropy's ``out=`` (a new array, or the logits themselves) on the fast path,
     with the full road's bits."""
@@ -294,7 +321,6 @@ def test_fast_paths_refuse_what_they_cannot_check(rng, monkeypatch, no_planner):
                      lambda: fl.mse(y, p, sample_weight=np.ones(50, np.float16)),
                      lambda: fl.mse(y, p, sample_weight=np.full(50, np.nan, np.float32)),
                      lambda: fl.mse(y, p, sample_weight=np.ones(49)),
-                     lambda: fl.cross_entropy(np.full(5, 3), rng.standard_normal((5, 3))),
                      lambda: fl.cross_entropy(np.full(5, 2), rng.standard_normal((5, 3)),
                                               ignore_index=2),
                      lambda: fl.cross_entropy(np.full(5, 2), rng.standard_normal((5, 3)),
@@ -322,5 +348,7 @@ def test_fast_paths_refuse_what_they_cannot_check(rng, monkeypatch, no_planner):
                 call()
     with pytest.raises(ValueError, match="sample_weight"):
         fl.mse(y, p, sample_weight=-np.ones(50))
+    with no_planner(), pytest.raises(ValueError, match="y_true holds 3"):
+        fl.cross_entropy(np.full(5, 3), rng.standard_normal((5, 3)))  # prepare's own check
     with no_planner(), pytest.raises(ValueError, match="delta must be > 0"):
         fl.huber(y, p, delta=-1.0)  # the fast path checks parameters as plan() does

@@ -20,7 +20,7 @@ from .. import _backend, _spec
 from .. import _checks as check_kernels
 from .._checks import pairwise_sum
 from .._exec import executor_for
-from .._exec.cpu import _dummy
+from .._exec.cpu import _dummy, finish_rows
 from .._kernels import rows
 from .._spec import Rows
 from .pointwise import WANTS, _pack
@@ -97,6 +97,7 @@ def run_rows(spec, pl: Plan, backend, *, want_grad: bool, want_hess: bool = Fals
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _F32, _F64 = _FAST_DTYPES
+_LAB = np.full(1, -1, np.int64)
 _I64 = np.dtype(np.int64)
 #: (loss name, C, dtype, parallel) -> (value kernel, prm, dummy output) of fast_value
 _fast_value: dict = {}
@@ -182,6 +183,42 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params, op="value", out
     return (value, g) if want_grad else value
 
 
+def fast_prepared(spec, y_true, y_pred, reduction, backend, op="value"):
+    """``op`` ("value", "grad" or "value_and_grad") of a call that ``spec.prepare`` takes as
+    it is (NumPy arrays, the default parameters, ``mean`` or ``sum``, no weights, no
+    ``out``; probability targets, labels with ``ignore_index``): prepare's checks, then the
+    kernel, the sums and the denominator of the full road without plan()'s generality.
+    None for any other call (and for an empty one, which plan() explains)."""
+    if ((reduction != "mean" and reduction != "sum") or type(y_pred) is not np.ndarray
+            or type(y_true) is not np.ndarray):
+        return None
+    r = spec.prepare(y_true, y_pred, _spec.check_params(spec.name, spec.params, {}))
+    x = r.x
+    if type(x) is not np.ndarray or x.size == 0:
+        return None
+    N, C = x.shape
+    denom = float(N) if r.roww is None else float(np.add.reduce(r.roww))
+    want_grad = op != "value"
+    ex = executor_for(backend, N * C, spec.cost, False, not want_grad)
+    if ex.device:
+        return None
+    dt = x.dtype
+    d = _dummy(dt)
+    kernel = rows.row_kernel(spec.row, parallel=ex.parallel, write_g=want_grad, write_h=False,
+                             has_t=r.t is not None, has_lab=r.lab is not None, has_sw=False)
+    lout = np.zeros(N, np.float64)
+    g = np.empty(N * C, dt) if want_grad else d
+    scale = 1.0 if reduction == "sum" else (1.0 / denom if denom != 0.0 else np.inf)
+    # rows.RowArgs in order, positionally (keywords would cost ~1 us a call)
+    ex.launch(kernel, x.reshape(-1), d if r.t is None else r.t.reshape(-1),
+              _LAB if r.lab is None else r.lab, _D64 if r.cw is None else r.cw, _D64, r.prm,
+              scale, C, lout, g, d, False)
+    if op == "grad":
+        return g.reshape(r.gshape)
+    value = finish_rows(lout, reduction, dt, denom)
+    return (value, g.reshape(r.gshape)) if want_grad else value
+
+
 _fast_prm: dict = {}
 
 
@@ -215,6 +252,10 @@ def fast(spec, op, args, kw):
             return v
     if kw["sample_weight"] is not None:
         return None
+    if op != "grad_hess" and not kw["params"] and kw.get("out") is None:
+        v = fast_prepared(spec, args[0], args[1], kw["reduction"], kw["backend"], op)
+        if v is not None:
+            return v
     if op == "grad_hess" and not spec.has_hess:
         return None
     pl = fast_plan(spec, args[0], args[1], kw["reduction"], kw["params"])
