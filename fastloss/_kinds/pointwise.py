@@ -468,9 +468,10 @@ def fast(spec, op, args, kw):
         return None if v is None else _rmse_finish(op, v, y_pred.dtype)
     axis = kw["axis"]
     if op != "grad_hess" and (axis is None or (type(axis) is int and axis == -1)):
+        # (arguments by position: cheaper than keywords)
         v = fast_value(spec, y_true, y_pred, kw["reduction"], kw["backend"], params,
                        kw["sample_weight"], None, op, kw.get("out"), axis is not None)
-        if v is not None:  # (positional: cheaper)
+        if v is not None:
             return v
     pl = fast_plan(spec, y_true, y_pred, kw["reduction"], kw["sample_weight"], kw["axis"],
                    params, kw["backend"])
