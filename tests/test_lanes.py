@@ -98,3 +98,91 @@ def test_the_sums_are_packed_simd(dtype):
         k.compile(sig)
         n = packed_ops(k.inspect_asm(sig))
         assert (n > 0) == packed, f"{fn.__name__} {np.dtype(dtype)}: {n} packed ops"
+
+
+def _lane32_order(terms):
+    """Element ``j`` into lane ``j % 32`` for the ``32 * (n // 32)`` first terms, the next
+    full blocks of eight into lanes 0-7, lane ``k`` of eight as ``(l[k] + l[k+8]) +
+    (l[k+16] + l[k+24])``, those eight as in :func:`_lane_order`, then the tail in order."""
+    n = len(terms)
+    lanes = [0.0] * 32
+    n32, end = 32 * (n // 32), 8 * (n // 8)
+    for j in range(n32):
+        lanes[j % 32] += float(terms[j])
+    for j in range(n32, end):
+        lanes[j % 8] += float(terms[j])
+    a = [(lanes[k] + lanes[k + 8]) + (lanes[k + 16] + lanes[k + 24]) for k in range(8)]
+    s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
+    for j in range(end, n):
+        s += float(terms[j])
+    return s
+
+
+@numba.njit(cache=False)
+def _sum32_rows(x, n, out):
+    for i in range(x.shape[0]):
+        out[i, 0] = L.sum32(x[i], n)
+        out[i, 1] = L.sum32_chains(x[i], n)
+        out[i, 2] = L.sum8(x[i], n)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sum32_ir_gives_the_chains_bits_in_its_lane_order(dtype):
+    """The 32-lane sum (log-sum-exp's): IR == chains == the order written out above, bit
+    for bit, at every length class (blocks of 32, of 8, a tail), NaN and inf included; it
+    equals the 8-lane sum below 32 elements."""
+    rng = np.random.default_rng(5)
+    for d in (0, 1, 7, 8, 15, 31, 32, 33, 39, 40, 63, 64, 71, 316, 1001, 1024):
+        x = (rng.standard_normal((5, d)) * 10.0 ** rng.integers(-4, 5, (5, d))).astype(dtype)
+        if d > 3:
+            x[1, 3], x[2, d - 1], x[3, 0] = np.nan, np.inf, -np.inf
+        for n in {d, max(0, d - 3)}:
+            got = np.empty((5, 3))
+            _sum32_rows(x, n, got)
+            for i in range(5):
+                want = _lane32_order(x[i, :n])
+                np.testing.assert_array_equal(got[i, :2], [want, want], err_msg=f"d={d} n={n}")
+                if n < 32:
+                    np.testing.assert_array_equal(got[i, 2], want)
+
+
+def _key_max_ref(x):
+    """The max of the order-preserving integer keys of ``x``'s bits, back as a float."""
+    it = np.int32 if x.dtype == np.float32 else np.int64
+    b = x.view(it)
+    mx = it(np.iinfo(it).max)
+    keys = b ^ ((b >> (8 * x.itemsize - 1)) & mx)
+    k = keys.max()
+    return np.array([k ^ ((k >> (8 * x.itemsize - 1)) & mx)], it).view(x.dtype)[0]
+
+
+@numba.njit(cache=False)
+def _keymax_rows(x, out):
+    for i in range(x.shape[0]):
+        out[i] = L.keymax(x[i])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_keymax_is_the_max_of_the_keys(dtype):
+    """The vector-IR max over a row: the largest value (+0.0 above -0.0), a positive NaN
+    above everything, at every length (vector blocks and a tail)."""
+    rng = np.random.default_rng(6)
+    for d in (1, 2, 7, 8, 9, 15, 16, 17, 63, 64, 65, 316, 1001):
+        x = (rng.standard_normal((6, d)) * 100).astype(dtype)
+        x[1] = -np.abs(x[1])  # all negative
+        x[2, d // 2] = np.inf
+        x[3] = -1.0
+        x[3, d - 1] = -0.0
+        if d > 1:
+            x[3, 0] = 0.0  # +0.0 above -0.0
+            x[4, d - 2] = np.nan  # a positive NaN wins
+            x[5, 0] = -np.nan  # a negative NaN loses to everything else
+        got = np.empty(6, dtype)
+        _keymax_rows(x, got)
+        for i in range(6):
+            want = _key_max_ref(x[i])
+            assert got[i].tobytes() == want.tobytes(), (d, i, got[i], want)
+        np.testing.assert_array_equal(got[:4], x[:4].max(axis=1))
+        assert np.signbit(got[3]) == (d == 1)  # -0.0 only where no +0.0 is in the row
+        if d > 1:
+            assert np.isnan(got[4]) and got[5] == x[5, 1:].max()

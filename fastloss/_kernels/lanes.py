@@ -1,4 +1,5 @@
-"""Sums over a row in eight lanes: ``sum8``, ``dot8``, ``pdist8``.
+"""Sums over a row in eight lanes (``sum8``, ``dot8``, ``pdist8``) or 32 (``sum32``), and
+the row's max (``keymax``).
 
 Element ``j`` of the row goes into lane ``j % 8`` (each lane adds in order), the eight
 lanes are added as ``((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))``, then the
@@ -11,11 +12,13 @@ not, but Numba leaves LLVM's SLP vectoriser off, so eight scalar chains stay sca
 0.25 ns per element). On the CPU the sums are therefore written as vector IR
 (:func:`_lanes8`: one ``<8 x double>`` accumulator, the same adds lane by lane); the
 plain-Python chains (:data:`PORTABLE`) are the CUDA twins, and the reference the tests
-compare the IR with, bit for bit.
+compare the IR with, bit for bit. ``sum32`` (four accumulators, for the log-sum-exp of long
+rows) and ``keymax`` serve the CPU's row kernels only.
 """
 
 from __future__ import annotations
 
+import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -39,15 +42,19 @@ def _term(mode, builder, a, b, eps):
     return builder.call(fabs, [u])
 
 
-def _row_ok(a) -> bool:
+def contiguous_row(a) -> bool:
     return (isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C"
             and a.dtype in (types.float32, types.float64))
 
 
-def _make_lanes8(mode):
+def _make_lanes8(mode, accs=1):
+    """The sum of ``mode``'s terms in eight lanes (``accs`` = 1), or in 32 (``accs`` = 4:
+    element ``j`` of the ``32 * (n // 32)`` first ones into lane ``j % 32``, the next full
+    blocks of eight into lanes 0-7, the 32 lanes folded as ``(l + l8) + (l16 + l24)``
+    into eight; four accumulators, so a long row is not one chain of vector adds)."""
     @intrinsic
     def lanes8(typingctx, x, y, eps):
-        if not (_row_ok(x) and _row_ok(y) and isinstance(eps, types.Float)):
+        if not (contiguous_row(x) and contiguous_row(y) and isinstance(eps, types.Float)):
             return None
 
         def codegen(context, builder, signature, args):
@@ -73,22 +80,34 @@ def _make_lanes8(mode):
                 v = builder.load(ptr)
                 return v if elt == f64 else builder.fpext(v, f64)
 
-            nb = builder.sdiv(n, ir.Constant(intp, 8))
-            acc = cgutils.alloca_once_value(builder, ir.Constant(vec, [0.0] * 8))
-            with cgutils.for_range(builder, nb) as loop:
-                base = builder.mul(loop.index, ir.Constant(intp, 8))
-                t = _term(mode, builder, load(xa, tx, base, True),
-                          load(ya, ty, base, True), ev)
+            def block(acc, base):
+                t = _term(mode, builder, load(xa, tx, base, True), load(ya, ty, base, True), ev)
                 builder.store(builder.fadd(builder.load(acc), t), acc)
-            v = builder.load(acc)
+
+            zero = ir.Constant(vec, [0.0] * 8)
+            acc = [cgutils.alloca_once_value(builder, zero) for _ in range(accs)]
+            start = ir.Constant(intp, 0)
+            if accs > 1:
+                n32 = builder.sdiv(n, ir.Constant(intp, 8 * accs))
+                with cgutils.for_range(builder, n32) as loop:
+                    base = builder.mul(loop.index, ir.Constant(intp, 8 * accs))
+                    for k in range(accs):
+                        block(acc[k], builder.add(base, ir.Constant(intp, 8 * k)))
+                start = builder.mul(n32, ir.Constant(intp, 8 * accs))
+            end = builder.mul(builder.sdiv(n, ir.Constant(intp, 8)), ir.Constant(intp, 8))
+            with cgutils.for_range_slice(builder, start, end, ir.Constant(intp, 8)) as (j, _):
+                block(acc[0], j)
+            v = builder.load(acc[0])
+            if accs > 1:
+                v = builder.fadd(builder.fadd(v, builder.load(acc[1])),
+                                 builder.fadd(builder.load(acc[2]), builder.load(acc[3])))
             lane = [builder.extract_element(v, ir.Constant(ir.IntType(32), j))
                     for j in range(8)]
             add = builder.fadd
             s = add(add(add(lane[0], lane[1]), add(lane[2], lane[3])),
                     add(add(lane[4], lane[5]), add(lane[6], lane[7])))
             total = cgutils.alloca_once_value(builder, s)
-            start = builder.mul(nb, ir.Constant(intp, 8))
-            with cgutils.for_range_slice(builder, start, n, ir.Constant(intp, 1)) as (j, _):
+            with cgutils.for_range_slice(builder, end, n, ir.Constant(intp, 1)) as (j, _):
                 t = _term(mode, builder, load(xa, tx, j, False), load(ya, ty, j, False), e)
                 builder.store(builder.fadd(builder.load(total), t), total)
             return builder.load(total)
@@ -100,6 +119,56 @@ def _make_lanes8(mode):
 
 _LANES = {mode: _make_lanes8(mode) for mode in (SUM, DOT, SQDIFF, ABSDIFF)}
 _sum_ir, _dot_ir, _sq_ir, _abs_ir = (_LANES[m] for m in (SUM, DOT, SQDIFF, ABSDIFF))
+_sum32_ir = _make_lanes8(SUM, accs=4)
+
+
+@intrinsic
+def keymax(typingctx, x):
+    """The max of a contiguous float row taken on keys: the floats' bits as signed
+    integers with the negative ones' magnitude bits flipped (an order-preserving map; a
+    positive NaN is above ``+inf``, a negative one below ``-inf``), in ``<16 x i32>``
+    (float32) or ``<8 x i64>`` (float64) lanes, then the tail. Exact in any order."""
+    if not contiguous_row(x):
+        return None
+
+    def codegen(context, builder, signature, args):
+        tx = signature.args[0]
+        xa = context.make_array(tx)(context, builder, args[0])
+        intp = context.get_value_type(types.intp)
+        bits = 32 if tx.dtype == types.float32 else 64
+        width = 512 // bits
+        it = ir.IntType(bits)
+        vt = ir.VectorType(it, width)
+        n = builder.extract_value(xa.shape, 0)
+        data = builder.bitcast(xa.data, it.as_pointer())
+
+        def key(b, typ):  # b ^ ((b >> (bits - 1)) & MAX): the negatives' magnitude flipped
+            if isinstance(typ, ir.VectorType):
+                sh = ir.Constant(typ, [bits - 1] * width)
+                mx = ir.Constant(typ, [(1 << (bits - 1)) - 1] * width)
+            else:
+                sh, mx = ir.Constant(typ, bits - 1), ir.Constant(typ, (1 << (bits - 1)) - 1)
+            return builder.xor(b, builder.and_(builder.ashr(b, sh), mx))
+
+        lowest = -(1 << (bits - 1))
+        acc = cgutils.alloca_once_value(builder, ir.Constant(vt, [lowest] * width))
+        nb = builder.sdiv(n, ir.Constant(intp, width))
+        with cgutils.for_range(builder, nb) as loop:
+            ptr = builder.gep(data, [builder.mul(loop.index, ir.Constant(intp, width))])
+            k = key(builder.load(builder.bitcast(ptr, vt.as_pointer()), align=bits // 8), vt)
+            a = builder.load(acc)
+            builder.store(builder.select(builder.icmp_signed(">", k, a), k, a), acc)
+        red = cgutils.get_or_insert_function(builder.module, ir.FunctionType(it, [vt]),
+                                             f"llvm.vector.reduce.smax.v{width}i{bits}")
+        best = cgutils.alloca_once_value(builder, builder.call(red, [builder.load(acc)]))
+        start = builder.mul(nb, ir.Constant(intp, width))
+        with cgutils.for_range_slice(builder, start, n, ir.Constant(intp, 1)) as (j, _):
+            k = key(builder.load(builder.gep(data, [j])), it)
+            b = builder.load(best)
+            builder.store(builder.select(builder.icmp_signed(">", k, b), k, b), best)
+        return builder.bitcast(key(builder.load(best), it), context.get_value_type(tx.dtype))
+
+    return x.dtype(x), codegen
 
 
 # the chains, written out: the CUDA twins (PORTABLE), the fallback for strided rows, and what
@@ -178,12 +247,35 @@ def pdist8_chains(x, y, eps, P):
     return s
 
 
+@register_jitable(forceinline=True)
+def sum32_chains(x, n):
+    a = np.zeros(32)
+    n32 = n // 32
+    for j in range(32 * n32):
+        a[j % 32] += x[j]
+    end = 8 * (n // 8)
+    for j in range(32 * n32, end):
+        a[j % 8] += x[j]
+    for k in range(8):
+        a[k] = (a[k] + a[k + 8]) + (a[k + 16] + a[k + 24])
+    s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
+    for j in range(end, n):
+        s += x[j]
+    return s
+
+
 # the public helpers: the IR on the CPU where the rows are contiguous float arrays
 
 
 def sum8(x, n):
     """``x[0] + ... + x[n-1]`` in float64, in the eight lanes' order."""
     return sum8_chains(x, n)
+
+
+def sum32(x, n):
+    """``x[0] + ... + x[n-1]`` in float64, in the 32 lanes' order (see :func:`_make_lanes8`;
+    the same as :func:`sum8` for ``n < 32``)."""
+    return sum32_chains(x, n)
 
 
 def dot8(x, y):
@@ -202,21 +294,28 @@ _JIT = {"forceinline": True}
 
 @overload(sum8, jit_options=_JIT)
 def _sum8_ov(x, n):
-    if _row_ok(x):
+    if contiguous_row(x):
         return lambda x, n: _sum_ir(x[:n], x[:n], 0.0)
     return lambda x, n: sum8_chains(x, n)
 
 
+@overload(sum32, jit_options=_JIT)
+def _sum32_ov(x, n):
+    if contiguous_row(x):
+        return lambda x, n: _sum32_ir(x[:n], x[:n], 0.0)
+    return lambda x, n: sum32_chains(x, n)
+
+
 @overload(dot8, jit_options=_JIT)
 def _dot8_ov(x, y):
-    if _row_ok(x) and _row_ok(y):
+    if contiguous_row(x) and contiguous_row(y):
         return lambda x, y: _dot_ir(x, y, 0.0)
     return lambda x, y: dot8_chains(x, y)
 
 
 @overload(pdist8, jit_options=_JIT)
 def _pdist8_ov(x, y, eps, P):
-    if _row_ok(x) and _row_ok(y):
+    if contiguous_row(x) and contiguous_row(y):
         def impl(x, y, eps, P):
             if P == 2.0:
                 return _sq_ir(x, y, eps)

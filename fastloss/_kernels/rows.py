@@ -35,8 +35,10 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload, register_jitable
 
+from . import lanes as _lanes_mod
 from . import scalar as _scalar_mod
 from .compile import KERNELS, borrowed, memo, njit, source_hash, wide_vectors
+from .lanes import contiguous_row, keymax, sum32
 from .scalar import fexp, flog, like
 
 
@@ -73,7 +75,7 @@ def row_kernel(row, *, parallel: bool, write_g: bool, write_h: bool, has_t: bool
 def _make(row, parallel, write_g, write_h, has_t, has_lab, has_sw):
     f = row
     # in the closure: an edited row function or helper invalidates the kernel on disk
-    SRC = source_hash(row, _scalar_mod, inspect.getmodule(_make))  # noqa: F841
+    SRC = source_hash(row, _scalar_mod, _lanes_mod, inspect.getmodule(_make))  # noqa: F841
     PAR = parallel  # noqa: F841 (Numba's cache key ignores compile flags: keep them apart)
     WG, WH, HAS_T, HAS_LAB, HAS_SW = write_g, write_h, has_t, has_lab, has_sw
 
@@ -126,8 +128,8 @@ names a bad label)."""
 _FM = {"contract", "nsz"}
 _FM_SUM = {"contract", "nsz", "reassoc"}
 BLOCK = 1024  # values per block of lse_row
-SHORT = 16  # rows shorter than this: lse_row sums in order (a tree costs more per row)
-SCRATCH = BLOCK + BLOCK // 2  # float64 scratch per task (lse_row: block, tree)
+SHORT = 16  # rows shorter than this: lse_row sums in order (less fixed cost than lanes)
+SCRATCH = BLOCK + BLOCK // 2  # float64 scratch per task (lse_row uses BLOCK of it)
 ROWS_PER_TASK = 16  # rows per parallel task, which allocates one scratch
 
 
@@ -173,6 +175,8 @@ def _key_max(xb):
 @overload(_key_max, jit_options={"fastmath": _FM, "error_model": "numpy",
                                  "forceinline": True})
 def _key_max_ov(xb):
+    if contiguous_row(xb):  # vector IR (LLVM's own loop leaves a scalar tail of up to 63)
+        return lambda xb: keymax(xb)
     # Numba widens int32 arithmetic to int64: every step is cast back so the lanes stay
     # 32 bits wide
     if xb.dtype.bitwidth == 32:
@@ -226,48 +230,15 @@ def _exp_shift(xb, e, m):
 
 
 @register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
-def tree_sum(e, n, t):
-    """``e[0] + ... + e[n-1]`` in float64 as a fixed pairwise tree: ``e`` is zero-padded to
-    the next power of two ``P`` (at least 32), then ``t[i] = e[i] + e[i + P/2]`` (float64)
-    and each level adds its upper half into its lower half; the last four levels (16
-    values to 1) have constant lengths, so LLVM unrolls them without runtime checks. Every
-    level is an elementwise loop (it vectorises) and the tree depends on ``n`` only, not
-    on the SIMD width. ``e`` keeps its first ``n`` values; ``t`` (float64 scratch) needs
-    ``P/2`` of them."""
-    wide_vectors()
-    P = 32
-    while P < n:
-        P *= 2
-    zero = like(e[0], 0.0)
-    pad = e[n:P]  # (from 0: no negative-index wraparound, so no scatter)
-    for j in range(pad.shape[0]):
-        pad[j] = zero
-    half = P // 2
-    for i in range(half):
-        t[i] = np.float64(e[i]) + np.float64(e[i + half])
-    while half > 16:
-        half //= 2
-        for i in range(half):
-            t[i] = t[i] + t[i + half]
-    for i in range(8):
-        t[i] = t[i] + t[i + 8]
-    for i in range(4):
-        t[i] = t[i] + t[i + 4]
-    for i in range(2):
-        t[i] = t[i] + t[i + 2]
-    return t[0] + t[1]
-
-
-@register_jitable(fastmath=_FM, error_model="numpy", forceinline=True)
 def lse_row(x, w):
     """``(m, log s)`` with ``logsumexp(x) = m + log s``, ``m = max(x)``, in one pass over
     the row (blocks of ``BLOCK`` values, each read twice from L1 cache).
 
     An online log-sum-exp by blocks: the block's max (an integer max over the bits, see
     :func:`_key_max`), a rescale of the running sum by ``exp(m_old - m_new)`` when the max
-    grows, the block's ``exp(x - m)`` written to the float64 scratch ``w`` (``w[:BLOCK]``;
-    :func:`tree_sum` uses ``w[BLOCK:]``) and added by a fixed pairwise tree. Every loop
-    vectorises and the order of every sum is fixed by ``C`` alone. For a row of at most
+    grows, the block's ``exp(x - m)`` written to the scratch ``w`` (``w[:BLOCK]`` in x's
+    precision) and added in float64 in 32 lanes (:func:`~fastloss._kernels.lanes.sum32`).
+    Every loop vectorises and the order of every sum is fixed by ``C`` alone. For a row of at most
     ``BLOCK`` values ``w[:C]`` keeps ``exp(x - m)`` for the gradient. NaN propagates;
     ``-inf`` entries count zero; a row of ``-inf`` gives ``m = -inf``. Rows of fewer than
     :data:`SHORT` values take a float max and a sum in order instead (their exps are
@@ -275,8 +246,7 @@ def lse_row(x, w):
     """
     C = x.shape[0]
     e = scratch_like(w, x[0])[:BLOCK]  # in x's precision
-    t = w[BLOCK:]  # float64, beyond e in either precision
-    if C < SHORT:  # a float max and a sum in order: less fixed cost than a tree
+    if C < SHORT:  # a float max and a sum in order: less fixed cost than the lanes
         m = _float_max(x)
         _exp_shift(x, e, m)
         s = 0.0
@@ -286,7 +256,7 @@ def lse_row(x, w):
     if C <= BLOCK:  # one block, without the running rescale
         m = _key_max(x)
         _exp_shift(x, e, m)
-        return np.float64(m), flog(tree_sum(e, C, t))
+        return np.float64(m), flog(sum32(e, C))
     m = like(x[0], -math.inf)
     s = 0.0
     for lo in range(0, C, BLOCK):
@@ -296,7 +266,7 @@ def lse_row(x, w):
             s *= fexp(np.float64(m) - np.float64(bm))
             m = bm
         _exp_shift(xb, e, m)
-        s += tree_sum(e, xb.shape[0], t)
+        s += sum32(e, xb.shape[0])
     return np.float64(m), flog(s)
 
 
