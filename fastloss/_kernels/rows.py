@@ -39,7 +39,7 @@ from . import lanes as _lanes_mod
 from . import scalar as _scalar_mod
 from .compile import KERNELS, borrowed, memo, njit, source_hash, wide_vectors
 from .lanes import contiguous_row, keymax, sum32
-from .scalar import fexp, flog, like
+from .scalar import fexp, like
 
 
 class RowArgs(NamedTuple):
@@ -252,11 +252,11 @@ def lse_row(x, w):
         s = 0.0
         for j in range(C):
             s += np.float64(e[j])
-        return np.float64(m), flog(s)
+        return np.float64(m), math.log(s)
     if C <= BLOCK:  # one block, without the running rescale
         m = _key_max(x)
         _exp_shift(x, e, m)
-        return np.float64(m), flog(sum32(e, C))
+        return np.float64(m), math.log(sum32(e, C))
     m = like(x[0], -math.inf)
     s = 0.0
     for lo in range(0, C, BLOCK):
@@ -267,7 +267,7 @@ def lse_row(x, w):
             m = bm
         _exp_shift(xb, e, m)
         s += sum32(e, xb.shape[0])
-    return np.float64(m), flog(s)
+    return np.float64(m), math.log(s)
 
 
 @register_jitable(fastmath=_FM_SUM, error_model="numpy", forceinline=True)
