@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from numba import njit
 
 import fastloss
+from fastloss._kernels.lanes import sum8, sum32
 from fastloss._spec import REGISTRY
-from fastloss.losses.contrastive import sum8
 from tests.helpers import nrt_balance
 from tests.references import HAND_VALUES, REFERENCES
 
@@ -208,15 +208,17 @@ def test_small_temperature_and_degenerate_rows():
     assert math.isnan(fastloss.info_nce(q, k)) and math.isnan(fastloss.nt_xent(q, k))
 
 
-def test_sum8():
+def test_sum8_and_sum32():
     @njit
     def s8(x):
-        return sum8(x, x.shape[0])
+        return sum8(x, x.shape[0]), sum32(x, x.shape[0])
 
-    for n in (0, 1, 7, 8, 9, 1001):
+    for n in (0, 1, 7, 8, 9, 33, 1001):
         v = np.random.default_rng(n).standard_normal(n)
-        assert s8(v) == pytest.approx(math.fsum(v), abs=1e-12)
-    assert s8(np.arange(19.0)) == 171.0
+        for got in s8(v):
+            assert got == pytest.approx(math.fsum(v), abs=1e-12)
+    assert s8(np.arange(19.0)) == (171.0, 171.0)
+    assert s8(np.arange(100.0)) == (4950.0, 4950.0)
 
 
 def test_out_in_place_no_mutation_and_layouts():

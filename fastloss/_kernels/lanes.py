@@ -13,12 +13,11 @@ not, but Numba leaves LLVM's SLP vectoriser off, so eight scalar chains stay sca
 (:func:`_lanes8`: one ``<8 x double>`` accumulator, the same adds lane by lane); the
 plain-Python chains (:data:`PORTABLE`) are the CUDA twins, and the reference the tests
 compare the IR with, bit for bit. ``sum32`` (four accumulators, for the log-sum-exp of long
-rows) and ``keymax`` serve the CPU's row kernels only.
+rows) has a CUDA twin too; ``keymax`` serves the CPU's row kernels only.
 """
 
 from __future__ import annotations
 
-import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -248,17 +247,37 @@ def pdist8_chains(x, y, eps, P):
 
 
 @register_jitable(forceinline=True)
+def _lane32(x, L, n32, end):
+    """Lane ``L`` of :func:`sum32`: its elements of the blocks of 32, then (lanes 0-7) of
+    the blocks of eight, in order."""
+    a = 0.0
+    for j in range(L, n32, 32):
+        a += x[j]
+    if L < 8:
+        for j in range(n32 + L, end, 8):
+            a += x[j]
+    return a
+
+
+@register_jitable(forceinline=True)
+def _fold32(x, k, n32, end):
+    return ((_lane32(x, k, n32, end) + _lane32(x, k + 8, n32, end))
+            + (_lane32(x, k + 16, n32, end) + _lane32(x, k + 24, n32, end)))
+
+
+@register_jitable(forceinline=True)
 def sum32_chains(x, n):
-    a = np.zeros(32)
-    n32 = n // 32
-    for j in range(32 * n32):
-        a[j % 32] += x[j]
+    n32 = 32 * (n // 32)
     end = 8 * (n // 8)
-    for j in range(32 * n32, end):
-        a[j % 8] += x[j]
-    for k in range(8):
-        a[k] = (a[k] + a[k + 8]) + (a[k + 16] + a[k + 24])
-    s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
+    v0 = _fold32(x, 0, n32, end)
+    v1 = _fold32(x, 1, n32, end)
+    v2 = _fold32(x, 2, n32, end)
+    v3 = _fold32(x, 3, n32, end)
+    v4 = _fold32(x, 4, n32, end)
+    v5 = _fold32(x, 5, n32, end)
+    v6 = _fold32(x, 6, n32, end)
+    v7 = _fold32(x, 7, n32, end)
+    s = ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7))
     for j in range(end, n):
         s += x[j]
     return s
@@ -327,4 +346,5 @@ def _pdist8_ov(x, y, eps, P):
 
 
 #: The CUDA twins (the device factory rebinds these names to them).
-PORTABLE = {"sum8": sum8_chains, "dot8": dot8_chains, "pdist8": pdist8_chains}
+PORTABLE = {"sum8": sum8_chains, "sum32": sum32_chains, "dot8": dot8_chains,
+            "pdist8": pdist8_chains}
