@@ -10,7 +10,11 @@ import numba
 import numpy as np
 import pytest
 
+import fastloss
 from fastloss._kernels import lanes as L
+from fastloss._kernels.rows import BLOCK as ROW_BLOCK
+from fastloss._kernels.rows import sum_shift, wsum_shift
+from fastloss.losses.classification import _kl_term as C_kl_term
 
 from .simd_rows import packed_ops
 
@@ -186,3 +190,55 @@ def test_keymax_is_the_max_of_the_keys(dtype):
         assert np.signbit(got[3]) == (d == 1)  # -0.0 only where no +0.0 is in the row
         if d > 1:
             assert np.isnan(got[4]) and got[5] == x[5, 1:].max()
+
+
+@numba.njit(cache=False)
+def _shift_sums(x, w, m, out):
+    for i in range(x.shape[0]):
+        out[i, 0] = sum_shift(x[i], m[i])
+        out[i, 1] = wsum_shift(w, x[i], m[i])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_shift_sums_in_the_32_lane_order(dtype):
+    """``sum(m - x)`` and ``sum(w (m - x))`` of the row kernels (label smoothing): each term
+    in float64 as NumPy computes it, added in the 32 lanes' order, at every length class."""
+    rng = np.random.default_rng(7)
+    for C in (1, 7, 8, 31, 32, 33, 40, 100, 1000):
+        x = (rng.standard_normal((4, C)) * 5).astype(dtype)
+        w = rng.random(C)
+        m = x.max(axis=1).astype(np.float64)
+        got = np.empty((4, 2))
+        _shift_sums(x, w, m, got)
+        for i in range(4):
+            d = m[i] - x[i].astype(np.float64)
+            assert got[i, 0] == _lane32_order(d), (C, i)
+            assert got[i, 1] == _lane32_order(w * d), (C, i)
+
+
+@numba.njit(cache=False)
+def _kl_terms(t, x, out):
+    for j in range(t.shape[0]):
+        out[j] = np.float64(C_kl_term(t[j], x[j]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("backend", ["serial", "parallel"])
+def test_kl_divergence_rows_add_their_terms_in_the_32_lane_order(dtype, backend):
+    """Each row of ``kl_divergence(..., reduction="none")`` is its terms (the kernel's own
+    term function, computed elementwise here) added block by block (1024 terms), each block
+    in the 32 lanes' order: the same bits whatever the build or the SIMD width."""
+    rng = np.random.default_rng(8)
+    for C in (5, 31, 100, 2500):
+        p, q = rng.random((3, C)), rng.random((3, C))
+        p[0, : C // 3] = 0.0  # zero targets: zero terms
+        p = (p / p.sum(1, keepdims=True)).astype(dtype)
+        q = (q / q.sum(1, keepdims=True)).astype(dtype)
+        got = fastloss.kl_divergence(p, q, reduction="none", backend=backend)
+        for i in range(3):
+            terms = np.empty(C)
+            _kl_terms(p[i], q[i], terms)
+            want = 0.0
+            for lo in range(0, C, ROW_BLOCK):
+                want += _lane32_order(terms[lo:lo + ROW_BLOCK])
+            assert got[i] == np.array(want).astype(dtype), (C, i, got[i], want)

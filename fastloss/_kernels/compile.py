@@ -408,14 +408,20 @@ def compiled(factory: str) -> dict:
 
 
 def source_hash(*fns) -> str:
-    """A hash of the functions' source: put it in a kernel's closure so that an edited
-    formula invalidates the kernel cached on disk."""
+    """A hash of the source of the functions (and of the modules that define them, where
+    their helpers live) or modules: put it in a kernel's closure so that an edited formula
+    invalidates the kernel cached on disk."""
     h = hashlib.sha1()
     for fn in fns:
-        try:
-            h.update(inspect.getsource(fn).encode())
-        except (OSError, TypeError):
-            h.update(repr(fn).encode())
+        parts = [fn]
+        mod = None if inspect.ismodule(fn) else inspect.getmodule(fn)
+        if mod is not None:
+            parts.append(mod)
+        for part in parts:
+            try:
+                h.update(inspect.getsource(part).encode())
+            except (OSError, TypeError):
+                h.update(repr(part).encode())
     return h.hexdigest()[:16]
 
 

@@ -465,9 +465,10 @@ COOPERATIVE = {
 """The block-wide twins of the row primitives of :mod:`fastloss._kernels.rows` (by module
 and name), for row functions compiled by :func:`row_kernel`; elsewhere (one row per thread,
 :func:`rows_kernel`) the CPU versions serve (``rows.PORTABLE`` for ``lse_row``). The row
-helpers that loop over ``cols`` (``sum_shift``, ``wsum_shift``, ``softmax_grad*``) need no
-twin: through ``cols`` they cover this thread's columns (the sums give this thread's part,
-which a row function adds with ``row_total``). ``lse_kept`` stays false on CUDA, so the
+helpers that loop over ``cols`` (``softmax_grad*``, and the ``rows.PORTABLE`` twins of
+``sum_shift`` and ``wsum_shift``) need no other twin: through ``cols`` they cover this
+thread's columns (the sums give this thread's part, which a row function adds with
+``row_total``). ``lse_kept`` stays false on CUDA, so the
 kept-exps gradient is never taken."""
 
 ROW_MIN_THREADS = 32  # a warp: fewer threads per row would leave the rest of it idle

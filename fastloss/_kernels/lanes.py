@@ -23,7 +23,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload, register_jitable
 
-SUM, DOT, SQDIFF, ABSDIFF = 0, 1, 2, 3
+SUM, DOT, SQDIFF, ABSDIFF, SHIFT, WSHIFT = 0, 1, 2, 3, 4, 5
 
 
 def _term(mode, builder, a, b, eps):
@@ -32,6 +32,10 @@ def _term(mode, builder, a, b, eps):
         return a
     if mode == DOT:
         return builder.fmul(a, b)
+    if mode == SHIFT:  # eps - a (eps: the row's max)
+        return builder.fsub(eps, a)
+    if mode == WSHIFT:  # a * (eps - b) (a: weights)
+        return builder.fmul(a, builder.fsub(eps, b))
     u = builder.fadd(builder.fsub(a, b), eps)
     if mode == SQDIFF:
         return builder.fmul(u, u)
@@ -119,6 +123,11 @@ def _make_lanes8(mode, accs=1):
 _LANES = {mode: _make_lanes8(mode) for mode in (SUM, DOT, SQDIFF, ABSDIFF)}
 _sum_ir, _dot_ir, _sq_ir, _abs_ir = (_LANES[m] for m in (SUM, DOT, SQDIFF, ABSDIFF))
 _sum32_ir = _make_lanes8(SUM, accs=4)
+#: ``sum(m - x)`` and ``sum(w * (m - x))`` of contiguous rows in 32 lanes, as
+#: ``shift32(x, x, m)`` and ``wshift32(w, x, m)`` (the CPU's row kernels; on CUDA a row's
+#: threads add their own columns, see ``fastloss._kernels.rows``).
+shift32 = _make_lanes8(SHIFT, accs=4)
+wshift32 = _make_lanes8(WSHIFT, accs=4)
 
 
 @intrinsic

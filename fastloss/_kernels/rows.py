@@ -38,7 +38,7 @@ from numba.extending import overload, register_jitable
 from . import lanes as _lanes_mod
 from . import scalar as _scalar_mod
 from .compile import KERNELS, borrowed, memo, njit, source_hash, wide_vectors
-from .lanes import contiguous_row, keymax, sum32
+from .lanes import contiguous_row, keymax, shift32, sum32, wshift32
 from .scalar import fexp, like
 
 
@@ -122,11 +122,11 @@ names a bad label)."""
 
 
 # ---------------------------------------------------------------------------------------
-# Row helpers shared by row functions. Their bodies carry their own fastmath flags:
-# "reassoc" only where a plain sum must vectorise, never around compensated arithmetic.
+# Row helpers shared by row functions. Their bodies carry their own fastmath flags, never
+# "reassoc": a sum's order is written out (lse_row, sum_shift: the lanes of
+# fastloss._kernels.lanes), so it cannot change with the build or the SIMD width.
 
 _FM = {"contract", "nsz"}
-_FM_SUM = {"contract", "nsz", "reassoc"}
 BLOCK = 1024  # values per block of lse_row
 SHORT = 16  # rows shorter than this: lse_row sums in order (less fixed cost than lanes)
 SCRATCH = BLOCK + BLOCK // 2  # float64 scratch per task (lse_row uses BLOCK of it)
@@ -270,24 +270,45 @@ def lse_row(x, w):
     return np.float64(m), math.log(s)
 
 
-@register_jitable(fastmath=_FM_SUM, error_model="numpy", forceinline=True)
 def sum_shift(x, m):
-    """``sum(m - x)`` (float64, vectorised; this thread's part on CUDA, see :func:`cols`)."""
-    wide_vectors()
+    """``sum(m - x)`` in float64: in 32 lanes (:mod:`~fastloss._kernels.lanes`' order) on
+    the CPU; this thread's columns in order on CUDA (see :func:`cols`)."""
+    raise NotImplementedError
+
+
+def wsum_shift(w, x, m):
+    """``sum(w * (m - x))`` in float64, as :func:`sum_shift`."""
+    raise NotImplementedError
+
+
+@register_jitable(forceinline=True)
+def _sum_shift_cols(x, m):
     s = 0.0
     for j in cols(x.shape[0]):
         s += m - np.float64(x[j])
     return s
 
 
-@register_jitable(fastmath=_FM_SUM, error_model="numpy", forceinline=True)
-def wsum_shift(w, x, m):
-    """``sum(w * (m - x))`` (float64, vectorised; this thread's part on CUDA)."""
-    wide_vectors()
+@register_jitable(forceinline=True)
+def _wsum_shift_cols(w, x, m):
     s = 0.0
     for j in cols(x.shape[0]):
         s += w[j] * (m - np.float64(x[j]))
     return s
+
+
+@overload(sum_shift, jit_options={"forceinline": True})
+def _sum_shift_ov(x, m):
+    if contiguous_row(x):
+        return lambda x, m: shift32(x, x, np.float64(m))
+    return lambda x, m: _sum_shift_cols(x, m)
+
+
+@overload(wsum_shift, jit_options={"forceinline": True})
+def _wsum_shift_ov(w, x, m):
+    if contiguous_row(w) and contiguous_row(x):
+        return lambda w, x, m: wshift32(w[:x.shape[0]], x, np.float64(m))
+    return lambda w, x, m: _wsum_shift_cols(w, x, m)
 
 
 # The gradient loops come in pairs: from ``src`` into ``g``, and in place in ``g`` alone.
@@ -424,4 +445,5 @@ def _never_kept(C):
     return False
 
 
-PORTABLE = {"lse_row": lse_row_serial, "lse_kept": _never_kept}
+PORTABLE = {"lse_row": lse_row_serial, "lse_kept": _never_kept,
+            "sum_shift": _sum_shift_cols, "wsum_shift": _wsum_shift_cols}

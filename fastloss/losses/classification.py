@@ -23,7 +23,9 @@ from numba.extending import register_jitable
 
 from .. import _arrays as A
 from .._checks import check_range, check_sign_labels
+from .._kernels.lanes import sum32
 from .._kernels.rows import (
+    BLOCK,
     cols,
     labels_in_range,
     lse_kept,
@@ -31,6 +33,7 @@ from .._kernels.rows import (
     owns,
     row_sync,
     row_total,
+    scratch_like,
     softmax_grad,
     softmax_grad_inplace,
     softmax_grad_kept,
@@ -455,16 +458,52 @@ def cross_entropy_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w):
     return loss
 
 
-@register_jitable(fastmath={"contract", "nsz", "reassoc"}, error_model="numpy", forceinline=True)
+@register_jitable(fastmath={"contract", "nsz"}, error_model="numpy", forceinline=True)
+def _kl_term(p, q):
+    """``p (log p - log q)`` in the inputs' precision (the difference of two nearby logs is
+    exact); 0 where p = 0."""
+    zero = like(q, 0.0)
+    term = p * (flog(p) - flog(q))
+    return zero if p == zero else term
+
+
+@register_jitable(fastmath={"contract", "nsz"}, error_model="numpy", forceinline=True)
+def kl_terms_sum(t, x, w):
+    """``sum_j t_j (log t_j - log x_j)`` over the row: the terms (in the row's precision)
+    into the scratch ``w`` a block at a time, then added in float64 in 32 lanes (an order
+    fixed by the row's length; CUDA: this thread's columns in order, see
+    :data:`PORTABLE`)."""
+    wide_vectors()
+    C = x.shape[0]
+    e = scratch_like(w, x[0])
+    s = 0.0
+    for lo in range(0, C, BLOCK):
+        n = min(BLOCK, C - lo)
+        tb = t[lo:lo + n]
+        xb = x[lo:lo + n]
+        for j in range(n):
+            e[j] = _kl_term(tb[j], xb[j])
+        s += sum32(e, n)
+    return s
+
+
+@register_jitable(forceinline=True)
+def _kl_terms_sum_cols(t, x, w):
+    s = 0.0
+    for j in cols(x.shape[0]):
+        s += np.float64(_kl_term(t[j], x[j]))
+    return s
+
+
+#: The CUDA twins of this module's row helpers (the device factory rebinds the names).
+PORTABLE = {"kl_terms_sum": _kl_terms_sum_cols}
+
+
+@register_jitable(fastmath={"contract", "nsz"}, error_model="numpy", forceinline=True)
 def kl_divergence_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w):
     wide_vectors()
     C = x.shape[0]
-    loss = 0.0
-    for j in cols(C):
-        p = np.float64(t[j])
-        term = p * (np.float64(flog(t[j])) - np.float64(flog(x[j])))
-        loss += 0.0 if p == 0.0 else term
-    loss = row_total(loss, w)
+    loss = row_total(kl_terms_sum(t, x, w), w)
     if wg:
         x0 = x[0]
         ng = like(x0, -gs)
