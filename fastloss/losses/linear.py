@@ -46,7 +46,9 @@ from .classification import (
 
 CHUNK_BYTES = 256 << 20  # default chunk: at most this many bytes of logits ...
 CHUNK_FRACTION = 12  # ... and 1/12 of the rows, so extra memory stays <= ~9% of N x V ...
-MIN_CHUNK = 128  # ... but no fewer rows than this
+MIN_CHUNK = 128  # ... but no fewer rows than this ...
+CHUNK_FLOOR_BYTES = 16 << 20  # ... nor than this many bytes of logits (fewer chunks: fewer
+# passes adding into grad_weight, for memory no one misses)
 
 
 # ---------------------------------------------------------------------------
@@ -130,9 +132,11 @@ def acc_row(i, dst, src):
 
 def default_chunk(N: int, V: int, itemsize: int) -> int:
     """Rows per chunk: ``N / CHUNK_FRACTION`` rows but at least :data:`MIN_CHUNK` (the
-    products lose speed with fewer rows), at most :data:`CHUNK_BYTES` of logits."""
-    rows = max(-(-N // CHUNK_FRACTION), MIN_CHUNK)
-    rows = min(rows, CHUNK_BYTES // max(1, V * itemsize))
+    products lose speed with fewer rows) and :data:`CHUNK_FLOOR_BYTES` of logits (each
+    chunk adds its product into ``grad_weight``), at most :data:`CHUNK_BYTES` of logits."""
+    row_bytes = max(1, V * itemsize)
+    rows = max(-(-N // CHUNK_FRACTION), MIN_CHUNK, CHUNK_FLOOR_BYTES // row_bytes)
+    rows = min(rows, CHUNK_BYTES // row_bytes)
     return max(1, min(N, rows))
 
 
@@ -428,6 +432,7 @@ linear_cross_entropy = register(
         "by the same weighted count of kept rows as the cross-entropy (without class or "
         "sample weights: the mean of :math:`\\lambda_z \\operatorname{lse}^2` over the "
         "kept rows, as in PaLM). Memory: a ``chunk_size x V`` buffer of the input's dtype "
+        "(by default ``N / 12`` rows, but at least 128 rows and 16 MiB, at most 256 MiB) "
         "and a block of ``grad_weight`` of at most 4 MiB; "
         "``out=(grad_hidden, grad_weight[, grad_bias])`` "
         "where ``grad_hidden`` may be ``hidden`` itself. On CUDA the products are a tiled "
