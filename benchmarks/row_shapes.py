@@ -16,29 +16,23 @@ import os
 import time
 
 import numpy as np
+from rows_must_show import best  # (the script's folder is on sys.path)
 
 import fastloss
 
 SHAPES = ((4096, 10), (4096, 100), (316, 316), (4096, 1000), (128, 32000))
 
 
-def best(fns: dict, budget: float = 0.4) -> dict:
-    """Best seconds per call of each callable, sampled round-robin for about ``budget``
-    seconds each."""
-    for f in fns.values():
-        f()
+def timed(fns: dict, budget: float = 0.4) -> dict:
+    """Best seconds per call of each callable (``rows_must_show.best``), with as many calls
+    per sample and samples as about ``budget`` seconds each allow."""
+    f0 = next(iter(fns.values()))
+    f0()
     t0 = time.perf_counter()
-    next(iter(fns.values()))()
+    f0()
     one = max(time.perf_counter() - t0, 1e-7)
     number = max(1, int(0.02 / one))
-    out = {k: np.inf for k in fns}
-    for _ in range(max(3, int(budget / (one * number)))):
-        for k, f in fns.items():
-            t0 = time.perf_counter()
-            for _ in range(number):
-                f()
-            out[k] = min(out[k], (time.perf_counter() - t0) / number)
-    return out
+    return best(fns, repeat=max(3, int(budget / (one * number))), number=number)
 
 
 def main() -> None:
@@ -98,7 +92,7 @@ def main() -> None:
                     lambda x=x, z=z: fastloss.info_nce(x, z[::-1].copy(), backend=backend),
                     tnce)
             for (name, op), (fl, tr) in cases.items():
-                r = best({"fl": fl, "torch": tr})
+                r = timed({"fl": fl, "torch": tr})
                 print(f"| {name} | {N} x {C} | {np.dtype(dt).name} | {op} | "
                       f"{r['fl'] * 1e6:.1f} | {r['torch'] * 1e6:.1f} | "
                       f"{r['torch'] / r['fl']:.2f} |")
