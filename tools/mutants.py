@@ -301,8 +301,8 @@ MUTANTS = [
     M(
         "lse_block_pad_eats_one",
         ROWS,
-        "    pad = e[n:P]",
-        "    pad = e[n - 1:P]",
+        "        s += sum32(e, xb.shape[0])",
+        "        s += sum32(e, xb.shape[0] - 1)",
         [T_CLS, "-k", "long_rows"],
         "log-sum-exp drops the last logit of a block",
     ),

@@ -36,8 +36,8 @@ from numba.extending import register_jitable
 
 from .. import _arrays as A_
 from .._checks import sign_label_flags
-from .._kernels.lanes import dot8, pdist8, sum32
-from .._kernels.scalar import SIGN_BAD, SIGN_ZERO, fexp, like
+from .._kernels.lanes import dot8, pdist8, sum8
+from .._kernels.scalar import SIGN_BAD, SIGN_ZERO, fexp
 from .._spec import MultiSpec, Param, register
 
 NORM_EPS = 1e-12  # as torch.nn.functional.normalize: x / max(||x||, eps)
@@ -49,7 +49,7 @@ TILE = 64
 # row bodies (the executors run each over the rows of its first array). The house compiles
 # without fast-math flags: with `reassoc` LLVM ordered a sum differently in a parallel build
 # loaded from the disk cache than in the fresh or the serial one (1 ulp); every sum here has
-# its order written out (`dot8`, `pdist8`: eight lanes; `sum32`: 32; vector code on the CPU).
+# its order written out (`sum8`, `dot8`, `pdist8`: eight lanes, vector code on the CPU).
 
 
 # Row bodies: the maths of every kernel below, one row ``i`` at a time. The CPU kernels run
@@ -113,11 +113,9 @@ def similarity_row(i, S, inv_t, half, coef, nt, write, loss, dpos):
             if r[j] > m:
                 m = r[j]
         mt = m * inv_t
-    it = like(r[0], inv_t)  # the exponentials over the row in its dtype, then their sum
-    mtl = like(r[0], mt)
-    for j in range(C):
-        r[j] = fexp(r[j] * it - mtl)
-    s = sum32(r, C)
+    for j in range(C):  # the exponentials over the row (in its dtype), then their sum
+        r[j] = fexp(r[j] * inv_t - mt)
+    s = sum8(r, C)
     loss[i] = mt + math.log(s) - xp
     if write:
         e_pos = fexp(xp - mt)
