@@ -460,8 +460,8 @@ def cross_entropy_row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w):
 
 @register_jitable(fastmath={"contract", "nsz"}, error_model="numpy", forceinline=True)
 def _kl_term(p, q):
-    """``p (log p - log q)`` in the inputs' precision (the difference of two nearby logs is
-    exact); 0 where p = 0."""
+    """``p (log p - log q)`` in the inputs' precision (float32 terms of float32 inputs, as
+    accurate as their logs; the row adds them in float64); 0 where p = 0."""
     zero = like(q, 0.0)
     term = p * (flog(p) - flog(q))
     return zero if p == zero else term
