@@ -15,7 +15,7 @@ one run (fastloss and each peer interleaved, best of the samples), on 2 threads.
 
 PyTorch's OpenMP threads spin after each call; on 2 cores fastloss's parallel kernels that
 run next share the cores with them, in some processes and not others (item 1 took 0.74-0.80
-or 1.5-1.8 ms). ``OMP_WAIT_POLICY=PASSIVE`` makes them sleep at once.
+or 1.4-1.8 ms). ``OMP_WAIT_POLICY=PASSIVE`` makes them sleep at once.
 """
 
 from __future__ import annotations
