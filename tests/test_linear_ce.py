@@ -310,9 +310,10 @@ def test_default_chunk_is_a_small_fraction_of_the_logits():
         assert 128 <= cs and cs * v <= 0.09 * n * v
     assert default_chunk(3, 10, 8) == 3
     assert default_chunk(10**6, 10**8, 4) == 1  # a row of logits over 256 MiB: one at a time
-    # small problems: at least 16 MiB of logits per chunk (one chunk when all of them fit)
-    assert default_chunk(1000, 1024, 8) == 1000
-    assert default_chunk(3162, 1024, 8) == 2048 and default_chunk(3162, 1024, 4) == 3162
+    # small problems: at least 16 MiB of logits per chunk, or half the rows (never all)
+    assert default_chunk(1000, 1024, 8) == 500
+    assert default_chunk(3162, 1024, 8) == 1581 and default_chunk(3162, 1024, 4) == 1581
+    assert default_chunk(20000, 1024, 8) == 2048
     assert default_chunk(100_000, 1024, 4) == 100_000 // 12 + 1  # N / 12 is more
 
 

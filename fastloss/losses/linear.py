@@ -132,10 +132,13 @@ def acc_row(i, dst, src):
 
 def default_chunk(N: int, V: int, itemsize: int) -> int:
     """Rows per chunk: ``N / CHUNK_FRACTION`` rows but at least :data:`MIN_CHUNK` (the
-    products lose speed with fewer rows) and :data:`CHUNK_FLOOR_BYTES` of logits (each
-    chunk adds its product into ``grad_weight``), at most :data:`CHUNK_BYTES` of logits."""
+    products lose speed with fewer rows) and :data:`CHUNK_FLOOR_BYTES` of logits or half
+    the rows (each chunk adds its product into ``grad_weight``), at most
+    :data:`CHUNK_BYTES` of logits."""
     row_bytes = max(1, V * itemsize)
-    rows = max(-(-N // CHUNK_FRACTION), MIN_CHUNK, CHUNK_FLOOR_BYTES // row_bytes)
+    floor = min(CHUNK_FLOOR_BYTES // row_bytes, -(-N // 2))  # (two chunks at least: the
+    # floor never makes the buffer hold all the logits)
+    rows = max(-(-N // CHUNK_FRACTION), MIN_CHUNK, floor)
     rows = min(rows, CHUNK_BYTES // row_bytes)
     return max(1, min(N, rows))
 
@@ -432,7 +435,8 @@ linear_cross_entropy = register(
         "by the same weighted count of kept rows as the cross-entropy (without class or "
         "sample weights: the mean of :math:`\\lambda_z \\operatorname{lse}^2` over the "
         "kept rows, as in PaLM). Memory: a ``chunk_size x V`` buffer of the input's dtype "
-        "(by default ``N / 12`` rows, but at least 128 rows and 16 MiB, at most 256 MiB) "
+        "(by default ``N / 12`` rows, but at least 128 rows and the smaller of 16 MiB and "
+        "half the rows, at most 256 MiB) "
         "and a block of ``grad_weight`` of at most 4 MiB; "
         "``out=(grad_hidden, grad_weight[, grad_bias])`` "
         "where ``grad_hidden`` may be ``hidden`` itself. On CUDA the products are a tiled "
