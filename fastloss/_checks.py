@@ -13,6 +13,7 @@ from . import _arrays as A
 from . import _backend
 from ._kernels.compile import njit, source_hash
 from ._kernels.scalar import SIGN_BAD, SIGN_NEG, SIGN_ZERO, outside, sign_flags
+from ._kernels.sums import pairwise
 
 CHUNK = 65536
 #: The relative cost of a check's pass against a cheap loss's (elements x cost against the
@@ -46,6 +47,33 @@ def _make(parallel):
 
 _serial = _make(False)
 _parallel = _make(True)
+
+
+def _make_pair():
+    SRC = source_hash(outside)  # noqa: F841
+
+    def count_outside_pair(a, b, lo, hi):
+        """How many elements of ``a`` and ``b`` (one length) are outside ``[lo, hi]``."""
+        SRC  # noqa: B018
+        c = 0
+        for i in range(a.shape[0]):
+            c += outside(a[i], lo, hi) + outside(b[i], lo, hi)
+        return c
+
+    return njit(count_outside_pair)
+
+
+_pair = _make_pair()
+
+
+def pair_inside(a: np.ndarray, b: np.ndarray, lo: float, hi: float,
+                backend: str | None = None) -> bool:
+    """Whether every element of the flat NumPy float arrays ``a`` and ``b`` (one dtype, one
+    length) lies in ``[lo, hi]`` (NaN passes): one compiled call for both where they are
+    small, else :func:`first_outside` on each."""
+    if a.shape[0] <= CHUNK:
+        return _pair(a, b, lo, hi) == 0
+    return first_outside(a, lo, hi, backend) < 0 and first_outside(b, lo, hi, backend) < 0
 
 
 def first_outside(a: np.ndarray, lo: float, hi: float, backend: str | None = None) -> int:
@@ -99,72 +127,6 @@ def _count_bad_weights(w):
 count_bad_weights = njit(_count_bad_weights)
 
 
-def _pairwise_block(a, lo, n):
-    """The sum of ``a[lo:lo + n]``, ``n <= 128``, as NumPy adds a block: in order below 8
-    values, else 8 accumulators, their tree, then the rest in order; in float64 (float32
-    values give the bits of their float64 copy)."""
-    if n < 8:
-        res = 0.0
-        for i in range(lo, lo + n):
-            res += a[i]
-        return res
-    f = np.float64
-    r0, r1, r2, r3 = f(a[lo]), f(a[lo + 1]), f(a[lo + 2]), f(a[lo + 3])
-    r4, r5, r6, r7 = f(a[lo + 4]), f(a[lo + 5]), f(a[lo + 6]), f(a[lo + 7])
-    m = lo + n - n % 8
-    i = lo + 8
-    while i < m:
-        r0 += a[i]
-        r1 += a[i + 1]
-        r2 += a[i + 2]
-        r3 += a[i + 3]
-        r4 += a[i + 4]
-        r5 += a[i + 5]
-        r6 += a[i + 6]
-        r7 += a[i + 7]
-        i += 8
-    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < lo + n:
-        res += a[i]
-        i += 1
-    return res
-
-
-_block = njit(_pairwise_block)
-
-
-def _pairwise(a):
-    """The sum of ``a`` in NumPy's pairwise order (``numpy.add.reduce`` of a contiguous
-    float64 array): blocks of up to 128 (:func:`_pairwise_block`), and above that the sum of
-    the two halves, the first one ``n // 2`` rounded down to a multiple of 8. The recursion
-    runs on an explicit stack (Numba's disk cache does not hold recursive functions)."""
-    n = a.shape[0]
-    if n <= 128:
-        return _block(a, 0, n)
-    frames = np.empty((192, 3), np.int64)  # (start, length, halves done): depth < 64
-    vals = np.empty(96, np.float64)
-    frames[0, 0], frames[0, 1], frames[0, 2] = 0, n, 0
-    sp, nv = 1, 0
-    while sp > 0:
-        sp -= 1
-        lo, m, done = frames[sp, 0], frames[sp, 1], frames[sp, 2]
-        if m <= 128:
-            vals[nv] = _block(a, lo, m)
-            nv += 1
-        elif done:  # both halves computed: the first is below the second
-            vals[nv - 2] = vals[nv - 2] + vals[nv - 1]
-            nv -= 1
-        else:
-            n2 = m // 2
-            n2 -= n2 % 8
-            frames[sp, 0], frames[sp, 1], frames[sp, 2] = lo, m, 1
-            frames[sp + 1, 0], frames[sp + 1, 1], frames[sp + 1, 2] = lo + n2, m - n2, 0
-            frames[sp + 2, 0], frames[sp + 2, 1], frames[sp + 2, 2] = lo, n2, 0
-            sp += 3
-    return vals[0]
-
-
-pairwise = njit(_pairwise)
 
 
 def _weight_total(w):

@@ -217,6 +217,10 @@ class RowwiseSpec(LossSpec):
     fast_prm: Callable | None = None
     # a 1-D y_pred is one row of C scores (a single sample), as PyTorch's cross_entropy
     single_row: bool = False
+    # (lo, hi): a common call of targets shaped like ``y_pred`` (both float (N, C) of one
+    # dtype, C-contiguous, every value in [lo, hi], the default parameters) runs the row
+    # kernel on the arrays as they are, which then skips prepare
+    fast_range: tuple | None = None
 
 
 @dataclass

@@ -352,3 +352,29 @@ def test_fast_paths_refuse_what_they_cannot_check(rng, monkeypatch, no_planner):
         fl.cross_entropy(np.full(5, 3), rng.standard_normal((5, 3)))  # prepare's own check
     with no_planner(), pytest.raises(ValueError, match="delta must be > 0"):
         fl.huber(y, p, delta=-1.0)  # the fast path checks parameters as plan() does
+
+
+@pytest.mark.parametrize("rows", [7, 7000])  # 70 values: one check of both; 70000: each
+def test_probability_rows_take_the_targets_path_and_hand_bad_values_to_prepare(
+        rows, rng, monkeypatch, no_planner):
+    """kl_divergence's common call checks both arrays' range in one compiled pass and runs
+    the kernel without prepare (the full road's bits); a value outside [0, 1] in either
+    array goes on to prepare, whose error names the array and the position."""
+    p, q = rng.random((rows, 10)), rng.random((rows, 10))
+    p /= p.sum(1, keepdims=True)
+    q /= q.sum(1, keepdims=True)
+    kw = {"reduction": "mean", "sample_weight": None, "backend": "serial", "params": {},
+          "out": None}
+    for op in ("value", "grad", "value_and_grad"):
+        want = rowwise.call(fl.kl_divergence.spec, op, (p, q), kw)
+        with no_planner(), monkeypatch.context() as m:
+            m.setattr(rowwise, "fast_prepared", _fail)
+            _same(rowwise.fast(fl.kl_divergence.spec, op, (p, q), kw), want)
+    with no_planner():
+        for name, arr in (("y_true", p), ("y_pred", q)):
+            bad = arr.copy()
+            bad[-1, -1] = 1.5
+            args = (bad, q) if name == "y_true" else (p, bad)
+            with pytest.raises(ValueError, match=rf"{name} must be probabilities .* 1\.5 at "
+                                                 rf"position \({rows - 1}, 9\)"):
+                fl.kl_divergence(*args, backend="serial")

@@ -37,6 +37,7 @@ from numba.extending import overload, register_jitable
 
 from . import lanes as _lanes_mod
 from . import scalar as _scalar_mod
+from . import sums as _sums_mod
 from .compile import KERNELS, borrowed, memo, njit, source_hash, wide_vectors
 from .lanes import contiguous_row, keymax, shift32, sum32, wshift32
 from .scalar import fexp, like
@@ -61,12 +62,13 @@ class RowArgs(NamedTuple):
 
 def row_kernel(row, *, parallel: bool, write_g: bool, write_h: bool, has_t: bool,
                has_lab: bool, has_sw: bool):
-    """A kernel ``k(X, T, LAB, CW, SW, prm, scale, C, lout, gout, hout, inplace)``.
+    """A kernel ``k(X, T, LAB, CW, SW, prm, scale, C, lout, gout, hout, inplace) -> float``.
 
     ``X`` (and ``T``) are flat C-contiguous ``N * C`` arrays; ``LAB`` int64 labels; ``SW``
     float64 sample weights (each row's loss and gradient are multiplied by it). Writes
-    ``sw * loss`` of each row to the float64 ``lout`` (the caller reduces it), the gradient
-    rows to ``gout`` and the Hessian rows to ``hout``. One kernel serves every reduction.
+    ``sw * loss`` of each row to the float64 ``lout``, the gradient rows to ``gout`` and the
+    Hessian rows to ``hout``, and returns the sum of ``lout`` in NumPy's pairwise order
+    (:func:`fastloss._kernels.sums.pairwise`). One kernel serves every reduction.
     """
     key = (row, parallel, write_g, write_h, has_t, has_lab, has_sw)
     return KERNELS.get(("rows",) + key) or memo(("rows",) + key, lambda: _make(*key))
@@ -75,7 +77,8 @@ def row_kernel(row, *, parallel: bool, write_g: bool, write_h: bool, has_t: bool
 def _make(row, parallel, write_g, write_h, has_t, has_lab, has_sw):
     f = row
     # in the closure: an edited row function or helper invalidates the kernel on disk
-    SRC = source_hash(row, _scalar_mod, _lanes_mod, inspect.getmodule(_make))  # noqa: F841
+    SRC = source_hash(row, _scalar_mod, _lanes_mod, _sums_mod,  # noqa: F841
+                      inspect.getmodule(_make))
     PAR = parallel  # noqa: F841 (Numba's cache key ignores compile flags: keep them apart)
     WG, WH, HAS_T, HAS_LAB, HAS_SW = write_g, write_h, has_t, has_lab, has_sw
 
@@ -104,6 +107,7 @@ def _make(row, parallel, write_g, write_h, has_t, has_lab, has_sw):
                 h = hout[a:a + C] if WH else hout[0:1]
                 lout[r] = sw * f(x, t, lab, CW, prm, sw * scale, g, h, WG, WH, inplace,
                                  borrowed(w))  # (w: held by the task)
+        return _sums_mod.pairwise(lout)
 
     kernel.__name__ = kernel.__qualname__ = f"rows_{row.__name__}"
     return njit(kernel, parallel=parallel)

@@ -18,7 +18,6 @@ import numpy as np
 from .. import _arrays as A
 from .. import _backend, _spec
 from .. import _checks as check_kernels
-from .._checks import pairwise_sum
 from .._exec import executor_for
 from .._exec.cpu import _dummy, finish_rows
 from .._kernels import rows
@@ -172,15 +171,58 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params, op="value", out
     args = (y_pred.reshape(-1), d, y_true, _D64, sw, prm,
             1.0 / denom if reduction == "mean" else 1.0, C, lout,
             g.reshape(-1) if want_grad else d, d, out is y_pred)
-    if ex.parallel:
-        ex.launch(kernel, *args)
-    else:
-        kernel(*args)
+    # the kernel returns the pairwise sum of lout: the bits of run()
+    total = ex.launch(kernel, *args) if ex.parallel else kernel(*args)
     if op == "grad":
         return g
-    total = pairwise_sum(lout)  # the bits of run()
     value = total / denom if reduction == "mean" else total
     return (value, g) if want_grad else value
+
+
+def fast_targets(spec, y_true, y_pred, reduction, backend, op="value"):
+    """``op`` ("value", "grad" or "value_and_grad") of a common call of a loss whose targets
+    are rows shaped like ``y_pred`` (``spec.fast_range``: NumPy float arrays (N, C) of one
+    dtype, C-contiguous, not empty, every value in the range; default parameters; ``mean``
+    or ``sum``; no weights, no ``out``): one compiled check of both arrays, then the kernel
+    and the sums of the full road. None for any other call (prepare then names what is
+    wrong)."""
+    if (spec.fast_range is None or (reduction != "mean" and reduction != "sum")
+            or type(y_pred) is not np.ndarray or type(y_true) is not np.ndarray):
+        return None
+    dt = y_pred.dtype
+    if (y_true.dtype is not dt or (dt is not _F64 and dt is not _F32) or y_pred.ndim != 2
+            or y_true.shape != y_pred.shape or not y_pred.flags.c_contiguous
+            or not y_true.flags.c_contiguous):
+        return None
+    N, C = y_pred.shape
+    if N == 0 or C == 0:
+        return None
+    want_grad = op != "value"
+    ex = executor_for(backend, N * C, spec.cost, False, not want_grad)
+    if ex.device:
+        return None
+    x, t = y_pred.reshape(-1), y_true.reshape(-1)
+    lo, hi = spec.fast_range
+    if not check_kernels.pair_inside(t, x, lo, hi, backend):
+        return None
+    key = (spec.name, "t", dt, ex.parallel, want_grad)
+    entry = _fast_value.get(key)
+    if entry is None:
+        kernel = rows.row_kernel(spec.row, parallel=ex.parallel, write_g=want_grad,
+                                 write_h=False, has_t=True, has_lab=False, has_sw=False)
+        entry = _fast_value[key] = (kernel, Rows(x=y_pred).prm, _dummy(dt))
+    kernel, prm, d = entry
+    lout = np.empty(N, np.float64)
+    g = np.empty(N * C, dt) if want_grad else d
+    # rows.RowArgs in order, positionally
+    args = (x, t, _LAB, _D64, _D64, prm, 1.0 / N if reduction == "mean" else 1.0, C, lout,
+            g, d, False)
+    # the kernel returns the pairwise sum of lout: the bits of run()
+    total = ex.launch(kernel, *args) if ex.parallel else kernel(*args)
+    if op == "grad":
+        return g.reshape(N, C)
+    value = total / N if reduction == "mean" else total
+    return (value, g.reshape(N, C)) if want_grad else value
 
 
 def fast_prepared(spec, y_true, y_pred, reduction, backend, op="value"):
@@ -245,6 +287,11 @@ def fast_plan(spec, y_true, y_pred, reduction, params):
 
 def fast(spec, op, args, kw):
     """The result of a common call on NumPy arrays, or None (then :func:`call`)."""
+    if spec.fast_range is not None and op != "grad_hess" and not kw["params"] \
+            and kw.get("out") is None and kw["sample_weight"] is None:
+        v = fast_targets(spec, args[0], args[1], kw["reduction"], kw["backend"], op)
+        if v is not None:
+            return v
     if op != "grad_hess":
         v = fast_value(spec, args[0], args[1], kw["reduction"], kw["backend"], kw["params"],
                        op, kw.get("out"), kw["sample_weight"])

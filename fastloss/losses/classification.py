@@ -729,6 +729,7 @@ kl_divergence = register(RowwiseSpec(
     name="kl_divergence", family="classification", row=kl_divergence_row,
     target_domain="rows of probabilities in [0, 1], shaped like ``y_pred``",
     prepare=_prepare_kl_divergence, cost=8.0, sample=sample_distributions,
+    fast_range=(0.0, 1.0),
     summary="Kullback-Leibler divergence KL(p || q) of rows of probabilities.",
     formula=r"\ell_i = \sum_c p_{ic} \big(\log p_{ic} - \log q_{ic}\big), \quad 0 \log 0 = 0",
     grad_formula=r"\partial \ell_i / \partial q_{ic} = -p_{ic} / q_{ic} \;(0 \text{ where } "
