@@ -180,10 +180,18 @@ def plain_out(out, like: np.ndarray, *reads) -> bool:
     C-contiguous and writable, that is ``like`` itself (in place) or shares no memory with
     ``like`` nor with ``reads`` (what a fast path takes; :func:`check_out` explains the
     rest)."""
-    return (type(out) is np.ndarray and out.dtype == like.dtype and out.shape == like.shape
-            and out.flags.c_contiguous and out.flags.writeable
-            and (out is like or not np.may_share_memory(out, like))
-            and not any(out is r or np.may_share_memory(out, r) for r in reads))
+    if not (type(out) is np.ndarray and out.dtype is like.dtype and out.shape == like.shape):
+        if type(out) is not np.ndarray or out.dtype != like.dtype or out.shape != like.shape:
+            return False
+    flags = out.flags
+    if not (flags.c_contiguous and flags.writeable):
+        return False
+    if out is not like and np.may_share_memory(out, like):
+        return False
+    for r in reads:
+        if out is r or np.may_share_memory(out, r):
+            return False
+    return True
 
 
 def same_memory(a: np.ndarray, b: np.ndarray) -> bool:

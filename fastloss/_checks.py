@@ -21,6 +21,7 @@ CHUNK = 65536
 #: against parallel, float64, 2 cores: 14 against 23 us at 1e5, 66 against 43 at 3e5).
 CHECK_COST = 0.2
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_F32, _F64 = _FLOATS
 
 
 def _make(parallel):
@@ -143,8 +144,9 @@ def pairwise_sum(a: np.ndarray) -> float:
     """The float64 sum of ``a`` (weights, per-row losses) in the pairwise order of
     :func:`weight_total`, which is ``numpy.add.reduce``'s: one order for every road,
     whatever NumPy does, and one compiled call (``add.reduce`` costs 0.5 us on 10 values)."""
-    if (a.dtype != np.float64 and a.dtype != np.float32) or a.ndim != 1 \
-            or not a.flags.c_contiguous:
+    dt = a.dtype
+    if (dt is not _F64 and dt is not _F32 and dt != np.float64 and dt != np.float32) \
+            or a.ndim != 1 or not a.flags.c_contiguous:
         a = np.ascontiguousarray(a, dtype=np.float64).reshape(-1)
     return float(pairwise(a))
 
@@ -182,8 +184,10 @@ def sign_label_flags(flat) -> int:
     """The OR of ``SIGN_BAD`` (a value not in ``{-1, 0, 1}``, NaN too), ``SIGN_NEG`` (a -1)
     and ``SIGN_ZERO`` (a 0) over the 1-D array ``flat``: one compiled pass (parallel where
     the backend in force is, by size)."""
-    if flat.dtype.kind in "fiub" and flat.dtype != np.float16 and flat.size:
-        if _backend.resolve(None, flat.size, CHECK_COST) == "parallel":
+    dt = flat.dtype
+    if (dt is _F64 or dt is _F32 or (dt.kind in "fiub" and dt != np.float16)) and flat.size:
+        # (one chunk: the serial pass, the same flags)
+        if flat.size > CHUNK and _backend.resolve(None, flat.size, CHECK_COST) == "parallel":
             with _backend.parallel_launch():
                 return _signs_parallel(flat)
         return _signs_serial(flat)

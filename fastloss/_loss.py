@@ -130,20 +130,22 @@ class MultiLoss(Loss):
 
     # Each loss's subclass shows its arrays by name and its own default reduction
     # (``make_loss``); ``reduction=None`` here means that default.
+    # (``kw`` is a new dict on every call: the options go into it)
     def __call__(self, *arrays: ArrayLike, reduction: Reduction | None = None,
                  backend: Backend = None, **kw: Any) -> Any:
-        return call(self.spec, "value", arrays, dict(kw, reduction=reduction, backend=backend))
+        kw["reduction"], kw["backend"] = reduction, backend
+        return call(self.spec, "value", arrays, kw)
 
     def grad(self, *arrays: ArrayLike, reduction: Reduction | None = None,
              backend: Backend = None, out: Any = None, **kw: Any) -> Any:
-        return call(self.spec, "grad", arrays,
-                    dict(kw, reduction=reduction, backend=backend, out=out))
+        kw["reduction"], kw["backend"], kw["out"] = reduction, backend, out
+        return call(self.spec, "grad", arrays, kw)
 
     def value_and_grad(self, *arrays: ArrayLike, reduction: Reduction | None = None,
                        backend: Backend = None, out: Any = None,
                        **kw: Any) -> tuple[Any, Any]:
-        return call(self.spec, "value_and_grad", arrays,
-                    dict(kw, reduction=reduction, backend=backend, out=out))
+        kw["reduction"], kw["backend"], kw["out"] = reduction, backend, out
+        return call(self.spec, "value_and_grad", arrays, kw)
 
 
 METHODS = ("__call__", "grad", "value_and_grad", "grad_hess")

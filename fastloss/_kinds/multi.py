@@ -23,7 +23,7 @@ from .. import _arrays as A
 from .. import _backend
 from .._exec import executor_for
 from .._spec import check_params
-from .pointwise import Plan, fast_value, run
+from .pointwise import Plan, fast_terms, run
 
 _DEFAULTS: dict = {}  # name -> (spec.params, their checked defaults)
 
@@ -103,7 +103,10 @@ def float_arrays(arrays, names):
 
 def on_device(arrays) -> bool:
     """Whether any of the (coerced) arrays is a CUDA array."""
-    return any(type(a) is not np.ndarray and A.is_device_array(a) for a in arrays)
+    for a in arrays:
+        if type(a) is not np.ndarray and A.is_device_array(a):
+            return True
+    return False
 
 
 def check_nonempty(a, name: str, reduction: str, what: str = "") -> None:
@@ -201,35 +204,18 @@ def fast(spec, op, args, kw):
     reduction = kw["reduction"]
     if reduction is None:
         reduction = spec.default_reduction
-    dt = args[0].dtype if type(args[0]) is np.ndarray else None
-    for a in args:
-        if type(a) is not np.ndarray or a.dtype != dt:
-            return None
+    if type(args[0]) is not np.ndarray:
+        return None
+    dt = args[0].dtype  # (fast_terms checks every array)
     terms = _default_terms.get((spec.name, dt))
     if terms is None:
-        if dt not in _FAST_DTYPES:
+        if dt is not _F64 and dt is not _F32:
             return None
         typ = dt.type  # the kernels' parameters in the arrays' dtype, made once
         terms = _default_terms[(spec.name, dt)] = tuple(
             (term, tuple(typ(v) for v in prm)) for term, prm in spec.terms_of(
                 {p.name: p.check(p.default) for p in spec.params}))
-    total = 0
-    grads = []
-    for a, (term, prm) in zip(args, terms, strict=True):
-        r = fast_value(term, a, a, reduction, kw["backend"], prm=prm, op=op)
-        if r is None:
-            return None
-        if op == "value":
-            total += r
-        elif op == "grad":
-            grads.append(r)
-        else:
-            total += r[0]
-            grads.append(r[1])
-    if op == "value":
-        return float(total)
-    g = grads[0] if len(grads) == 1 else tuple(grads)
-    return g if op == "grad" else (float(total), g)
+    return fast_terms(terms, args, reduction, kw["backend"], op)
 
 
 def call(spec, op, args, kw):

@@ -273,18 +273,10 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
         return None  # cuda: plan()
     # the kernel checks the inputs as it reads them (in place, y_pred is gone by then)
     fuse = spec.input_flags is not None and out is not y_pred
-    key = (spec.name, dt, ex.parallel, wmode, op, fuse, rows)
-    entry = _fast_value.get(key)
+    entry = _fast_value.get((spec.name, dt, ex.parallel, wmode, op, fuse, rows)) \
+        or _fast_entry(spec, dt, ex.parallel, wmode, op, fuse, rows)
     if entry is None:
-        default = _scalar_prm(spec, dt, {}) if spec.params else (dt.type(0.0),)
-        if default is None:
-            return None
-        want_value, want_grad = op != "grad", op != "value"
-        kernel = cpu.pointwise_kernel(spec.scalar, parallel=ex.parallel, reduce=want_value,
-                                      rows=rows, write_l=False, write_g=want_grad,
-                                      write_h=False, wmode=wmode, ybcast=False, has_cp=False,
-                                      flags=spec.input_flags if fuse else None)
-        entry = _fast_value[key] = (kernel, default, _dummy(dt), want_value, want_grad)
+        return None
     kernel, prm0, d, want_value, want_grad = entry  # d: the unused outputs
     if prm is None:
         prm = _scalar_prm(spec, dt, params) if params else prm0
@@ -319,12 +311,81 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
         return g
     if rows:  # finish_value's steps (the rows' float64 sums, divided, in y_pred's dtype)
         if reduction == "mean":
-            res = res / denom
-        value = (res if dt is _F64 else res.astype(dt)).reshape(shape[:-1])
+            res /= denom  # (res is this call's own)
+        value = res if dt is _F64 else res.astype(dt)
+        if len(shape) != 2:
+            value = value.reshape(shape[:-1])
     else:
         total = res.item()
         value = total / denom if reduction == "mean" else total
     return (value, g) if want_grad else value
+
+
+def _fast_entry(spec, dt, parallel, wmode, op, fuse, rows):
+    """The entry of :data:`_fast_value` for this key, made once; None where the spec's
+    default parameters need :func:`plan`."""
+    default = _scalar_prm(spec, dt, {}) if spec.params else (dt.type(0.0),)
+    if default is None:
+        return None
+    want_value, want_grad = op != "grad", op != "value"
+    kernel = cpu.pointwise_kernel(spec.scalar, parallel=parallel, reduce=want_value,
+                                  rows=rows, write_l=False, write_g=want_grad, write_h=False,
+                                  wmode=wmode, ybcast=False, has_cp=False,
+                                  flags=spec.input_flags if fuse else None)
+    entry = _fast_value[(spec.name, dt, parallel, wmode, op, fuse, rows)] = (
+        kernel, default, _dummy(dt), want_value, want_grad)
+    return entry
+
+
+def fast_terms(terms, arrays, reduction, backend, op):
+    """``op`` ("value", "grad" or "value_and_grad") of a common call of a "terms" loss: each
+    array (NumPy, one float dtype, C-contiguous, not empty) through the kernel of
+    :func:`fast_value` of its term ``(term, prm)`` (``prm`` in that dtype; a term without
+    input checks); the value is the sum of the terms' values, the gradients one per array
+    (a tuple, or one array). The bits of :func:`fast_value` term by term, with its checks
+    made once for all the arrays. None for any other call."""
+    dt = arrays[0].dtype if type(arrays[0]) is np.ndarray else None
+    if (dt is not _F64 and dt is not _F32) or (reduction != "mean" and reduction != "sum"):
+        return None
+    for a in arrays:
+        if type(a) is not np.ndarray or a.dtype is not dt or not a.flags.c_contiguous \
+                or a.size == 0:
+            return None
+    want_grad = op != "value"
+    total = 0  # (an int start, as the full road's sum: 0 + -0.0 is +0.0 there too)
+    grads = []
+    res = np.zeros(1)  # (each kernel overwrites it)
+    last, ex = None, None
+    for a, (term, prm) in zip(arrays, terms, strict=True):
+        N = a.size
+        if (N, term.cost) != last:  # (the arrays of one batch: one choice)
+            last = (N, term.cost)
+            ex = _HOST.get(_backend.resolve(backend, N, term.cost, False, not want_grad))
+        if ex is None or term.check_inputs is not None or term.input_flags is not None:
+            return None
+        entry = _fast_value.get((term.name, dt, ex.parallel, 0, op, False, False)) \
+            or _fast_entry(term, dt, ex.parallel, 0, op, False, False)
+        kernel, _, d, want_value, _ = entry
+        flat = a if a.ndim == 1 else a.reshape(-1)
+        g, gf, scale = d, d, 1.0
+        if want_grad:
+            g = np.empty(a.shape, dt)
+            gf = g if a.ndim == 1 else g.reshape(-1)
+            scale = (1.0 / float(N) if reduction == "mean" else 1.0) * term.grad_factor
+        # cpu.PointwiseArgs in order, positionally
+        if ex.parallel:
+            ex.launch(kernel, flat, flat, _W_DUMMY, _W_DUMMY, prm, scale, N, d, gf, d, res)
+        else:
+            kernel(flat, flat, _W_DUMMY, _W_DUMMY, prm, scale, N, d, gf, d, res)
+        if want_value:
+            v = res.item()
+            total += v / float(N) if reduction == "mean" else v
+        if want_grad:
+            grads.append(g)
+    if op == "value":
+        return float(total)
+    g = grads[0] if len(grads) == 1 else tuple(grads)
+    return g if op == "grad" else (float(total), g)
 
 
 _fast_params: dict = {}

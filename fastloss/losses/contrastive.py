@@ -375,7 +375,8 @@ def _embeddings(call, arrays, names, work, ndims=(2,)):
                              f"{names[0]}'s shape {tuple(ref.shape)}")
         if ndims == (2,) and a.shape[1] == 0 and a.shape[0] > 0:
             raise ValueError(f"{nm} has embeddings of dimension 0")
-        call.check_nonempty(a, nm)
+        if a.size == 0:
+            call.check_nonempty(a, nm)
     ex = call.executor(work(ref.shape), dev)
     return ex.place(arrs, dtype), dtype, ex, dev and ex.device
 
@@ -474,7 +475,8 @@ def _cosine(call, arrays):
     if y.shape != tuple(x1.shape[:-1]):
         raise ValueError(f"y has shape {y.shape}, expected {tuple(x1.shape[:-1])} (one label "
                          f"per row of x1)")
-    yf = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
+    yf = y if y.ndim == 1 and y.dtype == np.float64 and y.flags.c_contiguous \
+        else np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
     if sign_label_flags(yf) & (SIGN_BAD | SIGN_ZERO):  # (one pass; NumPy's four: 2 us)
         bad = yf[(yf != 1.0) & (yf != -1.0)][0]
         raise ValueError(f"y must hold 1 (similar) or -1 (dissimilar), got {bad}")
