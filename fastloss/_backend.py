@@ -38,7 +38,14 @@ BACKENDS = ("auto", "serial", "parallel", "cuda")
 # class moved to 36864), binary_cross_entropy_with_logits at 1.2e4 (now cost 3.5),
 # poisson_nll at 2.3e4-3.0e4 (now cost 2.0). On a loaded machine parallel gains nothing
 # and every crossover moves up. FASTLOSS_PARALLEL_THRESHOLD overrides all three.
-PARALLEL_THRESHOLDS = {"cheap": 36864, "exp-log": 49152, "row-wise": 114688}
+# A row-wise loss counts its work per row, ``row_fixed`` values more than the row's own,
+# a float64 value as ``float64_factor`` float32 ones (``_kinds.rowwise.work``): measured on
+# cross_entropy and kl_divergence from 9 x 1000 to 4000 x 10, float32 and float64, serial,
+# parallel and auto interleaved (load 0.3-0.7), the crossover lies at about 3e4 such values
+# for cross_entropy (x cost 8) in both ops, and auto now stays within 8% of the better of
+# the two there; counted as N x C, short rows went parallel too late (1200 x 10 float32:
+# 24% lost) and long ones too early (16 x 1000 value_and_grad: 43% lost).
+PARALLEL_THRESHOLDS = {"cheap": 36864, "exp-log": 49152, "row-wise": 240000}
 # A pass that only reduces (the value with reduction "mean" or "sum") writes nothing per
 # element, so its serial loop is quicker and parallel pays off later: it has thresholds of
 # its own. Measured with threshold_must_show.py --op value (float64, load 0.3): parallel
@@ -46,7 +53,7 @@ PARALLEL_THRESHOLDS = {"cheap": 36864, "exp-log": 49152, "row-wise": 114688}
 # input array), 1.9e4 for binary_cross_entropy_with_logits (x 3.5), 1.3e4 for log_cosh
 # (x 4.5), 2.7e4 for poisson_nll (x 2), 1.9e4 for cross_entropy (x 8). With the
 # value_and_grad thresholds above, auto lost up to 1.66x (l1_penalty), 1.48x (mse).
-VALUE_THRESHOLDS = {"cheap": 98304, "exp-log": 61440, "row-wise": 147456}
+VALUE_THRESHOLDS = {"cheap": 98304, "exp-log": 61440, "row-wise": 240000}
 #: The threshold of the cheap class (what the docs quote).
 DEFAULT_PARALLEL_THRESHOLD = PARALLEL_THRESHOLDS["cheap"]
 

@@ -77,15 +77,15 @@ def test_a_pass_that_only_reduces_has_thresholds_of_its_own(monkeypatch):
     (VALUE_THRESHOLDS), on the fast paths and on the full road; a pass that writes (a
     gradient, reduction="none") keeps PARALLEL_THRESHOLDS."""
     monkeypatch.setattr(_backend, "PARALLEL_THRESHOLDS",
-                        {"cheap": 1000, "exp-log": 4000, "row-wise": 8000})
+                        {"cheap": 1000, "exp-log": 4000, "row-wise": 80000})
     monkeypatch.setattr(_backend, "VALUE_THRESHOLDS",
-                        {"cheap": 3000, "exp-log": 6000, "row-wise": 20000})
+                        {"cheap": 3000, "exp-log": 6000, "row-wise": 200000})
     assert _backend.resolve("auto", 2999, value_only=True) == "serial"
     assert _backend.resolve("auto", 3000, value_only=True) == "parallel"
     assert _backend.resolve("auto", 1000, value_only=False) == "parallel"
     assert _backend.resolve("auto", 1499, cost=4.0, value_only=True) == "serial"
     assert _backend.resolve("auto", 1500, cost=4.0, value_only=True) == "parallel"
-    assert _backend.parallel_threshold(8.0, value_only=True) == 20000
+    assert _backend.parallel_threshold(8.0, value_only=True) == 200000
     monkeypatch.setenv("FASTLOSS_PARALLEL_THRESHOLD", "64")
     assert _backend.resolve("auto", 64, value_only=True) == "parallel"  # overrides both
     monkeypatch.delenv("FASTLOSS_PARALLEL_THRESHOLD")
@@ -107,7 +107,8 @@ def test_a_pass_that_only_reduces_has_thresholds_of_its_own(monkeypatch):
         (lambda: fastloss.mse.value_and_grad(y, p), "parallel"),
         (lambda: fastloss.l1_penalty(p), "serial"),  # 2000 x 0.6 against 3000 and 1000
         (lambda: fastloss.l1_penalty.grad(p), "parallel"),
-        (lambda: fastloss.cross_entropy(labels, logits), "serial"),  # 2000 x 8
+        # 200 float64 rows of 10: 200 x (60 + 10 x 1.8) x 8 = 124800, between the two
+        (lambda: fastloss.cross_entropy(labels, logits), "serial"),
         (lambda: fastloss.cross_entropy(labels, logits, label_smoothing=0.1,
                                         sample_weight=rng.random(200)), "serial"),
         (lambda: fastloss.cross_entropy.grad(labels, logits), "parallel"),
@@ -369,3 +370,27 @@ def test_serial_kernel_never_loads_cached_parallel_one(tmp_path):
                    "except ValueError:\n    print('no parallel runtime')", env)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "no parallel runtime"
+
+
+def test_row_wise_work_counts_each_rows_fixed_cost_and_float64(monkeypatch):
+    """A row-wise call's work for the serial/parallel choice is N x (row_fixed + C x
+    float64_factor for float64, + C for float32) times the loss's cost: many short rows go
+    parallel before few long rows of as many values."""
+    from fastloss._kinds import rowwise
+
+    spec = fastloss.cross_entropy.spec
+    assert rowwise.work(spec, 100, 10, np.dtype(np.float32)) == 100 * (spec.row_fixed + 10)
+    assert rowwise.work(spec, 100, 10, np.dtype(np.float64)) == \
+        100 * (spec.row_fixed + 10 * spec.float64_factor)
+    assert rowwise.work(fastloss.log_loss.spec, 100, 2, np.dtype(np.float64)) == 200
+    seen = []
+    real = _backend.resolve
+    monkeypatch.setattr(_backend, "resolve",
+                        lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    rng = np.random.default_rng(0)
+    short = rng.standard_normal((1200, 10)).astype(np.float32)  # 12000 values, 1200 rows
+    long_ = rng.standard_normal((12, 1000)).astype(np.float32)  # 12000 values, 12 rows
+    for z, want in ((short, "parallel"), (long_, "serial")):
+        seen.clear()
+        fastloss.cross_entropy.value_and_grad(rng.integers(0, z.shape[1], z.shape[0]), z)
+        assert seen[-1] == want

@@ -27,6 +27,15 @@ from .pointwise import WANTS, _pack
 __all__ = ["Plan", "Rows", "plan", "run", "run_rows", "fast", "call"]
 
 
+def work(spec, N: int, C: int, dtype) -> float:
+    """The work of ``N`` rows of ``C`` values of ``dtype`` for the serial/parallel choice:
+    each row costs ``spec.row_fixed`` values more than its own, a float64 value
+    ``spec.float64_factor`` float32 ones (the row's fixed cost does not depend on it)."""
+    if dtype is _F64 or dtype == np.float64:
+        return N * (spec.row_fixed + C * spec.float64_factor)
+    return N * (spec.row_fixed + C)
+
+
 @dataclass(slots=True)
 class Plan:
     rows: Rows
@@ -76,7 +85,7 @@ def plan(spec, y_true, y_pred, *, reduction, sample_weight, params) -> Plan:
 def run(spec, pl: Plan, backend, *, want_value: bool, want_grad: bool, want_hess: bool = False,
         out=None):
     """One pass over the rows; returns (value or None, grad or None, hess or None)."""
-    ex = executor_for(backend, pl.N * pl.C, spec.cost, pl.on_device,
+    ex = executor_for(backend, work(spec, pl.N, pl.C, pl.dtype), spec.cost, pl.on_device,
                       not (want_grad or want_hess) and pl.reduction != "none")
     if pl.on_device and not ex.device:  # CUDA inputs on a CPU backend asked for by name
         pl = dataclasses.replace(pl, rows=dataclasses.replace(
@@ -88,7 +97,7 @@ def run(spec, pl: Plan, backend, *, want_value: bool, want_grad: bool, want_hess
 def run_rows(spec, pl: Plan, backend, *, want_grad: bool, want_hess: bool = False, out=None):
     """The CPU pass: ``(lout, grad or None, hess or None)``, ``lout`` the float64 value of
     each row (times its weights), for callers that add rows up themselves (Dask)."""
-    ex = executor_for(backend, pl.N * pl.C, spec.cost)
+    ex = executor_for(backend, work(spec, pl.N, pl.C, pl.dtype), spec.cost)
     if ex.device:
         raise ValueError("run_rows is the CPU pass; the cuda executor goes through run()")
     return ex.row_losses(spec, pl, want_grad=want_grad, want_hess=want_hess, out=out)
@@ -146,7 +155,7 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params, op="value", out
                                 else A.plain_out(out, y_pred, y_true)):
         return None  # plan() explains it or takes it
     want_grad = op != "value"
-    ex = executor_for(backend, N * C, spec.cost, False, not want_grad)
+    ex = executor_for(backend, work(spec, N, C, y_pred.dtype), spec.cost, False, not want_grad)
     if ex.device:
         return None
     has_sw = sample_weight is not None
@@ -198,7 +207,7 @@ def fast_targets(spec, y_true, y_pred, reduction, backend, op="value"):
     if N == 0 or C == 0:
         return None
     want_grad = op != "value"
-    ex = executor_for(backend, N * C, spec.cost, False, not want_grad)
+    ex = executor_for(backend, work(spec, N, C, y_pred.dtype), spec.cost, False, not want_grad)
     if ex.device:
         return None
     x, t = y_pred.reshape(-1), y_true.reshape(-1)
@@ -241,7 +250,7 @@ def fast_prepared(spec, y_true, y_pred, reduction, backend, op="value"):
     N, C = x.shape
     denom = float(N) if r.roww is None else float(np.add.reduce(r.roww))
     want_grad = op != "value"
-    ex = executor_for(backend, N * C, spec.cost, False, not want_grad)
+    ex = executor_for(backend, work(spec, N, C, x.dtype), spec.cost, False, not want_grad)
     if ex.device:
         return None
     dt = x.dtype

@@ -728,7 +728,7 @@ cross_entropy = register(RowwiseSpec(
 kl_divergence = register(RowwiseSpec(
     name="kl_divergence", family="classification", row=kl_divergence_row,
     target_domain="rows of probabilities in [0, 1], shaped like ``y_pred``",
-    prepare=_prepare_kl_divergence, cost=8.0, sample=sample_distributions,
+    prepare=_prepare_kl_divergence, cost=14.0, sample=sample_distributions,
     fast_range=(0.0, 1.0),
     summary="Kullback-Leibler divergence KL(p || q) of rows of probabilities.",
     formula=r"\ell_i = \sum_c p_{ic} \big(\log p_{ic} - \log q_{ic}\big), \quad 0 \log 0 = 0",
@@ -744,7 +744,8 @@ kl_divergence = register(RowwiseSpec(
 log_loss = register(RowwiseSpec(
     name="log_loss", family="classification", row=log_loss_row,
     target_domain="integer labels in [0, C) ({0, 1} for a 1-D ``y_pred``)",
-    prepare=_prepare_log_loss, cost=1.0, sample=sample_proba_labels,
+    prepare=_prepare_log_loss, cost=1.0, sample=sample_proba_labels, row_fixed=0,
+    float64_factor=1.0,
     summary="Log loss (negative log-likelihood) of predicted probabilities.",
     formula=r"\ell_i = -\log \operatorname{clip}(q_{i, y_i}, \epsilon, 1 - \epsilon)",
     grad_formula=r"-1 / q_{i, y_i} \text{ at the true class inside the clip, else } 0",
