@@ -390,7 +390,10 @@ def test_row_wise_work_counts_each_rows_fixed_cost_and_float64(monkeypatch):
     rng = np.random.default_rng(0)
     short = rng.standard_normal((1200, 10)).astype(np.float32)  # 12000 values, 1200 rows
     long_ = rng.standard_normal((12, 1000)).astype(np.float32)  # 12000 values, 12 rows
-    for z, want in ((short, "parallel"), (long_, "serial")):
-        seen.clear()
-        fastloss.cross_entropy.value_and_grad(rng.integers(0, z.shape[1], z.shape[0]), z)
-        assert seen[-1] == want
+    mid = rng.standard_normal((20, 1000))  # float64 counts 1.8x: parallel; float32: serial
+    for z, want in ((short, "parallel"), (long_, "serial"), (mid, "parallel"),
+                    (mid.astype(np.float32), "serial")):
+        for op in (fastloss.cross_entropy, fastloss.cross_entropy.value_and_grad):
+            seen.clear()
+            op(rng.integers(0, z.shape[1], z.shape[0]), z)
+            assert seen[-1] == want, (z.shape, z.dtype, op)

@@ -117,7 +117,9 @@ def _common(spec, y_true, y_pred) -> bool:
     logits ``(N, C)`` C-contiguous, N and C not zero (and the spec has ``fast_prm``)."""
     if spec.fast_prm is None or type(y_pred) is not np.ndarray or type(y_true) is not np.ndarray:
         return False
-    if (y_pred.ndim != 2 or y_pred.dtype not in _FAST_DTYPES or y_true.dtype != _I64
+    dt, lt = y_pred.dtype, y_true.dtype
+    if (y_pred.ndim != 2 or (dt is not _F32 and dt is not _F64 and dt not in _FAST_DTYPES)
+            or (lt is not _I64 and lt != _I64)
             or not y_pred.flags.c_contiguous or not y_true.flags.c_contiguous):
         return False
     N, C = y_pred.shape
@@ -155,7 +157,9 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params, op="value", out
                                 else A.plain_out(out, y_pred, y_true)):
         return None  # plan() explains it or takes it
     want_grad = op != "value"
-    ex = executor_for(backend, work(spec, N, C, y_pred.dtype), spec.cost, False, not want_grad)
+    # work(), inlined (dt is float32 or float64 here)
+    wk = N * (spec.row_fixed + (C * spec.float64_factor if dt is _F64 else C))
+    ex = executor_for(backend, wk, spec.cost, False, not want_grad)
     if ex.device:
         return None
     has_sw = sample_weight is not None
@@ -207,7 +211,9 @@ def fast_targets(spec, y_true, y_pred, reduction, backend, op="value"):
     if N == 0 or C == 0:
         return None
     want_grad = op != "value"
-    ex = executor_for(backend, work(spec, N, C, y_pred.dtype), spec.cost, False, not want_grad)
+    # work(), inlined (dt is float32 or float64 here)
+    wk = N * (spec.row_fixed + (C * spec.float64_factor if dt is _F64 else C))
+    ex = executor_for(backend, wk, spec.cost, False, not want_grad)
     if ex.device:
         return None
     x, t = y_pred.reshape(-1), y_true.reshape(-1)
@@ -219,6 +225,7 @@ def fast_targets(spec, y_true, y_pred, reduction, backend, op="value"):
     if entry is None:
         kernel = rows.row_kernel(spec.row, parallel=ex.parallel, write_g=want_grad,
                                  write_h=False, has_t=True, has_lab=False, has_sw=False)
+        # (the default row parameters: what prepare gives these losses)
         entry = _fast_value[key] = (kernel, Rows(x=y_pred).prm, _dummy(dt))
     kernel, prm, d = entry
     lout = np.empty(N, np.float64)
