@@ -397,3 +397,28 @@ def test_row_wise_work_counts_each_rows_fixed_cost_and_float64(monkeypatch):
             seen.clear()
             op(rng.integers(0, z.shape[1], z.shape[0]), z)
             assert seen[-1] == want, (z.shape, z.dtype, op)
+
+
+def test_linear_cross_entropy_goes_parallel_only_for_millions_of_logits(monkeypatch):
+    """``linear_cross_entropy``'s BLAS products run on BLAS's threads under either backend:
+    ``auto`` counts a logit as ``WORK_PER_LOGIT`` of a row-wise element, so 64 x 1024 logits
+    (once parallel, and slower so) run serially and 2048 x 1024 in parallel."""
+    from fastloss.losses import linear
+
+    seen = []
+    real = _backend.resolve
+    monkeypatch.setattr(_backend, "resolve",
+                        lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    rng = np.random.default_rng(0)
+    d, V = 4, 1024
+    w = rng.standard_normal((V, d))
+    threshold = _backend.PARALLEL_THRESHOLDS["row-wise"]
+    cost = fastloss.linear_cross_entropy.spec.cost
+    for N, want in ((64, "serial"), (2048, "parallel")):
+        assert (N * V * linear.WORK_PER_LOGIT * cost >= threshold) == (want == "parallel")
+        h = rng.standard_normal((N, d))
+        y = rng.integers(0, V, N)
+        for op in (fastloss.linear_cross_entropy, fastloss.linear_cross_entropy.value_and_grad):
+            seen.clear()
+            op(y, h, w)
+            assert seen[-1] == want, (N, op)
