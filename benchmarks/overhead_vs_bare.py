@@ -1,5 +1,6 @@
 """Per-call overhead at n=100 (or 10 rows of 10): each public call against the bare kernel(s)
-it runs (compiled, called directly with ready buffers), best of 7 x 20000 calls, microseconds.
+it runs (compiled, called directly with ready buffers, through their machine code for these
+argument types: no dispatcher), best of 7 x 20000 calls, microseconds.
 
     python benchmarks/overhead_vs_bare.py
 """
@@ -14,6 +15,7 @@ import numpy as np
 import fastloss as fl
 from fastloss._exec.cpu import _dummy
 from fastloss._kernels import cpu, rows
+from fastloss._kernels.compile import compiled_for
 
 rng = np.random.default_rng(0)
 y, p, w = rng.standard_normal(100), rng.standard_normal(100), rng.random(100)
@@ -29,6 +31,13 @@ W0 = np.zeros(1)
 d = _dummy(np.dtype(np.float64))
 
 
+def machine(k, *args):
+    """``k(*args)`` through the machine code Numba compiled for these arguments' types."""
+    k(*args)
+    code = compiled_for(k, args)
+    return lambda: code(*args)
+
+
 def pointwise_bare(scalar, prm, wmode=0, write_g=False, a=y, b=p, rows_of=0):
     """The kernel of a pointwise call on ``(a, b)`` (``rows_of``: axis=-1, rows of that
     length), called with ready buffers."""
@@ -40,7 +49,7 @@ def pointwise_bare(scalar, prm, wmode=0, write_g=False, a=y, b=p, rows_of=0):
     prm = tuple(a.dtype.type(v) for v in prm)
     n, dd = rows_of or a.size, _dummy(a.dtype)
     af, bf = a.reshape(-1), b.reshape(-1)
-    return lambda: k(af, bf, ww, W0, prm, 1.0, n, dd, g if write_g else dd, dd, res)
+    return machine(k, af, bf, ww, W0, prm, 1.0, n, dd, g if write_g else dd, dd, res)
 
 
 def row_bare(spec, prm, x, lab_=None, t=None, sw=None):
@@ -50,8 +59,8 @@ def row_bare(spec, prm, x, lab_=None, t=None, sw=None):
     lout, xf = np.empty(10), x.reshape(-1)
     tf = d if t is None else t.reshape(-1)
     lb = np.full(1, -1, np.int64) if lab_ is None else lab_
-    return lambda: k(xf, tf, lb, W0, W0 if sw is None else sw, prm, 0.1, 10, lout, d, d,
-                     False)
+    return machine(k, xf, tf, lb, W0, W0 if sw is None else sw, prm, 0.1, 10, lout, d, d,
+                   False)
 
 
 def terms_bare(loss, *arrays):
@@ -68,7 +77,7 @@ def cosine_bare():
 
     k = cpu.body_kernel(C.cosine_row, False)
     lout, d2 = np.empty(10), np.empty((1, 1))
-    return lambda: k(x1, x2, pm, 0.0, C.COS_EPS, 0.1, False, lout, d2, d2)
+    return machine(k, x1, x2, pm, 0.0, C.COS_EPS, 0.1, False, lout, d2, d2)
 
 
 CE, KL = fl.cross_entropy.spec, fl.kl_divergence.spec

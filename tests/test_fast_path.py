@@ -354,6 +354,40 @@ def test_fast_paths_refuse_what_they_cannot_check(rng, monkeypatch, no_planner):
         fl.huber(y, p, delta=-1.0)  # the fast path checks parameters as plan() does
 
 
+def test_machine_code_entries_serve_only_the_types_they_were_made_for(rng, monkeypatch,
+                                                                     no_planner):
+    """The serial fast paths call the machine code of a kernel's first call directly (no
+    dispatcher), only with arguments of its types: after a first call with float64 weights
+    and one of ``l1_penalty`` (whose term ``l2_penalty`` shares), calls with float32
+    weights, another parameter's value, read-only inputs and the other penalty's parameters
+    give the full road's bits."""
+    import numba
+
+    monkeypatch.setattr(pointwise, "_fast_value", {})
+    y, p = rng.standard_normal(300), rng.standard_normal(300)
+    w64 = rng.random(300) + 0.1
+    ro = p.copy()
+    ro.flags.writeable = False
+    with no_planner():
+        fl.huber(y, p, backend="serial")
+        fl.huber(y, p, sample_weight=w64, backend="serial")
+        fl.l1_penalty(p, backend="serial")
+    slots = [e[5] for e in pointwise._fast_value.values()]
+    assert len(slots) == 3
+    assert all(not isinstance(s[2], numba.core.dispatcher.Dispatcher) for s in slots)
+    for fn, args, kw in [
+            (fl.huber, (y, p), {"sample_weight": w64.astype(np.float32)}),
+            (fl.huber, (y, p), {"sample_weight": w64}),
+            (fl.huber, (y, p), {"delta": 0.25}),
+            (fl.huber.value_and_grad, (y, p), {"delta": 0.25}),
+            (fl.huber, (y, ro), {}),
+            (fl.l2_penalty, (p,), {}),
+            (fl.l2_penalty.value_and_grad, (p,), {"reduction": "sum"}),
+            (fl.l1_penalty, (ro,), {})]:
+        _both(monkeypatch, no_planner, fn, args, [_strided(a) for a in args],
+              dict(kw, backend="serial"))
+
+
 @pytest.mark.parametrize("rows", [7, 7000])  # 70 values: one check of both; 70000: each
 def test_probability_rows_take_the_targets_path_and_hand_bad_values_to_prepare(
         rows, rng, monkeypatch, no_planner):

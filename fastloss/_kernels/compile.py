@@ -381,6 +381,17 @@ def njit(fn, *, parallel: bool = False):
     return disp
 
 
+def compiled_for(kernel, args):
+    """``kernel``'s machine code for exactly the Numba types of ``args`` (compiled by an
+    earlier call with them), callable without the dispatcher's lookup of each argument's
+    type (0.2 us of a call of 11 arguments); ``kernel`` itself where Numba holds no such
+    entry. Only for a caller that passes arguments of these very types every time."""
+    try:
+        return kernel.overloads[tuple(numba.typeof(a) for a in args)].entry_point
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return kernel
+
+
 _memo: dict = {}
 _memo_lock = threading.RLock()
 #: the kernels made so far by key; hot paths read it first (``KERNELS.get(key) or memo(...)``)

@@ -188,8 +188,8 @@ def _term_pass(term, x, dtype, prm, reduction, backend, want_value, want_grad, o
     return v, g
 
 
-_default_terms: dict = {}  # (name, dtype) -> the default ((term, prm in dtype), ...)
-_FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+#: name -> the default ((term, prm in float64), ...) and ((term, prm in float32), ...)
+_default_terms: dict = {}
 
 
 def fast(spec, op, args, kw):
@@ -197,25 +197,25 @@ def fast(spec, op, args, kw):
     float dtype, C-contiguous and not empty, given by position; default parameters; ``mean``
     or ``sum``; no ``out``) through the pointwise fast path of each term, or None (then
     :func:`call`)."""
-    if op == "grad_hess" or len(args) != len(spec.inputs):
+    # (kw: reduction, backend and, but for values, out; more: a parameter was given)
+    if len(kw) != (2 if op == "value" else 3) or len(args) != len(spec.inputs) \
+            or op == "grad_hess" or type(args[0]) is not np.ndarray:
         return None
-    if len(kw) != (2 if op == "value" else 3) or kw.get("out") is not None:
-        return None  # (kw: reduction, backend, out alone; a parameter or out= was given)
+    if op != "value" and kw["out"] is not None:
+        return None
     reduction = kw["reduction"]
     if reduction is None:
         reduction = spec.default_reduction
-    if type(args[0]) is not np.ndarray:
-        return None
     dt = args[0].dtype  # (fast_terms checks every array)
-    terms = _default_terms.get((spec.name, dt))
-    if terms is None:
-        if dt is not _F64 and dt is not _F32:
-            return None
-        typ = dt.type  # the kernels' parameters in the arrays' dtype, made once
-        terms = _default_terms[(spec.name, dt)] = tuple(
-            (term, tuple(typ(v) for v in prm)) for term, prm in spec.terms_of(
-                {p.name: p.check(p.default) for p in spec.params}))
-    return fast_terms(terms, args, reduction, kw["backend"], op)
+    if dt is not _F64 and dt is not _F32:
+        return None
+    terms = _default_terms.get(spec.name)
+    if terms is None:  # the kernels' parameters in float64 and in float32, made once
+        defaults = spec.terms_of({p.name: p.check(p.default) for p in spec.params})
+        terms = _default_terms[spec.name] = tuple(
+            tuple((term, tuple(typ(v) for v in prm)) for term, prm in defaults)
+            for typ in (np.float64, np.float32))
+    return fast_terms(terms[dt is _F32], args, reduction, kw["backend"], op)
 
 
 def call(spec, op, args, kw):

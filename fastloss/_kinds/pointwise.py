@@ -18,6 +18,7 @@ from .. import _checks as check_kernels
 from .._exec import _HOST, executor_for
 from .._exec.cpu import _dummy
 from .._kernels import cpu
+from .._kernels.compile import compiled_for
 from .._spec import check_params
 
 
@@ -219,8 +220,8 @@ def reads_of(spec, pl: Plan) -> list:
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _F32, _F64 = _FAST_DTYPES
-#: (loss name, dtype, parallel, wmode, op) -> (kernel, default prm, dummy output, want value,
-#: want grad) of fast_value
+#: (loss name, dtype, parallel, wmode, op, fuse, rows) -> [kernel, default prm, dummy
+#: output, want value, want grad, None or (prm, weights' dtype, serial machine code)]
 _fast_value: dict = {}
 
 
@@ -277,7 +278,7 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
         or _fast_entry(spec, dt, ex.parallel, wmode, op, fuse, rows)
     if entry is None:
         return None
-    kernel, prm0, d, want_value, want_grad = entry  # d: the unused outputs
+    kernel, prm0, d, want_value, want_grad, _ = entry  # d: the unused outputs
     if prm is None:
         prm = _scalar_prm(spec, dt, params) if params else prm0
         if prm is None:
@@ -303,8 +304,15 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
         flags = ex.launch(kernel, y_true, y_pred, w, _W_DUMMY, prm, scale, n, d,
                           g if len(shape) == 1 else g.reshape(-1), d, res)
     else:
-        flags = kernel(y_true, y_pred, w, _W_DUMMY, prm, scale, n, d,
-                       g if len(shape) == 1 else g.reshape(-1), d, res)
+        args = (y_true, y_pred, w, _W_DUMMY, prm, scale, n, d,
+                g if len(shape) == 1 else g.reshape(-1), d, res)
+        known = entry[5]  # (prm, weights' dtype, machine code) of an earlier call
+        if known is not None and known[0] is prm and known[1] is w.dtype:
+            flags = known[2](*args)
+        else:
+            flags = kernel(*args)
+            if known is None and prm is prm0:
+                entry[5] = (prm, w.dtype, compiled_for(kernel, args))
     if flags and flags not in spec.flags_fine:  # the check's pass, for its message
         _check_inputs(spec, yt0, yp0, _full_params(spec, params), backend)
     if not want_value:
@@ -332,9 +340,16 @@ def _fast_entry(spec, dt, parallel, wmode, op, fuse, rows):
                                   rows=rows, write_l=False, write_g=want_grad, write_h=False,
                                   wmode=wmode, ybcast=False, has_cp=False,
                                   flags=spec.input_flags if fuse else None)
-    entry = _fast_value[(spec.name, dt, parallel, wmode, op, fuse, rows)] = (
-        kernel, default, _dummy(dt), want_value, want_grad)
+    # the last slot: (prm, the weights' dtype, the serial kernel's machine code for the
+    # types of the first call with them) (compiled_for: no dispatcher on later calls)
+    entry = _fast_value[(spec.name, dt, parallel, wmode, op, fuse, rows)] = [
+        kernel, default, _dummy(dt), want_value, want_grad, None]
     return entry
+
+
+#: The first slot of the machine code's entry that fast_terms set: its terms' ``prm`` are
+#: tuples of the arrays' dtype, so the key gives their types
+_TERMS = "terms"
 
 
 def fast_terms(terms, arrays, reduction, backend, op):
@@ -342,49 +357,56 @@ def fast_terms(terms, arrays, reduction, backend, op):
     array (NumPy, one float dtype, C-contiguous, not empty) through the kernel of
     :func:`fast_value` of its term ``(term, prm)`` (``prm`` in that dtype; a term without
     input checks); the value is the sum of the terms' values, the gradients one per array
-    (a tuple, or one array). The bits of :func:`fast_value` term by term, with its checks
-    made once for all the arrays. None for any other call."""
-    dt = arrays[0].dtype if type(arrays[0]) is np.ndarray else None
-    if (dt is not _F64 and dt is not _F32) or (reduction != "mean" and reduction != "sum"):
+    (a tuple, or one array). The bits of :func:`fast_value` term by term; one serial or
+    parallel choice for the arrays of one size and cost. None for any other call."""
+    a = arrays[0]
+    if type(a) is not np.ndarray or (reduction != "mean" and reduction != "sum") \
+            or len(arrays) != len(terms):
         return None
-    for a in arrays:
-        if type(a) is not np.ndarray or a.dtype is not dt or not a.flags.c_contiguous \
-                or a.size == 0:
-            return None
+    dt = a.dtype
+    if dt is not _F64 and dt is not _F32:
+        return None
     want_grad = op != "value"
+    mean = reduction == "mean"
     total = 0  # (an int start, as the full road's sum: 0 + -0.0 is +0.0 there too)
-    grads = []
-    res = np.zeros(1)  # (each kernel overwrites it)
-    last, ex = None, None
-    for a, (term, prm) in zip(arrays, terms, strict=True):
-        N = a.size
-        if (N, term.cost) != last:  # (the arrays of one batch: one choice)
-            last = (N, term.cost)
-            ex = _HOST.get(_backend.resolve(backend, N, term.cost, False, not want_grad))
-        if ex is None or term.check_inputs is not None or term.input_flags is not None:
+    g = ex = None
+    res = np.empty(1)  # (each kernel writes it)
+    for i, (term, prm) in enumerate(terms):
+        a = arrays[i]  # (checked here, not all first: one loop costs less; a later array
+        # that fails wastes the kernels before it, and the full road answers)
+        if type(a) is not np.ndarray or a.dtype is not dt or not a.flags.c_contiguous:
             return None
+        N = a.size
+        if N == 0 or term.check_inputs is not None or term.input_flags is not None:
+            return None
+        if ex is None or N != arrays[i - 1].size or term.cost != terms[i - 1][0].cost:
+            ex = _HOST.get(_backend.resolve(backend, N, term.cost, False, not want_grad))
+            if ex is None:
+                return None  # cuda: the full road
         entry = _fast_value.get((term.name, dt, ex.parallel, 0, op, False, False)) \
             or _fast_entry(term, dt, ex.parallel, 0, op, False, False)
-        kernel, _, d, want_value, _ = entry
+        kernel, _, d, want_value, _, known = entry
         flat = a if a.ndim == 1 else a.reshape(-1)
-        g, gf, scale = d, d, 1.0
+        gf, scale = d, 1.0
         if want_grad:
-            g = np.empty(a.shape, dt)
-            gf = g if a.ndim == 1 else g.reshape(-1)
-            scale = (1.0 / float(N) if reduction == "mean" else 1.0) * term.grad_factor
+            gi = np.empty(a.shape, dt)
+            gf = gi if a.ndim == 1 else gi.reshape(-1)
+            scale = (1.0 / N if mean else 1.0) * term.grad_factor
+            g = gi if g is None else (*g, gi) if type(g) is tuple else (g, gi)
         # cpu.PointwiseArgs in order, positionally
         if ex.parallel:
             ex.launch(kernel, flat, flat, _W_DUMMY, _W_DUMMY, prm, scale, N, d, gf, d, res)
+        elif known is not None and known[0] is _TERMS:
+            known[2](flat, flat, _W_DUMMY, _W_DUMMY, prm, scale, N, d, gf, d, res)
         else:
-            kernel(flat, flat, _W_DUMMY, _W_DUMMY, prm, scale, N, d, gf, d, res)
+            args = (flat, flat, _W_DUMMY, _W_DUMMY, prm, scale, N, d, gf, d, res)
+            kernel(*args)
+            if known is None:
+                entry[5] = (_TERMS, _F64, compiled_for(kernel, args))
         if want_value:
-            v = res.item()
-            total += v / float(N) if reduction == "mean" else v
-        if want_grad:
-            grads.append(g)
+            total += res.item() / N if mean else res.item()
     if op == "value":
         return float(total)
-    g = grads[0] if len(grads) == 1 else tuple(grads)
     return g if op == "grad" else (float(total), g)
 
 
