@@ -357,10 +357,11 @@ def test_fast_paths_refuse_what_they_cannot_check(rng, monkeypatch, no_planner):
 def test_machine_code_entries_serve_only_the_types_they_were_made_for(rng, monkeypatch,
                                                                      no_planner):
     """The serial fast paths call the machine code of a kernel's first call directly (no
-    dispatcher), only with arguments of its types: after a first call with float64 weights
-    and one of ``l1_penalty`` (whose term ``l2_penalty`` shares), calls with float32
-    weights, another parameter's value, read-only inputs and the other penalty's parameters
-    give the full road's bits."""
+    dispatcher), only with arguments of its types: after a first call with float64 weights,
+    one of ``l1_penalty`` (whose term ``l2_penalty`` shares) and one of ``focal`` (whose
+    default ``gamma`` reaches the kernel as None), calls with float32 weights, another
+    parameter's value or type, read-only inputs and the other penalty's parameters give
+    the full road's bits."""
     import numba
 
     monkeypatch.setattr(pointwise, "_fast_value", {})
@@ -368,12 +369,14 @@ def test_machine_code_entries_serve_only_the_types_they_were_made_for(rng, monke
     w64 = rng.random(300) + 0.1
     ro = p.copy()
     ro.flags.writeable = False
+    yb = (rng.random(300) < 0.5).astype(np.float64)
     with no_planner():
         fl.huber(y, p, backend="serial")
         fl.huber(y, p, sample_weight=w64, backend="serial")
         fl.l1_penalty(p, backend="serial")
+        fl.focal(yb, p, backend="serial")  # gamma = 2.0 reaches the kernel as None
     slots = [e[5] for e in pointwise._fast_value.values()]
-    assert len(slots) == 3
+    assert len(slots) == 4
     assert all(not isinstance(s[2], numba.core.dispatcher.Dispatcher) for s in slots)
     for fn, args, kw in [
             (fl.huber, (y, p), {"sample_weight": w64.astype(np.float32)}),
@@ -383,9 +386,26 @@ def test_machine_code_entries_serve_only_the_types_they_were_made_for(rng, monke
             (fl.huber, (y, ro), {}),
             (fl.l2_penalty, (p,), {}),
             (fl.l2_penalty.value_and_grad, (p,), {"reduction": "sum"}),
-            (fl.l1_penalty, (ro,), {})]:
+            (fl.l1_penalty, (ro,), {}),
+            (fl.focal, (yb, p), {"gamma": 0.5}),  # a float where the first call had None
+            (fl.focal, (yb, p), {"gamma": 2.0, "alpha": 0.5})]:
         _both(monkeypatch, no_planner, fn, args, [_strided(a) for a in args],
               dict(kw, backend="serial"))
+    # the row fast paths: the default row parameters' machine code, then a parameter
+    monkeypatch.setattr(rowwise, "_fast_value", {})
+    lab, z = rng.integers(0, 10, 30), rng.standard_normal((30, 10))
+    pt = rng.random((30, 10))
+    pt /= pt.sum(1, keepdims=True)
+    for fn, args, kw in [
+            (fl.cross_entropy, (lab, z), {}), (fl.cross_entropy, (lab, z), {}),
+            (fl.cross_entropy, (lab, z), {"label_smoothing": 0.25}),
+            (fl.cross_entropy.value_and_grad, (lab, z), {}),
+            (fl.cross_entropy.value_and_grad, (lab, z), {"label_smoothing": 0.25}),
+            (fl.kl_divergence, (pt, z * 0 + pt[::-1]), {}),
+            (fl.kl_divergence, (pt, pt[::-1].copy()), {})]:
+        _both(monkeypatch, no_planner, fn, args, [args[0], _strided(args[1])],
+              dict(kw, backend="serial"))
+    assert all(e[3] is not None for e in rowwise._fast_value.values())
 
 
 @pytest.mark.parametrize("rows", [7, 7000])  # 70 values: one check of both; 70000: each

@@ -58,7 +58,7 @@ def test_every_flagged_loss_has_numpy_flags():
 def _kernel_flags(name, y, p, params, parallel):
     """The OR of the flags the fused kernel returns (a value_and_grad kernel)."""
     spec = REGISTRY[name]
-    prm = pointwise._scalar_prm(spec, y.dtype, params)
+    prm, _ = pointwise._scalar_prm(spec, y.dtype, params)
     k = cpu.pointwise_kernel(spec.scalar, parallel=parallel, reduce=True, rows=False,
                              write_l=False, write_g=True, write_h=False, wmode=0,
                              ybcast=False, has_cp=False, flags=spec.input_flags)

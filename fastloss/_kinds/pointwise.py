@@ -220,22 +220,21 @@ def reads_of(spec, pl: Plan) -> list:
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _F32, _F64 = _FAST_DTYPES
-#: (loss name, dtype, parallel, wmode, op, fuse, rows) -> [kernel, default prm, dummy
-#: output, want value, want grad, None or (prm, weights' dtype, serial machine code)]
+#: (loss name, dtype, parallel, wmode, op, fuse, rows) -> [kernel, (default prm, its types),
+#: dummy output, want value, want grad, None or (prm's types, weights' dtype, serial machine
+#: code)]
 _fast_value: dict = {}
 
 
 def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_weight=None,
-               prm=None, op="value", out=None, rows=False):
+               op="value", out=None, rows=False):
     """``op`` ("value", "grad" or "value_and_grad") of the commonest call (same-dtype
     C-contiguous float arrays of one shape, scalar parameters, no weights or a float64 or
     float32 weight per element of 1-D inputs; ``out`` a C-contiguous array like ``y_pred``
     that is ``y_pred`` itself or shares no memory with the inputs) with none of plan()'s
     generality: a few hundred nanoseconds of Python before the kernel, the bits of the full
     road. ``rows``: ``axis=-1`` (one value per row of the last axis; weights then one per
-    element of that axis, for inputs of any rank). ``prm``: the kernel's parameters as they
-    are, in ``y_pred``'s dtype (a term of a "terms" loss). None when the call is not that
-    one."""
+    element of that axis, for inputs of any rank). None when the call is not that one."""
     if (type(y_pred) is not np.ndarray or type(y_true) is not np.ndarray
             or (reduction != "mean" and reduction != "sum")):
         return None
@@ -278,11 +277,12 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
         or _fast_entry(spec, dt, ex.parallel, wmode, op, fuse, rows)
     if entry is None:
         return None
-    kernel, prm0, d, want_value, want_grad, _ = entry  # d: the unused outputs
-    if prm is None:
-        prm = _scalar_prm(spec, dt, params) if params else prm0
-        if prm is None:
+    kernel, prm_sig, d, want_value, want_grad, known = entry  # d: the unused outputs
+    if params:
+        prm_sig = _scalar_prm(spec, dt, params)
+        if prm_sig is None:
             return None
+    prm, sig = prm_sig
     if spec.check_inputs is not None and not fuse:
         _check_inputs(spec, y_true, y_pred, _full_params(spec, params), backend)
     denom = float(n)  # (an int divisor costs a NumPy division 0.15 us more)
@@ -306,13 +306,13 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
     else:
         args = (y_true, y_pred, w, _W_DUMMY, prm, scale, n, d,
                 g if len(shape) == 1 else g.reshape(-1), d, res)
-        known = entry[5]  # (prm, weights' dtype, machine code) of an earlier call
-        if known is not None and known[0] is prm and known[1] is w.dtype:
+        # the machine code of the first call, for calls of its types (prm's, the weights')
+        if known is not None and known[0] is sig and known[1] is w.dtype:
             flags = known[2](*args)
         else:
             flags = kernel(*args)
-            if known is None and prm is prm0:
-                entry[5] = (prm, w.dtype, compiled_for(kernel, args))
+            if known is None:
+                entry[5] = (sig, w.dtype, compiled_for(kernel, args))
     if flags and flags not in spec.flags_fine:  # the check's pass, for its message
         _check_inputs(spec, yt0, yp0, _full_params(spec, params), backend)
     if not want_value:
@@ -332,7 +332,7 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
 def _fast_entry(spec, dt, parallel, wmode, op, fuse, rows):
     """The entry of :data:`_fast_value` for this key, made once; None where the spec's
     default parameters need :func:`plan`."""
-    default = _scalar_prm(spec, dt, {}) if spec.params else (dt.type(0.0),)
+    default = _scalar_prm(spec, dt, {}) if spec.params else _with_sig((dt.type(0.0),))
     if default is None:
         return None
     want_value, want_grad = op != "grad", op != "value"
@@ -340,8 +340,8 @@ def _fast_entry(spec, dt, parallel, wmode, op, fuse, rows):
                                   rows=rows, write_l=False, write_g=want_grad, write_h=False,
                                   wmode=wmode, ybcast=False, has_cp=False,
                                   flags=spec.input_flags if fuse else None)
-    # the last slot: (prm, the weights' dtype, the serial kernel's machine code for the
-    # types of the first call with them) (compiled_for: no dispatcher on later calls)
+    # the last slot: (prm's types, the weights' dtype, the serial kernel's machine code for
+    # the types of the first call) (compiled_for: no dispatcher on later calls)
     entry = _fast_value[(spec.name, dt, parallel, wmode, op, fuse, rows)] = [
         kernel, default, _dummy(dt), want_value, want_grad, None]
     return entry
@@ -424,9 +424,20 @@ def _full_params(spec, params):
     return d
 
 
+_SIGS: dict = {}
+
+
+def _with_sig(prm):
+    """``(prm, its element types)``, the types one shared tuple per distinct combination
+    (compared by identity: which kernel machine code takes this ``prm``)."""
+    types = tuple(map(type, prm))
+    return prm, _SIGS.setdefault(types, types)
+
+
 def _scalar_prm(spec, dt, params):
-    """The kernel's ``prm`` for scalar parameters (memoised per value and type: the checks
-    run once per distinct call), or None where only :func:`plan` can tell."""
+    """``(prm, its types)`` (:func:`_with_sig`): the kernel's ``prm`` for scalar parameters
+    (memoised per value and type: the checks run once per distinct call), or None where
+    only :func:`plan` can tell."""
     try:
         if len(params) == 1:  # the commonest call with a parameter: a flat key is cheaper
             ((name, v),) = params.items()
@@ -448,7 +459,7 @@ def _scalar_prm(spec, dt, params):
             else:
                 v = p.check(v)
             vals.append(p.kernel_value(v, dt))
-        prm = tuple(vals) or (dt.type(0.0),)
+        prm = _with_sig(tuple(vals) or (dt.type(0.0),))
         if len(_fast_params) < 4096:
             _fast_params[key] = prm
     return prm
@@ -482,9 +493,10 @@ def fast_plan(spec, y_true, y_pred, reduction, sample_weight, axis, params, back
                 or check_kernels.count_bad_weights(sample_weight)):
             return None
         w, wmode = sample_weight, 1
-    prm = _scalar_prm(spec, dt, params) if spec.params else (dt.type(0.0),)
-    if prm is None:
+    prm_sig = _scalar_prm(spec, dt, params) if spec.params else ((dt.type(0.0),), None)
+    if prm_sig is None:
         return None
+    prm = prm_sig[0]
     full = {p.name: params.get(p.name, p.default) for p in spec.params} if spec.params \
         else params
     if spec.check_inputs is not None:
@@ -553,7 +565,7 @@ def fast(spec, op, args, kw):
     if op != "grad_hess" and (axis is None or (type(axis) is int and axis == -1)):
         # (arguments by position: cheaper than keywords)
         v = fast_value(spec, y_true, y_pred, kw["reduction"], kw["backend"], params,
-                       kw["sample_weight"], None, op, kw.get("out"), axis is not None)
+                       kw["sample_weight"], op, kw.get("out"), axis is not None)
         if v is not None:
             return v
     pl = fast_plan(spec, y_true, y_pred, kw["reduction"], kw["sample_weight"], kw["axis"],

@@ -21,6 +21,7 @@ from .. import _checks as check_kernels
 from .._exec import executor_for
 from .._exec.cpu import _dummy, finish_rows
 from .._kernels import rows
+from .._kernels.compile import compiled_for
 from .._spec import Rows
 from .pointwise import WANTS, _pack
 
@@ -107,7 +108,9 @@ _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _F32, _F64 = _FAST_DTYPES
 _LAB = np.full(1, -1, np.int64)
 _I64 = np.dtype(np.int64)
-#: (loss name, C, dtype, parallel) -> (value kernel, prm, dummy output) of fast_value
+#: (loss name, C, dtype, parallel, want_grad, has_sw) -> [kernel, default prm, dummy output,
+#: None or the serial kernel's machine code for the default prm (compiled_for)] of fast_value
+#: (and fast_targets' entries, keyed (name, "t", dtype, parallel, want_grad))
 _fast_value: dict = {}
 _D64 = _dummy(np.float64)
 
@@ -168,10 +171,10 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params, op="value", out
     if entry is None:
         kernel = rows.row_kernel(spec.row, parallel=ex.parallel, write_g=want_grad,
                                  write_h=False, has_t=False, has_lab=True, has_sw=has_sw)
-        entry = (kernel, spec.fast_prm(C, {}), _dummy(dt))
+        entry = [kernel, spec.fast_prm(C, {}), _dummy(dt), None]
         if len(_fast_value) < 4096:
             _fast_value[key] = entry
-    kernel, prm, d = entry
+    kernel, prm, d, known = entry
     if params:
         prm = spec.fast_prm(C, params)
         if prm is None:
@@ -185,7 +188,14 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params, op="value", out
             1.0 / denom if reduction == "mean" else 1.0, C, lout,
             g.reshape(-1) if want_grad else d, d, out is y_pred)
     # the kernel returns the pairwise sum of lout: the bits of run()
-    total = ex.launch(kernel, *args) if ex.parallel else kernel(*args)
+    if ex.parallel:
+        total = ex.launch(kernel, *args)
+    elif known is not None and not params:  # (the default prm's types)
+        total = known(*args)
+    else:
+        total = kernel(*args)
+        if not params and _fast_value.get(key) is entry:
+            entry[3] = compiled_for(kernel, args)
     if op == "grad":
         return g
     value = total / denom if reduction == "mean" else total
@@ -226,15 +236,21 @@ def fast_targets(spec, y_true, y_pred, reduction, backend, op="value"):
         kernel = rows.row_kernel(spec.row, parallel=ex.parallel, write_g=want_grad,
                                  write_h=False, has_t=True, has_lab=False, has_sw=False)
         # (the default row parameters: what prepare gives these losses)
-        entry = _fast_value[key] = (kernel, Rows(x=y_pred).prm, _dummy(dt))
-    kernel, prm, d = entry
+        entry = _fast_value[key] = [kernel, Rows(x=y_pred).prm, _dummy(dt), None]
+    kernel, prm, d, known = entry
     lout = np.empty(N, np.float64)
     g = np.empty(N * C, dt) if want_grad else d
     # rows.RowArgs in order, positionally
     args = (x, t, _LAB, _D64, _D64, prm, 1.0 / N if reduction == "mean" else 1.0, C, lout,
             g, d, False)
     # the kernel returns the pairwise sum of lout: the bits of run()
-    total = ex.launch(kernel, *args) if ex.parallel else kernel(*args)
+    if ex.parallel:
+        total = ex.launch(kernel, *args)
+    elif known is not None:
+        total = known(*args)
+    else:
+        total = kernel(*args)
+        entry[3] = compiled_for(kernel, args)
     if op == "grad":
         return g.reshape(N, C)
     value = total / N if reduction == "mean" else total
