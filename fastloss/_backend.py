@@ -49,8 +49,8 @@ PARALLEL_THRESHOLDS = {"cheap": 36864, "exp-log": 49152, "row-wise": 240000}
 # A pass that only reduces (the value with reduction "mean" or "sum") writes nothing per
 # element, so its serial loop is quicker and parallel pays off later: it has thresholds of
 # its own. Measured with threshold_must_show.py --op value (float64, load 0.3): parallel
-# faster from 8.0e4 elements for mse, 7.0e4 for huber, 1.7e5 for l1_penalty (cost 0.6: one
-# input array), 1.9e4 for binary_cross_entropy_with_logits (x 3.5), 1.3e4 for log_cosh
+# faster from 8.0e4 elements for mse, 7.0e4 for huber, 5.6e4-1e5 for l1_penalty (a later
+# run), 1.9e4 for binary_cross_entropy_with_logits (x 3.5), 1.3e4 for log_cosh
 # (x 4.5), 2.7e4 for poisson_nll (x 2), 1.9e4 for cross_entropy (x 8). With the
 # value_and_grad thresholds above, auto lost up to 1.66x (l1_penalty), 1.48x (mse).
 VALUE_THRESHOLDS = {"cheap": 98304, "exp-log": 61440, "row-wise": 240000}

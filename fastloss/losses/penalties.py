@@ -42,9 +42,11 @@ def penalty_term(y, p, prm, c):
     return v, g, b
 
 
-# relative cost 0.6: one input array to read where mse reads two (parallel pays off from
-# 1.7e5 elements for the value, 6e4 with the gradient, against mse's 8e4 and 3.7e4)
-_COST = 0.6
+# relative cost 1, as mse's: one input array to read where mse reads two, but the kernel's
+# passes per element, not the bytes, set the time around the crossover (measured float64,
+# load 0.6: parallel faster from 5.6e4-1e5 elements for the value and 3.2e4-5.6e4 with the
+# gradient, where cost 0.6 lost 12% and 16%)
+_COST = 1.0
 _TERM = PointwiseSpec(name="penalty_term", family="penalties", summary="", formula="",
                       matches="", scalar=penalty_term, cost=_COST)
 
