@@ -215,12 +215,10 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
         # runs of consecutive chunks, one chunk buffer each (not one per chunk); not
         # numba.get_num_threads(): it would make the kernel uncacheable
         nblk = min(nparts, MAXBLK_) if PAR else 1
-        # one allocation for the partials and each run's lanes (each costs ~40 ns a call)
-        work = np.empty((0 if PARTIALS else nparts) + nblk * LANES, np.float64)
         if PARTIALS:
             partials = res
         else:
-            partials = work[:nparts]
+            partials = np.empty(nparts, np.float64)
         if FL:
             seen = np.zeros(nblk, np.int64)  # each run's OR of the flags
         # borrowed: the views of a chunk cost no atomic reference counting (the caller holds
@@ -240,7 +238,9 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
                                    f(yt[0], yp[0], prm, cp[0] if HAS_CP else 0.0)[0])
             else:
                 buf = np.empty(min(SUB_, N) + LANES, np.float64)
-            acc = borrowed(work)[work.shape[0] - (blk + 1) * LANES:work.shape[0] - blk * LANES]
+            # (its own allocation: the lanes of two runs in one array shared cache lines,
+            # and the stores of each part made a parallel call 2x slower)
+            acc = np.empty(LANES, np.float64)
             if FL:
                 fbuf = np.empty(min(SUB_, N), np.int32)
             fb = np.int32(0)
