@@ -201,7 +201,7 @@ def fast(spec, op, args, kw):
     if len(kw) != (2 if op == "value" else 3) or len(args) != len(spec.inputs) \
             or op == "grad_hess" or type(args[0]) is not np.ndarray:
         return None
-    if op != "value" and kw["out"] is not None:
+    if op != "value" and kw.get("out") is not None:
         return None
     reduction = kw["reduction"]
     if reduction is None:
