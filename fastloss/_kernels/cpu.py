@@ -238,8 +238,7 @@ def _make_pointwise(scalar, parallel, reduce, rows, write_l, write_g, write_h, w
                                    f(yt[0], yp[0], prm, cp[0] if HAS_CP else 0.0)[0])
             else:
                 buf = np.empty(min(SUB_, N) + LANES, np.float64)
-            # (its own allocation: the lanes of two runs in one array shared cache lines,
-            # and the stores of each part made a parallel call 2x slower)
+            # (each run its own: in one array, neighbouring runs' lanes share cache lines)
             acc = np.empty(LANES, np.float64)
             if FL:
                 fbuf = np.empty(min(SUB_, N), np.int32)
