@@ -502,6 +502,51 @@ def test_cross_entropy_long_rows_lanes_and_tails():
     assert np.isnan(v[1])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_row_exponentials_and_kl_terms_at_every_remainder(dtype):
+    """Every row length from 1 to 3 vectors (float32: 16 values, float64: 8) and past the
+    block of 1024: the remainder after the whole vectors is computed as one more vector
+    over the last values (or in scalar code when short). Values and gradients against a
+    float64 NumPy reference; -inf and NaN placed among the last values."""
+    rng = np.random.default_rng(31)
+    tol = 2e-6 if dtype == np.float32 else 1e-13
+    lengths = list(range(1, 50)) + [1024 + r for r in (1, 5, 9, 13, 17)]
+    for Cn in lengths:
+        x = (4 * rng.standard_normal((3, Cn))).astype(dtype)
+        y = rng.integers(0, Cn, 3)
+        x64 = x.astype(np.float64)
+        m = x64.max(axis=1, keepdims=True)
+        lse = m[:, 0] + np.log(np.exp(x64 - m).sum(axis=1))
+        ref = lse - x64[np.arange(3), y]
+        v, g = fl.cross_entropy.value_and_grad(y, x, reduction="none")
+        np.testing.assert_allclose(v, ref, rtol=tol, atol=tol, err_msg=f"C={Cn}")
+        soft = np.exp(x64 - lse[:, None])
+        soft[np.arange(3), y] -= 1.0
+        np.testing.assert_allclose(g, soft, rtol=0, atol=tol, err_msg=f"C={Cn}")
+        # KL of probability rows (targets with zeros among the last values)
+        q = rng.dirichlet(np.ones(Cn), 3).astype(dtype)
+        t = rng.dirichlet(np.ones(Cn), 3)
+        t[0, -min(3, Cn - 1):] = 0.0 if Cn > 1 else t[0, -1]
+        t = (t / t.sum(axis=1, keepdims=True)).astype(dtype)
+        t64, q64 = t.astype(np.float64), q.astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(t64 == 0, 0.0, t64 * (np.log(t64) - np.log(q64)))
+        kl = fl.kl_divergence(t, q, reduction="none")
+        np.testing.assert_allclose(kl, terms.sum(axis=1), rtol=tol, atol=tol,
+                                   err_msg=f"C={Cn}")
+        if Cn >= 2:  # a masked logit last, a NaN among the last values
+            xm = x.copy()
+            xm[0, -1] = -np.inf
+            xm[1, -2] = np.nan
+            y2 = np.array([0, 0, y[2]])
+            vm = fl.cross_entropy(y2, xm, reduction="none")
+            x0 = x64[0, :-1]
+            ref0 = x0.max() + np.log(np.exp(x0 - x0.max()).sum()) - x0[0]
+            np.testing.assert_allclose(vm[0], ref0, rtol=tol, atol=tol, err_msg=f"C={Cn}")
+            assert np.isnan(vm[1]), Cn
+            np.testing.assert_allclose(vm[2], ref[2], rtol=tol, atol=tol)
+
+
 # ---- extreme logits
 
 
