@@ -29,6 +29,7 @@ from numba.extending import register_jitable
 
 from .. import _arrays as A
 from .._kernels.rows import (
+    labels_in_range,
     lse_row,
     softmax_grad_inplace,
     softmax_grad_w_inplace,
@@ -184,14 +185,20 @@ def _check(call, arrays):
         sw = A.check_weights(A.on_host(sw), N)
         if reduction == "mean" and not np.sum(sw) > 0.0:
             raise ValueError("sample_weight sums to zero: the weighted mean is undefined")
-    kept = lab != ii
-    roww = (
-        kept.astype(np.float64) if cw is None else np.where(kept, cw[np.where(kept, lab, 0)], 0.0)
-    )
-    denom = float(np.sum(roww if sw is None else sw * roww))
+    if cw is None and sw is None and not 0 <= ii < V and labels_in_range(lab, V):
+        denom = float(N)  # every row kept, weight 1: what the sum below gives
+    else:
+        kept = lab != ii
+        roww = (kept.astype(np.float64) if cw is None
+                else np.where(kept, cw[np.where(kept, lab, 0)], 0.0))
+        denom = float(np.sum(roww if sw is None else sw * roww))
     cs = params["chunk_size"]
     cs = default_chunk(N, V, np.dtype(dtype).itemsize) if cs is None else min(int(cs), max(N, 1))
     return (h, w, b), dtype, lab, cw, sw, ii, denom, cs
+
+
+_F64 = np.dtype(np.float64)
+_ZERO = {np.dtype(t): np.zeros(1, t) for t in (np.float32, np.float64)}
 
 
 def _program(call, arrays):
@@ -224,10 +231,10 @@ def _program(call, arrays):
     has_b, has_cw, has_sw = b is not None, cw is not None, sw is not None
     wsum = float(V) if cw is None else float(np.sum(cw))
     cap = 0.0 if params["softcap"] is None else float(params["softcap"])
-    bb = b if has_b else ex.to(np.zeros(1, dtype))
+    bb = b if has_b else ex.to(_ZERO[dtype])  # (the dummies are never read)
     labd = ex.to(lab)
-    cwd = ex.to(cw if has_cw else np.zeros(1, f64))
-    swd = ex.to(sw if has_sw else np.zeros(1, f64))
+    cwd = ex.to(cw if has_cw else _ZERO[_F64])
+    swd = ex.to(sw if has_sw else _ZERO[_F64])
     if want_grad:
         gh, gw = g.bufs[0], g.bufs[1]
         gb64 = np.zeros(V, f64) if has_b else None
