@@ -382,6 +382,25 @@ MUTANTS = [
         [T_THR, "tests/test_backend.py", "-k", "fork"],
         "a child forked after a parallel call runs parallel kernels",
     ),
+    # --- the row loops' last vector (rows.vector_split)
+    M(
+        "row_exp_last_vector_skipped",
+        ROWS,
+        "    for part in range(1 if a2 < 0 else 2):  # (one copy of the loop: less fixed cost)\n"
+        "        _exp_shift_loop(",
+        "    for part in range(1):  # (one copy of the loop: less fixed cost)\n"
+        "        _exp_shift_loop(",
+        [T_CLS, "-k", "every_remainder"],
+        "the exponentials of a row's remainder never computed",
+    ),
+    M(
+        "kl_last_vector_skipped",
+        CLS,
+        "        for part in range(1 if a2 < 0 else 2):",
+        "        for part in range(1):",
+        [T_CLS, "-k", "every_remainder"],
+        "the KL terms of a row's remainder never computed",
+    ),
 ]
 
 
