@@ -176,8 +176,8 @@ MUTANTS = [
     M(
         "hinge_grad_sign",
         CLS,
-        "return max(z, 0.0), -t if z > 0.0 else 0.0 * z, 0.0 * z",
-        "return max(z, 0.0), t if z > 0.0 else 0.0 * z, 0.0 * z",
+        "return max(z, zero), -t if z > zero else zero * z, zero * z",
+        "return max(z, zero), t if z > zero else zero * z, zero * z",
         [T_DER, T_CLS, T_PW, "-k", "hinge and not squared and (finite or sklearn or derivative)"],
         "gradient sign",
     ),

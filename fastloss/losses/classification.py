@@ -161,17 +161,19 @@ def focal_scalar(y, x, prm, c):
 
 @register_jitable(forceinline=True)
 def hinge_scalar(y, p, prm, c):
-    t = 1.0 if y > 0.0 else -1.0
-    z = 1.0 - t * p
-    return max(z, 0.0), -t if z > 0.0 else 0.0 * z, 0.0 * z
+    one, zero = like(p, 1.0), like(p, 0.0)  # (float32 stays float32: twice the lanes)
+    t = one if y > zero else -one
+    z = one - t * p
+    return max(z, zero), -t if z > zero else zero * z, zero * z
 
 
 @register_jitable(forceinline=True)
 def squared_hinge_scalar(y, p, prm, c):
-    t = 1.0 if y > 0.0 else -1.0
-    z = 1.0 - t * p
-    k = max(z, 0.0)
-    return k * k, -2.0 * t * k, 2.0 if z > 0.0 else 0.0 * z
+    one, zero, two = like(p, 1.0), like(p, 0.0), like(p, 2.0)  # (as hinge_scalar)
+    t = one if y > zero else -one
+    z = one - t * p
+    k = max(z, zero)
+    return k * k, -two * t * k, two if z > zero else zero * z
 
 
 # ---------------------------------------------------------------------------------------
