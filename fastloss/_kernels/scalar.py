@@ -539,12 +539,12 @@ def sigmoid(x):
 
 @register_jitable(forceinline=True)
 def sign(x):
-    """-1, 0 or 1 (NaN stays NaN)."""
+    """-1, 0 or 1 in ``x``'s precision (NaN stays NaN)."""
     if x > 0.0:
-        return 1.0
+        return like(x, 1.0)
     if x < 0.0:
-        return -1.0
-    return x * 0.0
+        return like(x, -1.0)
+    return x * like(x, 0.0)
 
 
 @register_jitable(forceinline=True)

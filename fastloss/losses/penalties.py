@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from numba.extending import register_jitable
 
-from .._kernels.scalar import sign
+from .._kernels.scalar import like, sign
 from .._spec import MultiSpec, Param, PointwiseSpec, register, register_map
 
 
@@ -28,16 +28,17 @@ def penalty_term(y, p, prm, c):
     """``prm[0] |w| + prm[1] w^2 / 2`` of the weight ``p`` (``y``, ``c`` unused), its
     derivative (the subgradient ``sign(w)``, 0 at 0, for the absolute value) and second
     derivative. A zero coefficient drops its term entirely (so ``l1`` of inf is inf)."""
-    a = 1.0 * prm[0]
-    b = 1.0 * prm[1]
-    x = 1.0 * p
-    v = 0.0
-    g = 0.0
-    if a != 0.0:
+    a = prm[0]  # (prm and the constants in p's precision: a float32 body, twice the lanes)
+    b = prm[1]
+    x = p
+    zero = like(x, 0.0)
+    v = zero
+    g = zero
+    if a != zero:
         v = a * abs(x)
         g = a * sign(x)
-    if b != 0.0:
-        v += 0.5 * b * x * x
+    if b != zero:
+        v += like(x, 0.5) * b * x * x
         g += b * x
     return v, g, b
 

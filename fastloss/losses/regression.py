@@ -26,26 +26,28 @@ def mse_scalar(y, p, prm, c):
 @register_jitable(forceinline=True)
 def mae_scalar(y, p, prm, c):
     d = p - y
-    return abs(d), sign(d), 0.0 * d
+    return abs(d), sign(d), like(d, 0.0) * d
 
 
 @register_jitable(forceinline=True)
 def huber_scalar(y, p, prm, c):
+    # (constants in p's precision: a float32 input runs a float32 body, twice the lanes)
     delta = prm[0]
     d = p - y
     k = min(max(d, -delta), delta)
-    return k * (d - 0.5 * k), k, 1.0 if abs(d) <= delta else 0.0
+    return k * (d - like(d, 0.5) * k), k, like(d, 1.0) if abs(d) <= delta else like(d, 0.0)
 
 
 @register_jitable(forceinline=True)
 def smooth_l1_scalar(y, p, prm, c):
     beta = prm[0]
     d = p - y
+    zero = like(d, 0.0)
     if beta > 0.0:
         k = min(max(d, -beta), beta)
-        ib = 1.0 / beta  # one division per call (beta is the same for every element)
-        return k * (d - 0.5 * k) * ib, k * ib, ib if abs(d) < beta else 0.0
-    return abs(d), sign(d), 0.0 * d
+        ib = like(d, 1.0) / beta  # one division per call (beta is the same for every element)
+        return k * (d - like(d, 0.5) * k) * ib, k * ib, ib if abs(d) < beta else zero
+    return abs(d), sign(d), zero * d
 
 
 @register_jitable(forceinline=True)
@@ -72,9 +74,10 @@ def log_cosh_scalar(y, p, prm, c):
 def quantile_scalar(y, p, prm, c):
     q = prm[0]
     d = p - y
+    zero = like(d, 0.0)
     if y >= p:
-        return -q * d, -q + 0.0 * d, 0.0 * d
-    return (1.0 - q) * d, 1.0 - q + 0.0 * d, 0.0 * d
+        return -q * d, -q + zero * d, zero * d
+    return (like(d, 1.0) - q) * d, like(d, 1.0) - q + zero * d, zero * d
 
 
 @register_jitable(forceinline=True)
