@@ -11,29 +11,15 @@ float64 times, memory-bound, move by up to 20% between runs.
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
+from row_remainders import wall_min  # (this folder: run as a script)
 
 import fastloss
 
 LOSSES = ("hinge", "squared_hinge", "huber", "smooth_l1", "quantile", "mae", "l1_penalty",
           "l2_penalty", "elastic_net")
 ONE_ARRAY = ("l1_penalty", "l2_penalty", "elastic_net")
-
-
-def wall_min(fn, samples=15, target=0.003):
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    number = max(1, int(target / max(time.perf_counter() - t0, 1e-7)))
-    best = float("inf")
-    for _ in range(samples):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / number)
-    return best
 
 
 def main() -> None:
