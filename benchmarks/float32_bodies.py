@@ -1,6 +1,7 @@
 """Serial float32 and float64 times of the losses whose float32 kernels run a float32 body
 since their constants took the input's precision (``like``): ``hinge``, ``squared_hinge``,
-``huber``, ``smooth_l1``, ``quantile``, ``mae`` and the penalties. The minimum wall time of
+``huber``, ``smooth_l1``, ``quantile``, ``mae``, the penalties and the GAN losses of the
+kinds ``least_squares``, ``hinge`` and ``wasserstein``. The minimum wall time of
 a call at n = 1e5 and 1e6, in microseconds. To compare two versions, run it on each in turn
 (for example with ``PYTHONPATH`` set to a git worktree of the other commit); at 1e6 the
 float64 times, memory-bound, move by up to 20% between runs.
@@ -20,6 +21,7 @@ import fastloss
 LOSSES = ("hinge", "squared_hinge", "huber", "smooth_l1", "quantile", "mae", "l1_penalty",
           "l2_penalty", "elastic_net")
 ONE_ARRAY = ("l1_penalty", "l2_penalty", "elastic_net")
+GAN_KINDS = ("least_squares", "hinge", "wasserstein")
 
 
 def main() -> None:
@@ -41,6 +43,17 @@ def main() -> None:
                 v = wall_min(lambda a=args, f=loss: f(*a, backend="serial"))
                 vg = wall_min(lambda a=args, f=loss: f.value_and_grad(*a, backend="serial"))
                 print(f"| {name} | {dt} | {n:.0e} | {v * 1e6:.1f} | {vg * 1e6:.1f} |")
+    for name in ("gan_discriminator", "gan_generator"):
+        loss = getattr(fastloss, name)
+        for kind in GAN_KINDS:
+            for dt in ("float32", "float64"):
+                n = 1_000_000
+                args = tuple(rng.standard_normal(n).astype(dt)
+                             for _ in loss.spec.inputs)
+                v = wall_min(lambda a=args, f=loss, k=kind: f(*a, kind=k, backend="serial"))
+                vg = wall_min(lambda a=args, f=loss, k=kind: f.value_and_grad(
+                    *a, kind=k, backend="serial"))
+                print(f"| {name}({kind}) | {dt} | {n:.0e} | {v * 1e6:.1f} | {vg * 1e6:.1f} |")
 
 
 if __name__ == "__main__":

@@ -67,45 +67,45 @@ def softplus_term(y, p, prm, c):
 @register_jitable(forceinline=True)
 def half_square_m1_term(y, p, prm, c):
     """``a (x - 1)^2 / 2``."""
-    a = 1.0 * prm[0]
-    d = 1.0 * p - 1.0
-    return a * 0.5 * d * d, a * d, a
+    a = like(p, prm[0])
+    d = p - like(p, 1.0)
+    return a * like(p, 0.5) * d * d, a * d, a
 
 
 @register_jitable(forceinline=True)
 def half_square_term(y, p, prm, c):
     """``a x^2 / 2``."""
-    a = 1.0 * prm[0]
-    x = 1.0 * p
-    return a * 0.5 * x * x, a * x, a
+    a = like(p, prm[0])
+    return a * like(p, 0.5) * p * p, a * p, a
 
 
 @register_jitable(forceinline=True)
 def _relu(u, du, a):
-    if u > 0.0:
-        return a * u, a * du, 0.0
-    if u <= 0.0:
-        return 0.0, 0.0, 0.0
-    return u, 0.0, 0.0  # NaN: the value stays NaN, the derivative is 0 as in torch.relu
+    zero = like(u, 0.0)
+    if u > zero:
+        return a * u, a * du, zero
+    if u <= zero:
+        return zero, zero, zero
+    return u, zero, zero  # NaN: the value stays NaN, the derivative is 0 as in torch.relu
 
 
 @register_jitable(forceinline=True)
 def relu_1m_term(y, p, prm, c):
     """``a max(0, 1 - x)``."""
-    return _relu(1.0 - p, -1.0, 1.0 * prm[0])
+    return _relu(like(p, 1.0) - p, like(p, -1.0), like(p, prm[0]))
 
 
 @register_jitable(forceinline=True)
 def relu_1p_term(y, p, prm, c):
     """``a max(0, 1 + x)``."""
-    return _relu(1.0 + p, 1.0, 1.0 * prm[0])
+    return _relu(like(p, 1.0) + p, like(p, 1.0), like(p, prm[0]))
 
 
 @register_jitable(forceinline=True)
 def linear_term(y, p, prm, c):
     """``a x``."""
-    a = 1.0 * prm[0]
-    return a * p, a, 0.0
+    a = like(p, prm[0])
+    return a * p, a, like(p, 0.0)
 
 
 def _term(scalar, cost):
