@@ -48,11 +48,12 @@ def pointwise_bare(scalar, prm, wmode=0, write_g=False, a=y, b=p, rows_of=0):
                              write_l=False, write_g=write_g, write_h=False, wmode=wmode,
                              ybcast=False, has_cp=False)
     res, g = np.zeros(a.size // rows_of if rows_of else 1), np.empty(a.size, a.dtype)
-    ww = w[:rows_of or 100] if wmode else W0
+    ww = w[:rows_of or 100] if wmode else None
     prm = tuple(a.dtype.type(v) for v in prm)
-    n, dd = rows_of or a.size, _dummy(a.dtype)
+    n = rows_of or a.size
     af, bf = a.reshape(-1), b.reshape(-1)
-    return machine(k, af, bf, ww, W0, prm, 1.0, n, dd, g if write_g else dd, dd, res)
+    # (None for the arrays the kernel does not use, as the library passes them)
+    return machine(k, af, bf, ww, None, prm, 1.0, n, None, g if write_g else None, None, res)
 
 
 def row_bare(spec, prm, x, lab_=None, t=None, sw=None):
@@ -60,10 +61,8 @@ def row_bare(spec, prm, x, lab_=None, t=None, sw=None):
     k = rows.row_kernel(spec.row, parallel=False, write_g=False, write_h=False,
                         has_t=t is not None, has_lab=lab_ is not None, has_sw=sw is not None)
     lout, xf = np.empty(10), x.reshape(-1)
-    tf = d if t is None else t.reshape(-1)
-    lb = np.full(1, -1, np.int64) if lab_ is None else lab_
-    return machine(k, xf, tf, lb, W0, W0 if sw is None else sw, prm, 0.1, 10, lout, d, d,
-                   False)
+    tf = None if t is None else t.reshape(-1)
+    return machine(k, xf, tf, lab_, W0, sw, prm, 0.1, 10, lout, d, d, False)
 
 
 def terms_bare(loss, *arrays):

@@ -118,8 +118,9 @@ def _pointwise_asm(scalar, prm, op, dt, flags=None):
         d = np.dtype(dt)
         a = np.linspace(0.1, 0.9, 20).astype(d)
         buf = np.empty_like(a)
-        w = np.zeros(1)
-        k(a, a.copy(), w, w, prm, 1.0, a.size, buf, buf.copy(), buf.copy(), np.zeros(1))
+        # the library's call: None for each array the kernel does not use
+        k(a, a.copy(), None, None, prm, 1.0, a.size, buf if wl else None,
+          buf.copy() if wg else None, buf.copy() if wh else None, np.zeros(1) if reduce else None)
         sig = k.signatures[0]
         _compiled[key] = (k.inspect_asm(sig), k.inspect_llvm(sig))
     return _compiled[key]
@@ -211,7 +212,8 @@ def test_layouts_are_vectorised(wmode, ybcast, has_cp, rows):
     yt = yp[:5].copy() if ybcast else (yp > 0).astype(np.float64)
     prm = (np.nan,) if has_cp else (1.0,)
     w = np.ones(4 if wmode == 2 else 5)
-    k(yt, yp, w, np.ones(5), prm, 1.0, 5, yp, np.empty_like(yp), yp, np.zeros(4))
+    k(yt, yp, w if wmode else None, np.ones(5) if has_cp else None, prm, 1.0, 5, None,
+      np.empty_like(yp), None, np.zeros(4))
     sig = k.signatures[0]
     _assert_vectorised(
         f"layout {(wmode, ybcast, has_cp, rows)}", k.inspect_asm(sig), k.inspect_llvm(sig)

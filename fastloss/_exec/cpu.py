@@ -17,7 +17,6 @@ from .._kernels.compile import KERNELS
 
 _DUMMY: dict = {}
 _W_DUMMY = np.zeros(1, np.float64)
-_LAB_DUMMY = np.full(1, -1, np.int64)
 
 
 def _dummy(dtype):
@@ -229,13 +228,13 @@ class HostExecutor:
         dt = pl.dtype
         elementwise = pl.reduction == "none"
         reduce = want_value and not elementwise
-        lout = np.empty(N, dt) if (want_value and elementwise) else _dummy(dt)
+        # (an array the kernel does not use is None: cheaper to pass than a dummy)
+        lout = np.empty(N, dt) if (want_value and elementwise) else None
+        gout = None
         if want_grad:
             gout = (A.check_out(out, pl.shape, dt, reads=reads, own=pl.yp).reshape(-1)
                     if out is not None else np.empty(N, dt))
-        else:
-            gout = _dummy(dt)
-        hout = np.empty(N, dt) if want_hess else _dummy(dt)
+        hout = np.empty(N, dt) if want_hess else None
         scale = (pl.scale if grad_scale is None else grad_scale) * spec.grad_factor
         res = np.zeros(pl.R if pl.rows else 1, np.float64)
         if N > 0:
@@ -248,8 +247,7 @@ class HostExecutor:
                     write_l=wl, write_g=want_grad, write_h=want_hess, wmode=pl.wmode,
                     ybcast=pl.ybcast, has_cp=has_cp)
             # cpu.PointwiseArgs in order, positionally: keywords would cost ~1 us a call
-            self.launch(kernel, pl.yt, pl.yp, _W_DUMMY if pl.w is None else pl.w,
-                        _W_DUMMY if pl.cp is None else pl.cp, pl.prm, scale, pl.n, lout, gout,
+            self.launch(kernel, pl.yt, pl.yp, pl.w, pl.cp, pl.prm, scale, pl.n, lout, gout,
                         hout, res)
         value = finish_value(pl, res, lout) if want_value else None
         g = (out if out is not None else gout.reshape(pl.shape)) if want_grad else None
@@ -267,17 +265,16 @@ class HostExecutor:
         N = pl.size
         dt = pl.dtype
         res = np.zeros(cpu.n_partials(N, pl.n, pl.rows), np.float64)
-        gout = np.empty(N, dt) if want_grad else _dummy(dt)
+        gout = np.empty(N, dt) if want_grad else None
         if N > 0:
             kernel = cpu.pointwise_kernel(
                 spec.scalar, parallel=self.parallel, reduce=True, rows=pl.rows,
                 write_l=False, write_g=want_grad, write_h=False, wmode=pl.wmode,
                 ybcast=pl.ybcast, has_cp=pl.cp is not None, partials=True)
             self.launch(kernel, *cpu.PointwiseArgs(
-                yt=pl.yt, yp=pl.yp, w=_W_DUMMY if pl.w is None else pl.w,
-                cp=_W_DUMMY if pl.cp is None else pl.cp, prm=pl.prm,
-                scale=grad_scale * spec.grad_factor, n=pl.n, lout=_dummy(dt), gout=gout,
-                hout=_dummy(dt), res=res))
+                yt=pl.yt, yp=pl.yp, w=pl.w, cp=pl.cp, prm=pl.prm,
+                scale=grad_scale * spec.grad_factor, n=pl.n, lout=None, gout=gout,
+                hout=None, res=res))
         if pl.rows:
             res = res.reshape(pl.R, -(-pl.n // cpu.CHUNK))
         return res, (gout.reshape(pl.shape) if want_grad else None)
@@ -322,10 +319,9 @@ class HostExecutor:
                 spec.row, parallel=self.parallel, write_g=want_grad, write_h=want_hess,
                 has_t=r.t is not None, has_lab=r.lab is not None, has_sw=pl.sw is not None)
             # rows.RowArgs in order, positionally (keywords would cost ~1 us a call)
-            self.launch(kernel, r.x.reshape(-1), _dummy(dt) if r.t is None else r.t.reshape(-1),
-                        _LAB_DUMMY if r.lab is None else r.lab,
-                        _W_DUMMY if r.cw is None else r.cw,
-                        _W_DUMMY if pl.sw is None else pl.sw,
+            # (T, LAB, SW: None where the kernel does not read them)
+            self.launch(kernel, r.x.reshape(-1), None if r.t is None else r.t.reshape(-1),
+                        r.lab, _W_DUMMY if r.cw is None else r.cw, pl.sw,
                         r.prm, pl.scale, C, lout, gout, hout, inplace)
         g = (out if out is not None else gout.reshape(r.gshape)) if want_grad else None
         h = hout.reshape(r.gshape) if want_hess else None

@@ -68,7 +68,9 @@ def row_kernel(row, *, parallel: bool, write_g: bool, write_h: bool, has_t: bool
     float64 sample weights (each row's loss and gradient are multiplied by it). Writes
     ``sw * loss`` of each row to the float64 ``lout``, the gradient rows to ``gout`` and the
     Hessian rows to ``hout``, and returns the sum of ``lout`` in NumPy's pairwise order
-    (:func:`fastloss._kernels.sums.pairwise`). One kernel serves every reduction.
+    (:func:`fastloss._kernels.sums.pairwise`). One kernel serves every reduction. ``T``,
+    ``LAB`` and ``SW`` may be None where the kernel does not read them (cheaper to pass
+    than a dummy array).
     """
     key = (row, parallel, write_g, write_h, has_t, has_lab, has_sw)
     return KERNELS.get(("rows",) + key) or memo(("rows",) + key, lambda: _make(*key))
@@ -90,7 +92,8 @@ def _make(row, parallel, write_g, write_h, has_t, has_lab, has_sw):
         # borrowed: the views of a row cost no atomic reference counting (the caller holds
         # these arrays for the whole call)
         X = borrowed(X)
-        T = borrowed(T)
+        if HAS_T:
+            T = borrowed(T)
         gout = borrowed(gout)
         hout = borrowed(hout)
         CW = borrowed(CW)
@@ -100,7 +103,7 @@ def _make(row, parallel, write_g, write_h, has_t, has_lab, has_sw):
             for r in range(q * ROWS_PER_TASK, min((q + 1) * ROWS_PER_TASK, N)):
                 a = r * C
                 x = X[a:a + C]
-                t = T[a:a + C] if HAS_T else T[0:1]
+                t = T[a:a + C] if HAS_T else X[0:0]
                 lab = LAB[r] if HAS_LAB else -1
                 sw = SW[r] if HAS_SW else 1.0
                 g = gout[a:a + C] if WG else gout[0:1]

@@ -188,7 +188,8 @@ def _term_pass(term, x, dtype, prm, reduction, backend, want_value, want_grad, o
     return v, g
 
 
-#: name -> the default ((term, prm in float64), ...) and ((term, prm in float32), ...)
+#: name -> the default ((term, prm in float64), ...) and ((term, prm in float32), ...); ()
+#: for a loss with a term that checks its inputs
 _default_terms: dict = {}
 
 
@@ -206,7 +207,7 @@ def fast(spec, op, args, kw):
     reduction = kw["reduction"]
     if reduction is None:
         reduction = spec.default_reduction
-    dt = args[0].dtype  # (fast_terms checks every array)
+    dt = args[0].dtype  # (fast_terms checks the other arrays)
     if dt is not _F64 and dt is not _F32:
         return None
     terms = _default_terms.get(spec.name)
@@ -215,7 +216,11 @@ def fast(spec, op, args, kw):
         terms = _default_terms[spec.name] = tuple(
             tuple((term, tuple(typ(v) for v in prm)) for term, prm in defaults)
             for typ in (np.float64, np.float32))
-    return fast_terms(terms[dt is _F32], args, reduction, kw["backend"], op)
+        if any(t.check_inputs is not None or t.input_flags is not None for t, _ in defaults):
+            terms = _default_terms[spec.name] = ()  # the full road checks them
+    if not terms:
+        return None
+    return fast_terms(terms[dt is _F32], args, dt, reduction, kw["backend"], op)
 
 
 def call(spec, op, args, kw):

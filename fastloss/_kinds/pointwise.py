@@ -16,7 +16,6 @@ from .. import _arrays as A
 from .. import _backend
 from .. import _checks as check_kernels
 from .._exec import _HOST, executor_for
-from .._exec.cpu import _dummy
 from .._kernels import cpu
 from .._kernels.compile import compiled_for
 from .._spec import check_params
@@ -187,8 +186,6 @@ def _column_param(p, v, n):
     return math.nan, a
 
 
-_W_DUMMY = np.zeros(1, np.float64)
-
 
 def run(spec, pl: Plan, backend, *, want_value: bool, want_grad: bool, want_hess: bool = False,
         out=None, grad_scale: float | None = None):
@@ -221,7 +218,7 @@ def reads_of(spec, pl: Plan) -> list:
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _F32, _F64 = _FAST_DTYPES
 #: (loss name, dtype, parallel, wmode, op, fuse, rows) -> [kernel, (default prm, its types),
-#: dummy output, want value, want grad, None or (prm's types, weights' dtype, serial machine
+#: want value, want grad, None or (prm's types, weights' dtype or None, serial machine
 #: code)]
 _fast_value: dict = {}
 
@@ -251,7 +248,7 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
         return None
     shape = y_pred.shape
     n = shape[-1] if rows else N
-    w, wmode, wsum = _W_DUMMY, 0, 0.0
+    w, wmode, wsum = None, 0, 0.0
     if sample_weight is not None:
         if (type(sample_weight) is not np.ndarray
                 or (sample_weight.dtype is not _F64 and sample_weight.dtype is not _F32)
@@ -277,7 +274,7 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
         or _fast_entry(spec, dt, ex.parallel, wmode, op, fuse, rows)
     if entry is None:
         return None
-    kernel, prm_sig, d, want_value, want_grad, known = entry  # d: the unused outputs
+    kernel, prm_sig, want_value, want_grad, known = entry
     if params:
         prm_sig = _scalar_prm(spec, dt, params)
         if prm_sig is None:
@@ -294,25 +291,25 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
     yt0, yp0 = y_true, y_pred
     if len(shape) != 1:
         y_true, y_pred = y_true.reshape(-1), y_pred.reshape(-1)
-    g, scale = d, 1.0
+    g, scale = None, 1.0  # (None: an array the kernel does not use)
     if want_grad:  # the scale of the full road's pass (Plan.scale times grad_factor)
         g = np.empty(shape, dt) if out is None else out  # (in place: each element is read
         # before it is written)
         scale = (1.0 / denom if reduction == "mean" else 1.0) * spec.grad_factor
     # cpu.PointwiseArgs in order, positionally (keywords would cost ~1 us a call)
+    gf = g if g is None or len(shape) == 1 else g.reshape(-1)
     if ex.parallel:
-        flags = ex.launch(kernel, y_true, y_pred, w, _W_DUMMY, prm, scale, n, d,
-                          g if len(shape) == 1 else g.reshape(-1), d, res)
+        flags = ex.launch(kernel, y_true, y_pred, w, None, prm, scale, n, None, gf, None, res)
     else:
-        args = (y_true, y_pred, w, _W_DUMMY, prm, scale, n, d,
-                g if len(shape) == 1 else g.reshape(-1), d, res)
+        args = (y_true, y_pred, w, None, prm, scale, n, None, gf, None, res)
+        wdt = w.dtype if wmode else None
         # the machine code of the first call, for calls of its types (prm's, the weights')
-        if known is not None and known[0] is sig and known[1] is w.dtype:
+        if known is not None and known[0] is sig and known[1] is wdt:
             flags = known[2](*args)
         else:
             flags = kernel(*args)
             if known is None:
-                entry[5] = (sig, w.dtype, compiled_for(kernel, args))
+                entry[4] = (sig, wdt, compiled_for(kernel, args))
     if flags and flags not in spec.flags_fine:  # the check's pass, for its message
         _check_inputs(spec, yt0, yp0, _full_params(spec, params), backend)
     if not want_value:
@@ -343,7 +340,7 @@ def _fast_entry(spec, dt, parallel, wmode, op, fuse, rows):
     # the last slot: (prm's types, the weights' dtype, the serial kernel's machine code for
     # the types of the first call) (compiled_for: no dispatcher on later calls)
     entry = _fast_value[(spec.name, dt, parallel, wmode, op, fuse, rows)] = [
-        kernel, default, _dummy(dt), want_value, want_grad, None]
+        kernel, default, want_value, want_grad, None]
     return entry
 
 
@@ -352,19 +349,15 @@ def _fast_entry(spec, dt, parallel, wmode, op, fuse, rows):
 _TERMS = "terms"
 
 
-def fast_terms(terms, arrays, reduction, backend, op):
+def fast_terms(terms, arrays, dt, reduction, backend, op):
     """``op`` ("value", "grad" or "value_and_grad") of a common call of a "terms" loss: each
-    array (NumPy, one float dtype, C-contiguous, not empty) through the kernel of
-    :func:`fast_value` of its term ``(term, prm)`` (``prm`` in that dtype; a term without
-    input checks); the value is the sum of the terms' values, the gradients one per array
-    (a tuple, or one array). The bits of :func:`fast_value` term by term; one serial or
-    parallel choice for the arrays of one size and cost. None for any other call."""
-    a = arrays[0]
-    if type(a) is not np.ndarray or (reduction != "mean" and reduction != "sum") \
-            or len(arrays) != len(terms):
-        return None
-    dt = a.dtype
-    if dt is not _F64 and dt is not _F32:
+    array (NumPy, of ``dt``, float32 or float64, as the first one is; C-contiguous, not
+    empty) through the kernel of :func:`fast_value` of its term ``(term, prm)`` (``prm`` in
+    ``dt``; as many terms as arrays, none with input checks); the value is the sum of the
+    terms' values, the gradients one per array (a tuple, or one array). The bits of
+    :func:`fast_value` term by term; one serial or parallel choice for the arrays of one
+    size and cost. None for any other call."""
+    if reduction != "mean" and reduction != "sum":
         return None
     want_grad = op != "value"
     mean = reduction == "mean"
@@ -377,7 +370,7 @@ def fast_terms(terms, arrays, reduction, backend, op):
         if type(a) is not np.ndarray or a.dtype is not dt or not a.flags.c_contiguous:
             return None
         N = a.size
-        if N == 0 or term.check_inputs is not None or term.input_flags is not None:
+        if N == 0:
             return None
         if ex is None or N != arrays[i - 1].size or term.cost != terms[i - 1][0].cost:
             ex = _HOST.get(_backend.resolve(backend, N, term.cost, False, not want_grad))
@@ -385,9 +378,9 @@ def fast_terms(terms, arrays, reduction, backend, op):
                 return None  # cuda: the full road
         entry = _fast_value.get((term.name, dt, ex.parallel, 0, op, False, False)) \
             or _fast_entry(term, dt, ex.parallel, 0, op, False, False)
-        kernel, _, d, want_value, _, known = entry
+        kernel, _, want_value, _, known = entry
         flat = a if a.ndim == 1 else a.reshape(-1)
-        gf, scale = d, 1.0
+        gf, scale = None, 1.0
         if want_grad:
             gi = np.empty(a.shape, dt)
             gf = gi if a.ndim == 1 else gi.reshape(-1)
@@ -395,14 +388,14 @@ def fast_terms(terms, arrays, reduction, backend, op):
             g = gi if g is None else (*g, gi) if type(g) is tuple else (g, gi)
         # cpu.PointwiseArgs in order, positionally
         if ex.parallel:
-            ex.launch(kernel, flat, flat, _W_DUMMY, _W_DUMMY, prm, scale, N, d, gf, d, res)
+            ex.launch(kernel, flat, flat, None, None, prm, scale, N, None, gf, None, res)
         elif known is not None and known[0] is _TERMS:
-            known[2](flat, flat, _W_DUMMY, _W_DUMMY, prm, scale, N, d, gf, d, res)
+            known[2](flat, flat, None, None, prm, scale, N, None, gf, None, res)
         else:
-            args = (flat, flat, _W_DUMMY, _W_DUMMY, prm, scale, N, d, gf, d, res)
+            args = (flat, flat, None, None, prm, scale, N, None, gf, None, res)
             kernel(*args)
             if known is None:
-                entry[5] = (_TERMS, _F64, compiled_for(kernel, args))
+                entry[4] = (_TERMS, None, compiled_for(kernel, args))
         if want_value:
             total += res.item() / N if mean else res.item()
     if op == "value":

@@ -106,7 +106,6 @@ def run_rows(spec, pl: Plan, backend, *, want_grad: bool, want_hess: bool = Fals
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _F32, _F64 = _FAST_DTYPES
-_LAB = np.full(1, -1, np.int64)
 _I64 = np.dtype(np.int64)
 #: (loss name, C, dtype, parallel, want_grad, has_sw) -> [kernel, default prm, dummy output,
 #: None or the serial kernel's machine code for the default prm (compiled_for)] of fast_value
@@ -141,7 +140,7 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params, op="value", out
         return None
     dt = y_pred.dtype
     N, C = y_pred.shape
-    sw, denom = _D64, float(N)
+    sw, denom = None, float(N)
     if sample_weight is not None:
         sw = sample_weight
         if (type(sw) is not np.ndarray or sw.shape != (N,) or not sw.flags.c_contiguous
@@ -184,7 +183,7 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params, op="value", out
     if want_grad:
         g = np.empty((N, C), dt) if out is None else out
     # rows.RowArgs in order, positionally (keywords would cost ~1 us a call)
-    args = (y_pred.reshape(-1), d, y_true, _D64, sw, prm,
+    args = (y_pred.reshape(-1), None, y_true, _D64, sw, prm,
             1.0 / denom if reduction == "mean" else 1.0, C, lout,
             g.reshape(-1) if want_grad else d, d, out is y_pred)
     # the kernel returns the pairwise sum of lout: the bits of run()
@@ -241,7 +240,7 @@ def fast_targets(spec, y_true, y_pred, reduction, backend, op="value"):
     lout = np.empty(N, np.float64)
     g = np.empty(N * C, dt) if want_grad else d
     # rows.RowArgs in order, positionally
-    args = (x, t, _LAB, _D64, _D64, prm, 1.0 / N if reduction == "mean" else 1.0, C, lout,
+    args = (x, t, None, _D64, None, prm, 1.0 / N if reduction == "mean" else 1.0, C, lout,
             g, d, False)
     # the kernel returns the pairwise sum of lout: the bits of run()
     if ex.parallel:
@@ -284,8 +283,8 @@ def fast_prepared(spec, y_true, y_pred, reduction, backend, op="value"):
     g = np.empty(N * C, dt) if want_grad else d
     scale = 1.0 if reduction == "sum" else (1.0 / denom if denom != 0.0 else np.inf)
     # rows.RowArgs in order, positionally (keywords would cost ~1 us a call)
-    ex.launch(kernel, x.reshape(-1), d if r.t is None else r.t.reshape(-1),
-              _LAB if r.lab is None else r.lab, _D64 if r.cw is None else r.cw, _D64, r.prm,
+    ex.launch(kernel, x.reshape(-1), None if r.t is None else r.t.reshape(-1), r.lab,
+              _D64 if r.cw is None else r.cw, None, r.prm,
               scale, C, lout, g, d, False)
     if op == "grad":
         return g.reshape(r.gshape)
