@@ -375,7 +375,7 @@ def test_machine_code_entries_serve_only_the_types_they_were_made_for(rng, monke
         fl.huber(y, p, sample_weight=w64, backend="serial")
         fl.l1_penalty(p, backend="serial")
         fl.focal(yb, p, backend="serial")  # gamma = 2.0 reaches the kernel as None
-    slots = [e[5] for e in pointwise._fast_value.values()]
+    slots = [e[4] for e in pointwise._fast_value.values()]
     assert len(slots) == 4
     assert all(not isinstance(s[2], numba.core.dispatcher.Dispatcher) for s in slots)
     for fn, args, kw in [
