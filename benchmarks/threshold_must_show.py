@@ -3,13 +3,15 @@
 For representatives of each cost class (cheap: ``mse``, ``huber``, ``l1_penalty``; exp-log:
 ``binary_cross_entropy_with_logits``, ``log_cosh``, ``poisson_nll``; row-wise:
 ``cross_entropy``), one op (``value_and_grad``, or ``value`` with ``--op value``: a pass
-that only reduces has thresholds of its own) in float64 at sizes from 1e3 to 3e6 elements:
+that only reduces has thresholds of its own) in float64 (or ``--dtype float32``) at sizes
+from 1e3 to 3e6 elements:
 the serial, parallel and auto (``backend=None``) times, interleaved, and auto's loss against
 the better of the two (goal: never more than 10% slower). The last table gives each loss's
 crossover (the smallest measured size from which parallel stays faster, as ``fastloss bench
 --calibrate`` finds it) beside the threshold ``fastloss._backend`` uses for its class.
 
-Usage: ``python benchmarks/threshold_must_show.py [--quick] [--op value]`` (about 2 minutes;
+Usage: ``python benchmarks/threshold_must_show.py [--quick] [--op value] [--dtype float32]``
+(about 2 minutes;
 run on a quiet machine, the load average is printed).
 """
 
@@ -37,8 +39,9 @@ def main():
     quick = "--quick" in sys.argv
     step = 2 if quick else 4
     op = sys.argv[sys.argv.index("--op") + 1] if "--op" in sys.argv else "value_and_grad"
+    dtype = sys.argv[sys.argv.index("--dtype") + 1] if "--dtype" in sys.argv else "float64"
     sizes = [int(round(10 ** (3 + k / step))) for k in range(0, int(3.5 * step) + 1)]
-    print(f"load average: {os.getloadavg()}")
+    print(f"load average: {os.getloadavg()}; {op}, {dtype}")
     print(B.machine_info())
     crossovers = {}
     for name in LOSSES:
@@ -55,7 +58,7 @@ def main():
         )
         pts, worst = [], 1.0
         for n in sizes:
-            args, params = B.make_inputs(spec, n, "float64")
+            args, params = B.make_inputs(spec, n, dtype)
             size = int(args[-1].size)  # elements the dispatcher sees
             cands = {
                 b: B.call_op(loss, op, args, params, None if b == "auto" else b)
@@ -63,7 +66,8 @@ def main():
             }
             t = B.time_interleaved(cands, 5, 0.003)
             best = min(t["serial"], t["parallel"])
-            picks = _backend.resolve(None, size, spec.cost, value_only=op == "value")
+            wk = size if spec.kind == "rowwise" else _backend.work(size, spec.cost, dtype)
+            picks = _backend.resolve(None, wk, spec.cost, value_only=op == "value")
             ratio = t[picks] / best  # what auto runs, against the better (noise-free pick)
             worst = max(worst, ratio)
             pts.append(B.CalibrationPoint(name, size, t["serial"], t["parallel"]))
@@ -79,6 +83,8 @@ def main():
     for name, (cross, worst, spec) in crossovers.items():
         c = "none" if cross is None else f"{cross:9.0f}"
         th = _backend.parallel_threshold(spec.cost, op == "value") / spec.cost
+        if spec.kind != "rowwise":
+            th /= _backend.work(1, spec.cost, dtype)  # (in float32 elements for float32)
         print(f"{name:34s} crossover {c:>9s}  threshold {th:9.0f}  worst {worst:5.2f}")
     print(f"\nload average after: {os.getloadavg()}")
 

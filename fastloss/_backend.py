@@ -56,6 +56,14 @@ PARALLEL_THRESHOLDS = {"cheap": 36864, "exp-log": 49152, "row-wise": 240000}
 VALUE_THRESHOLDS = {"cheap": 98304, "exp-log": 61440, "row-wise": 240000}
 #: The threshold of the cheap class (what the docs quote).
 DEFAULT_PARALLEL_THRESHOLD = PARALLEL_THRESHOLDS["cheap"]
+# The thresholds count float64 elements. A float32 element of a cheap loss (cost <= 1) counts
+# as FLOAT32_CHEAP of one: its serial loop runs 16 lanes where float64 runs 8, and nothing
+# else bounds it, while the parallel launch costs the same. Measured with
+# threshold_must_show.py --dtype float32 (load 0.4-0.6): mse, huber and l1_penalty cross
+# over at 6.2e4-7.1e4 float32 elements in value_and_grad (threshold 36864) and at 1.1e5-2.7e5
+# in value (98304); counted whole, auto lost up to 1.25x at 1e5 (l1_penalty value). The
+# exp/log losses crossed at 0.8-1.3x their float64 thresholds in float32: they count 1.
+FLOAT32_CHEAP = 0.6
 
 
 def cost_class(cost: float) -> str:
@@ -161,6 +169,12 @@ def parallel_threshold(cost: float = 1.0, value_only: bool = False) -> int:
                 f"FASTLOSS_PARALLEL_THRESHOLD must be an integer, got {env!r}"
             ) from None
     return (VALUE_THRESHOLDS if value_only else PARALLEL_THRESHOLDS)[cost_class(cost)]
+
+
+def work(size: int, cost: float, dtype) -> float:
+    """``size`` elements of a pointwise pass in ``dtype`` as the serial/parallel choice
+    counts them (:data:`FLOAT32_CHEAP`); the fast paths inline it."""
+    return size * FLOAT32_CHEAP if cost <= 1.0 and dtype == "float32" else size
 
 
 _CONCRETE = frozenset(BACKENDS)

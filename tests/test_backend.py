@@ -119,6 +119,39 @@ def test_a_pass_that_only_reduces_has_thresholds_of_its_own(monkeypatch):
         assert seen and seen[-1] == want, (i, seen)
 
 
+def test_float32_elements_of_cheap_losses_count_less(monkeypatch):
+    """A float32 element of a cheap loss counts FLOAT32_CHEAP of a float64 one (its loop
+    runs twice the lanes), on the fast paths and the full road alike; a float32 exp/log
+    loss counts whole."""
+    monkeypatch.setattr(_backend, "PARALLEL_THRESHOLDS",
+                        {"cheap": 1000, "exp-log": 1000, "row-wise": 80000})
+    monkeypatch.setattr(_backend, "FLOAT32_CHEAP", 0.5)
+    assert _backend.work(1999, 1.0, np.dtype(np.float32)) == 999.5
+    assert _backend.work(1999, 2.0, np.dtype(np.float32)) == 1999
+    assert _backend.work(1999, 1.0, np.dtype(np.float64)) == 1999
+    seen = []
+    real = _backend.resolve
+    monkeypatch.setattr(_backend, "resolve",
+                        lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    rng = np.random.default_rng(0)
+    y, p = rng.standard_normal(1999), rng.standard_normal(1999)
+    y32, p32 = y.astype(np.float32), p.astype(np.float32)
+    z32 = (y32 > 0).astype(np.float32)
+    cases = [
+        (lambda: fastloss.mse.grad(y32, p32), "serial"),  # 999.5 elements: under 1000
+        (lambda: fastloss.mse.grad(y, p), "parallel"),
+        (lambda: fastloss.mse.grad(y32[::-1], p32), "serial"),  # the full road
+        (lambda: fastloss.l1_penalty.grad(p32), "serial"),  # a loss of one array
+        (lambda: fastloss.l1_penalty.grad(p), "parallel"),
+        (lambda: fastloss.binary_cross_entropy_with_logits.grad(z32, p32), "parallel"),
+        (lambda: fastloss.mse.grad(y32[:2000:2].repeat(4), p32[:2000:2].repeat(4)), "parallel"),
+    ]
+    for i, (f, want) in enumerate(cases):
+        seen.clear()
+        f()
+        assert seen and seen[-1] == want, (i, seen)
+
+
 def test_range_checks_follow_the_calls_backend(monkeypatch):
     """first_outside runs the parallel count only where the call's backend allows it."""
     from fastloss import _checks as checks

@@ -194,8 +194,8 @@ def run(spec, pl: Plan, backend, *, want_value: bool, want_grad: bool, want_hess
     The value is the reduced float (or per-row / elementwise array); grad and hess are
     shaped like ``y_pred``.
     """
-    ex = executor_for(backend, pl.size, spec.cost, pl.on_device,
-                      not (want_grad or want_hess) and pl.reduction != "none")
+    ex = executor_for(backend, _backend.work(pl.size, spec.cost, pl.dtype), spec.cost,
+                      pl.on_device, not (want_grad or want_hess) and pl.reduction != "none")
     if pl.on_device and not ex.device:  # CUDA inputs on a CPU backend asked for by name
         pl = dataclasses.replace(pl, yt=A.on_host(pl.yt), yp=A.on_host(pl.yp),
                                  on_device=False)
@@ -265,7 +265,9 @@ def fast_value(spec, y_true, y_pred, reduction, backend, params=None, sample_wei
     if out is not None and not (A.plain_out(out, y_pred, y_true, w) if wmode
                                 else A.plain_out(out, y_pred, y_true)):
         return None  # plan() explains it or takes it (a partial overlap, a subclass)
-    ex = _HOST.get(_backend.resolve(backend, N, spec.cost, False, op == "value"))
+    # (_backend.work, inlined)
+    wk = N * _backend.FLOAT32_CHEAP if dt is _F32 and spec.cost <= 1.0 else N
+    ex = _HOST.get(_backend.resolve(backend, wk, spec.cost, False, op == "value"))
     if ex is None:
         return None  # cuda: plan()
     # the kernel checks the inputs as it reads them (in place, y_pred is gone by then)
@@ -373,7 +375,8 @@ def fast_terms(terms, arrays, dt, reduction, backend, op):
         if N == 0:
             return None
         if ex is None or N != arrays[i - 1].size or term.cost != terms[i - 1][0].cost:
-            ex = _HOST.get(_backend.resolve(backend, N, term.cost, False, not want_grad))
+            wk = N * _backend.FLOAT32_CHEAP if dt is _F32 and term.cost <= 1.0 else N
+            ex = _HOST.get(_backend.resolve(backend, wk, term.cost, False, not want_grad))
             if ex is None:
                 return None  # cuda: the full road
         entry = _fast_value.get((term.name, dt, ex.parallel, 0, op, False, False)) \
@@ -508,7 +511,7 @@ def fast_plan(spec, y_true, y_pred, reduction, sample_weight, axis, params, back
 def run_partials(spec, pl: Plan, backend, *, want_grad: bool = False, grad_scale: float = 1.0):
     """The kernel's float64 partial sums and the gradient from one pass (see
     :meth:`fastloss._exec.cpu.HostExecutor.pointwise_partials`); CPU backends only."""
-    ex = executor_for(backend, pl.size, spec.cost)
+    ex = executor_for(backend, _backend.work(pl.size, spec.cost, pl.dtype), spec.cost)
     if ex.device:
         raise NotImplementedError("partial sums are computed by the CPU kernels only")
     return ex.pointwise_partials(spec, pl, want_grad=want_grad, grad_scale=grad_scale)
