@@ -5,9 +5,10 @@ differentiable input as ``N`` rows of ``C`` values. Its maths is one *row functi
 
     row(x, t, lab, cw, prm, gs, g, h, wg, wh, inplace, w) -> loss of the row (float64)
 
-with ``x`` the row (a zero-based view), ``t`` the target row (probabilities; a length-1
-dummy when the loss takes labels), ``lab`` the row's integer label (-1 when none), ``cw``
-per-class weights (length-1 dummy when none), ``prm`` the loss's parameters as a tuple,
+with ``x`` the row (a zero-based view), ``t`` the target row (probabilities; when the loss
+takes labels, a dummy not to be read: empty on the CPU), ``lab`` the row's integer label
+(-1 when none), ``cw`` per-class weights (length-1 dummy when none), ``prm`` the loss's
+parameters as a tuple,
 ``gs`` the factor of this row's gradient (sample weight times 1/denominator for "mean"),
 ``g``/``h`` the gradient and Hessian-diagonal rows to write when ``wg``/``wh``, and
 ``inplace`` true when ``g`` is ``x`` itself (``out=y_pred``), and ``w`` a float64 scratch
