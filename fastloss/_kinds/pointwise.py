@@ -186,7 +186,6 @@ def _column_param(p, v, n):
     return math.nan, a
 
 
-
 def run(spec, pl: Plan, backend, *, want_value: bool, want_grad: bool, want_hess: bool = False,
         out=None, grad_scale: float | None = None):
     """Run one pass; returns (value or None, grad or None, hess or None).
